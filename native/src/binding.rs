@@ -1,0 +1,171 @@
+//! N-API adapters. Only plain data crosses: paths and options in, digests and sizes out. The
+//! export runs on libuv's thread pool (AsyncTask); progress is polled from JS through atomics and
+//! cancel sets a flag, so no callback ever crosses threads.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::compress::Compression;
+use crate::export::{self, Control, ExportOptions};
+
+#[napi(object)]
+pub struct ExportLayerOptions {
+    /// Directory whose contents become the layer (the directory itself is not an entry).
+    pub root: String,
+    /// Blob path to create (must not exist); the caller renames it into place.
+    pub output: String,
+    /// "gzip" | "zstd" | "none".
+    pub compression: String,
+    /// gzip 1-9 (default 4), zstd 1-19 (default 3).
+    pub level: Option<i32>,
+    /// Compression threads (default: available parallelism).
+    pub threads: Option<u32>,
+    /// Clamp every mtime greater than this (seconds since the epoch).
+    pub source_date_epoch: Option<i64>,
+    /// Write the tree's usr/etc as etc (for OSTree commits).
+    pub usr_etc_as_etc: Option<bool>,
+}
+
+#[napi(object)]
+pub struct ExportLayerResult {
+    /// "sha256:<hex>" of the blob as written.
+    pub digest: String,
+    /// "sha256:<hex>" of the uncompressed tar.
+    pub diff_id: String,
+    pub size: i64,
+    pub uncompressed_size: i64,
+    pub entries: i64,
+    pub warnings: Vec<String>,
+}
+
+#[napi(object)]
+pub struct ExportProgress {
+    /// Uncompressed tar bytes produced so far.
+    pub bytes_read: i64,
+    /// Blob bytes written so far.
+    pub bytes_written: i64,
+    pub entries: i64,
+}
+
+#[napi(object)]
+pub struct FileDigest {
+    pub digest: String,
+    pub size: i64,
+}
+
+fn to_options(o: &ExportLayerOptions) -> napi::Result<ExportOptions> {
+    let compression = Compression::parse(&o.compression, o.level).map_err(napi::Error::from_reason)?;
+    let threads = match o.threads {
+        None => export::default_threads(),
+        Some(0) => return Err(napi::Error::from_reason("threads must be at least 1")),
+        Some(n) if n > 256 => return Err(napi::Error::from_reason(format!("threads {n} is out of range (1-256)"))),
+        Some(n) => n as usize,
+    };
+    if o.root.is_empty() {
+        return Err(napi::Error::from_reason("root must not be empty"));
+    }
+    if o.output.is_empty() {
+        return Err(napi::Error::from_reason("output must not be empty"));
+    }
+    Ok(ExportOptions {
+        root: PathBuf::from(&o.root),
+        output: PathBuf::from(&o.output),
+        compression,
+        threads,
+        source_date_epoch: o.source_date_epoch,
+        usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
+    })
+}
+
+/// One layer export: construct, then `run()`; `progress()` and `cancel()` may be called meanwhile.
+#[napi]
+pub struct LayerExport {
+    options: ExportOptions,
+    control: Arc<Control>,
+}
+
+#[napi]
+impl LayerExport {
+    /// Checks the options (unknown compression, level out of range...) and throws if they are bad.
+    #[napi(constructor)]
+    pub fn new(options: ExportLayerOptions) -> napi::Result<Self> {
+        Ok(LayerExport { options: to_options(&options)?, control: Arc::new(Control::default()) })
+    }
+
+    /// Runs the export off the JS thread; resolves with the result. Rejects with a one-line
+    /// message naming the path on failure, or with "cancelled" after `cancel()`.
+    #[napi(ts_return_type = "Promise<ExportLayerResult>")]
+    pub fn run(&self) -> AsyncTask<ExportTask> {
+        AsyncTask::new(ExportTask { options: self.options.clone(), control: self.control.clone() })
+    }
+
+    /// Snapshot of the progress counters.
+    #[napi]
+    pub fn progress(&self) -> ExportProgress {
+        ExportProgress {
+            bytes_read: self.control.bytes_read.load(Ordering::Relaxed) as i64,
+            bytes_written: self.control.bytes_written.load(Ordering::Relaxed) as i64,
+            entries: self.control.entries.load(Ordering::Relaxed) as i64,
+        }
+    }
+
+    /// Asks the running export to stop; `run()` then rejects with "cancelled" and the partial
+    /// output file is removed.
+    #[napi]
+    pub fn cancel(&self) {
+        self.control.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+pub struct ExportTask {
+    options: ExportOptions,
+    control: Arc<Control>,
+}
+
+impl Task for ExportTask {
+    type Output = export::ExportResult;
+    type JsValue = ExportLayerResult;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        export::export_layer(&self.options, &self.control).map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, r: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(ExportLayerResult {
+            digest: r.digest,
+            diff_id: r.diff_id,
+            size: r.size as i64,
+            uncompressed_size: r.uncompressed_size as i64,
+            entries: r.entries as i64,
+            warnings: r.warnings,
+        })
+    }
+}
+
+pub struct Sha256Task {
+    path: PathBuf,
+}
+
+impl Task for Sha256Task {
+    type Output = (String, u64);
+    type JsValue = FileDigest;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        export::sha256_file(&self.path).map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, (digest, size): Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(FileDigest { digest, size: size as i64 })
+    }
+}
+
+/// Streaming SHA-256 of a file, off the JS thread: `{ digest: "sha256:<hex>", size }`.
+#[napi(ts_return_type = "Promise<FileDigest>")]
+pub fn sha256_file(path: String) -> AsyncTask<Sha256Task> {
+    AsyncTask::new(Sha256Task { path: PathBuf::from(path) })
+}

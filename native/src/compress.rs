@@ -1,0 +1,359 @@
+//! Compression of fixed-size tar blocks.
+//!
+//! gzip: ONE gzip member made of independently compressed raw-deflate pieces, one per block; the
+//! CRC-32s are combined in order. The output depends only on the input and the level, never on the
+//! thread count. A single member matters: bootc/ostree-ext read gzip layers with
+//! `flate2::bufread::GzDecoder`, which stops after the first member, so the faster "one member per
+//! block" layout would silently truncate layers there.
+//!
+//! Each piece is compressed by libdeflate (whole buffers, about twice zlib's speed at a better
+//! ratio), which always ends its output with a final block. To chain pieces, the final block's
+//! BFINAL bit is cleared and an empty stored block (the sync-flush marker 00 00 ff ff) byte-aligns
+//! the end; the bit offsets come from walking the piece with zlib-rs's inflate in Z_BLOCK mode, as
+//! zlib's gzjoin example does. If that walk ever fails, the piece is compressed with zlib-rs
+//! instead (sync flush, previous 32 KiB as dictionary), which gives the same kind of piece.
+//!
+//! zstd: libzstd's multithreaded streaming mode, always with nbWorkers >= 1 so the frame layout does
+//! not depend on the worker count.
+
+use std::fmt;
+
+use flate2::{Compress, FlushCompress, Status};
+
+/// Size of the uncompressed blocks the tar stream is cut into (and of each parallel deflate job).
+pub const BLOCK_SIZE: usize = 1 << 20;
+/// Deflate window: the dictionary each block is primed with.
+pub const DICT_SIZE: usize = 32 * 1024;
+
+pub const GZIP_DEFAULT_LEVEL: u32 = 2;
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip { level: u32 },
+    Zstd { level: i32 },
+}
+
+impl Compression {
+    /// Validates a compression name and optional level, as the JS side passes them.
+    pub fn parse(name: &str, level: Option<i32>) -> Result<Compression, String> {
+        match name {
+            "none" => match level {
+                None | Some(0) => Ok(Compression::None),
+                Some(l) => Err(format!("compression level {l} is out of range for none (only 0)")),
+            },
+            "gzip" => {
+                let level = level.unwrap_or(GZIP_DEFAULT_LEVEL as i32);
+                if !(1..=9).contains(&level) {
+                    return Err(format!("compression level {level} is out of range for gzip (1-9)"));
+                }
+                Ok(Compression::Gzip { level: level as u32 })
+            }
+            "zstd" => {
+                let level = level.unwrap_or(ZSTD_DEFAULT_LEVEL);
+                if !(1..=19).contains(&level) {
+                    return Err(format!("compression level {level} is out of range for zstd (1-19)"));
+                }
+                Ok(Compression::Zstd { level })
+            }
+            other => Err(format!("unknown compression \"{other}\" (expected gzip, zstd or none)")),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compression::None => write!(f, "none"),
+            Compression::Gzip { level } => write!(f, "gzip level {level}"),
+            Compression::Zstd { level } => write!(f, "zstd level {level}"),
+        }
+    }
+}
+
+/// gzip header: no mtime, no name, XFL 0, OS 255 (unknown) so the bytes never depend on the host.
+pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// gzip trailer: CRC-32 and length mod 2^32 of the uncompressed data, little endian.
+pub fn gzip_trailer(crc: u32, len: u64) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t[..4].copy_from_slice(&crc.to_le_bytes());
+    t[4..].copy_from_slice(&(len as u32).to_le_bytes());
+    t
+}
+
+/// A raw-deflate compressor for one worker, reused across blocks.
+pub struct DeflateBlocks {
+    level: u32,
+}
+
+impl DeflateBlocks {
+    pub fn new(level: u32) -> Self {
+        DeflateBlocks { level }
+    }
+
+    /// Compresses `input` as a piece of one deflate stream: primed with `dict` (the previous
+    /// block's last 32 KiB, empty for the first block) and ended with a sync flush, or with the
+    /// final block when `last`. Appends to `out`.
+    pub fn compress(&mut self, input: &[u8], dict: &[u8], last: bool, out: &mut Vec<u8>) {
+        // A fresh stream per block: a reset stream reused across blocks (zlib-rs) does not give
+        // the same bytes as a new one, and output must not depend on which worker ran a block.
+        let mut c = Compress::new(flate2::Compression::new(self.level), false);
+        if !dict.is_empty() {
+            c.set_dictionary(dict).expect("deflate set_dictionary");
+        }
+        let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+        out.reserve(input.len() / 2 + 1024);
+        let start_in = c.total_in();
+        loop {
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(out.capacity().max(64 * 1024));
+            }
+            let consumed = (c.total_in() - start_in) as usize;
+            let status = c.compress_vec(&input[consumed..], out, flush).expect("deflate compress");
+            let consumed = (c.total_in() - start_in) as usize;
+            if last {
+                if status == Status::StreamEnd {
+                    break;
+                }
+            } else if consumed == input.len() && out.len() < out.capacity() {
+                // zlib: output space left after a flush call means the flush is complete.
+                break;
+            }
+        }
+    }
+}
+
+/// Bit offsets, in a complete raw deflate stream, of the final block's header and of the end of
+/// the stream (just after the final end-of-block code). None if `data` is not such a stream.
+pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<(u64, u64)> {
+    use libz_rs_sys::*;
+    if data.is_empty() || data.len() > u32::MAX as usize {
+        return None;
+    }
+    // The output must never run out: a deflate stream inflates to at most ~1032x its size, but
+    // our pieces come from BLOCK_SIZE inputs.
+    if scratch.len() < BLOCK_SIZE + 64 {
+        scratch.resize(BLOCK_SIZE + 64, 0);
+    }
+    let mut strm = z_stream::default();
+    // SAFETY: strm is a valid, default-initialised stream (zalloc/zfree unset: rust allocator);
+    // next_in/next_out point into `data` and `scratch`, which outlive every call below, and
+    // inflateEnd is called on every path after a successful init.
+    unsafe {
+        if inflateInit2_(&mut strm, -15, zlibVersion(), std::mem::size_of::<z_stream>() as i32) != Z_OK {
+            return None;
+        }
+        strm.next_in = data.as_ptr();
+        strm.avail_in = data.len() as u32;
+        strm.next_out = scratch.as_mut_ptr();
+        strm.avail_out = scratch.len().min(u32::MAX as usize) as u32;
+        let mut header = 0u64;
+        let found = loop {
+            let ret = inflate(&mut strm, Z_BLOCK);
+            if ret != Z_OK && ret != Z_STREAM_END {
+                break None;
+            }
+            let dt = strm.data_type;
+            if dt & 128 != 0 {
+                // At a block boundary: `dt & 63` bits of the consumed input are still unused.
+                let pos = (strm.total_in as u64) * 8 - (dt & 63) as u64;
+                if dt & 64 != 0 {
+                    break Some((header, pos));
+                }
+                header = pos;
+            }
+            if ret == Z_STREAM_END || strm.avail_in == 0 || strm.avail_out == 0 {
+                break None;
+            }
+        };
+        inflateEnd(&mut strm);
+        found
+    }
+}
+
+/// Turns a complete raw deflate stream into a piece that the next piece can follow: clears the
+/// final block's BFINAL bit and appends an empty stored block, which ends on a byte boundary.
+fn make_non_final(piece: &mut Vec<u8>, scratch: &mut Vec<u8>) -> bool {
+    let Some((header, end)) = final_block_bits(piece, scratch) else {
+        return false;
+    };
+    if end > piece.len() as u64 * 8 || header >= end {
+        return false;
+    }
+    piece[(header / 8) as usize] &= !(1u8 << (header % 8));
+    // Drop whatever follows the end-of-block code, zero the rest of its last byte.
+    piece.truncate(end.div_ceil(8) as usize);
+    if end % 8 != 0 {
+        let last = piece.len() - 1;
+        piece[last] &= (1u8 << (end % 8)) - 1;
+    }
+    // Stored block header: 3 zero bits (BFINAL=0, BTYPE=00), then pad to the byte boundary.
+    let aligned = (end + 3).div_ceil(8) as usize;
+    piece.resize(aligned, 0);
+    piece.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+    true
+}
+
+/// Per-worker gzip piece compressor.
+pub struct GzipPieces {
+    level: u32,
+    ld: libdeflater::Compressor,
+    scratch: Vec<u8>,
+    /// Pieces that fell back to zlib-rs (expected: 0).
+    pub fallbacks: u64,
+}
+
+impl GzipPieces {
+    pub fn new(level: u32) -> Self {
+        let lvl = libdeflater::CompressionLvl::new(level as i32).expect("gzip level 1-9");
+        GzipPieces { level, ld: libdeflater::Compressor::new(lvl), scratch: Vec::new(), fallbacks: 0 }
+    }
+
+    /// Appends the deflate piece for `input` (the final one when `last`) to `out`. `dict` is the
+    /// previous block's last 32 KiB, used only by the fallback.
+    pub fn compress(&mut self, input: &[u8], dict: &[u8], last: bool, out: &mut Vec<u8>) {
+        let start = out.len();
+        let bound = self.ld.deflate_compress_bound(input.len());
+        out.resize(start + bound, 0);
+        match self.ld.deflate_compress(input, &mut out[start..]) {
+            Ok(n) => out.truncate(start + n),
+            Err(_) => out.truncate(start),
+        }
+        if out.len() > start {
+            if last {
+                return;
+            }
+            let mut piece = out.split_off(start);
+            if make_non_final(&mut piece, &mut self.scratch) {
+                out.extend_from_slice(&piece);
+                return;
+            }
+        }
+        out.truncate(start);
+        self.fallbacks += 1;
+        DeflateBlocks::new(self.level).compress(input, dict, last, out);
+    }
+}
+
+/// Compresses a whole buffer as one gzip stream the way the pipeline does (blocks of BLOCK_SIZE,
+/// sequentially). Used by tests and benchmarks.
+pub fn gzip_sequential(data: &[u8], level: u32) -> Vec<u8> {
+    let mut out = GZIP_HEADER.to_vec();
+    let mut d = GzipPieces::new(level);
+    let mut crc = crc32fast::Hasher::new();
+    let nblocks = data.len().div_ceil(BLOCK_SIZE).max(1);
+    for i in 0..nblocks {
+        let start = i * BLOCK_SIZE;
+        let end = (start + BLOCK_SIZE).min(data.len());
+        let dict = &data[start.saturating_sub(DICT_SIZE)..start];
+        d.compress(&data[start..end], dict, i + 1 == nblocks, &mut out);
+        crc.update(&data[start..end]);
+    }
+    out.extend_from_slice(&gzip_trailer(crc.finalize(), data.len() as u64));
+    out
+}
+
+/// Candidate (b), kept for measurement only: one gzip member per block with libdeflate.
+pub fn gzip_members_libdeflate(c: &mut libdeflater::Compressor, input: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    let bound = c.deflate_compress_bound(input.len());
+    out.resize(start + 10 + bound + 8, 0);
+    out[start..start + 10].copy_from_slice(&GZIP_HEADER);
+    let n = c
+        .deflate_compress(input, &mut out[start + 10..start + 10 + bound])
+        .expect("libdeflate compress");
+    let crc = crc32fast::hash(input);
+    out.truncate(start + 10 + n);
+    out.extend_from_slice(&gzip_trailer(crc, input.len() as u64));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample(n: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(n);
+        let mut x: u32 = 12345;
+        while v.len() < n {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            let word = ["alpha ", "beta ", "gamma ", "delta\n", "epsilon "][(x >> 16) as usize % 5];
+            v.extend_from_slice(word.as_bytes());
+            if x % 7 == 0 {
+                v.push((x >> 8) as u8);
+            }
+        }
+        v.truncate(n);
+        v
+    }
+
+    #[test]
+    fn parse_validates() {
+        assert_eq!(Compression::parse("gzip", None).unwrap(), Compression::Gzip { level: GZIP_DEFAULT_LEVEL });
+        assert_eq!(Compression::parse("zstd", Some(1)).unwrap(), Compression::Zstd { level: 1 });
+        assert_eq!(Compression::parse("none", None).unwrap(), Compression::None);
+        assert!(Compression::parse("gzip", Some(10)).unwrap_err().contains("out of range"));
+        assert!(Compression::parse("zstd", Some(0)).unwrap_err().contains("out of range"));
+        assert!(Compression::parse("brotli", None).unwrap_err().contains("unknown compression \"brotli\""));
+    }
+
+    #[test]
+    fn zlib_pieces_decode_to_input() {
+        let data = sample(3 * BLOCK_SIZE + 77);
+        let mut out = GZIP_HEADER.to_vec();
+        let mut d = DeflateBlocks::new(6);
+        for (i, chunk) in data.chunks(BLOCK_SIZE).enumerate() {
+            let start = i * BLOCK_SIZE;
+            d.compress(chunk, &data[start.saturating_sub(DICT_SIZE)..start], start + chunk.len() == data.len(), &mut out);
+        }
+        out.extend_from_slice(&gzip_trailer(crc32fast::hash(&data), data.len() as u64));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        assert!(back == data);
+    }
+
+    #[test]
+    fn libdeflate_pieces_chain_without_fallback() {
+        // Varied inputs: text, zeros, incompressible bytes, tiny.
+        let mut x: u64 = 1;
+        let noise: Vec<u8> = (0..BLOCK_SIZE)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let inputs: Vec<Vec<u8>> = vec![sample(BLOCK_SIZE), vec![0u8; BLOCK_SIZE], noise, b"a".to_vec(), sample(100)];
+        for level in [1u32, 2, 6, 9] {
+            let mut p = GzipPieces::new(level);
+            let mut out = GZIP_HEADER.to_vec();
+            let mut all = Vec::new();
+            for (i, input) in inputs.iter().enumerate() {
+                p.compress(input, &[], i + 1 == inputs.len(), &mut out);
+                all.extend_from_slice(input);
+            }
+            assert_eq!(p.fallbacks, 0, "level {level}");
+            out.extend_from_slice(&gzip_trailer(crc32fast::hash(&all), all.len() as u64));
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+            assert!(back == all, "level {level}");
+        }
+    }
+
+    #[test]
+    fn gzip_blocks_decode_to_input() {
+        for n in [0usize, 1, 1000, BLOCK_SIZE, BLOCK_SIZE + 1, 3 * BLOCK_SIZE + 12345] {
+            let data = sample(n);
+            let gz = gzip_sequential(&data, 6);
+            // A single member: flate2's single-member decoder must see everything.
+            let mut dec = flate2::read::GzDecoder::new(&gz[..]);
+            let mut back = Vec::new();
+            dec.read_to_end(&mut back).unwrap();
+            assert_eq!(back.len(), data.len(), "size {n}");
+            assert!(back == data, "size {n}");
+        }
+    }
+}

@@ -1,0 +1,643 @@
+//! The one pass: walk -> tar -> compress -> write, hashing the tar (diffid) and the blob (digest).
+//!
+//! Threads: the calling thread walks the tree and produces the tar in fixed-size blocks, hashing
+//! them in order; gzip blocks go to N deflate workers and an ordered writer reassembles, hashes and
+//! writes them; zstd and none have one consumer thread that compresses (libzstd runs its own
+//! workers) and writes. Every channel is bounded, so memory stays flat whatever the tree size.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::compress::{self, Compression, GzipPieces, BLOCK_SIZE, DICT_SIZE};
+use crate::tar::{self, Header, Kind};
+use crate::walk::{self, WalkOptions};
+use crate::Error;
+
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub root: PathBuf,
+    pub output: PathBuf,
+    pub compression: Compression,
+    /// Worker threads for compression (>= 1).
+    pub threads: usize,
+    pub source_date_epoch: Option<i64>,
+    pub usr_etc_as_etc: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportResult {
+    /// "sha256:<hex>" of the blob as written.
+    pub digest: String,
+    /// "sha256:<hex>" of the uncompressed tar.
+    pub diff_id: String,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    pub entries: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Counters and the cancel flag shared with whoever started the export.
+#[derive(Default, Debug)]
+pub struct Control {
+    pub cancel: AtomicBool,
+    /// Uncompressed tar bytes produced so far.
+    pub bytes_read: AtomicU64,
+    /// Blob bytes written so far.
+    pub bytes_written: AtomicU64,
+    pub entries: AtomicU64,
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Runs the export. On any error (or cancel) the partial output file is removed.
+pub fn export_layer(opts: &ExportOptions, ctl: &Control) -> Result<ExportResult, Error> {
+    if opts.threads == 0 {
+        return Err(Error::msg("threads must be at least 1".into()));
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&opts.output)
+        .map_err(|e| Error::io("cannot create", &opts.output, &e))?;
+    let res = run(opts, ctl, file);
+    if res.is_err() {
+        let _ = std::fs::remove_file(&opts.output);
+    }
+    res
+}
+
+fn hex(d: &[u8]) -> String {
+    let mut s = String::with_capacity(7 + d.len() * 2);
+    s.push_str("sha256:");
+    for b in d {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A block of the tar stream on its way to compression.
+struct Job {
+    seq: u64,
+    data: Vec<u8>,
+    /// The previous block's last 32 KiB (gzip only).
+    dict: Vec<u8>,
+    last: bool,
+}
+
+struct Done {
+    seq: u64,
+    data: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: u64,
+    last: bool,
+}
+
+/// Written bytes and digest of the blob.
+struct Written {
+    size: u64,
+    digest: Option<[u8; 32]>,
+}
+
+/// Picks the error to report: a real cause beats "the other side of a channel went away".
+fn pick(errors: Vec<Error>) -> Error {
+    errors
+        .iter()
+        .find(|e| matches!(e, Error::Msg(_)))
+        .or_else(|| errors.iter().find(|e| matches!(e, Error::Cancelled)))
+        .cloned()
+        .unwrap_or(Error::Pipeline)
+}
+
+fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, Error> {
+    let out_meta = file.metadata().map_err(|e| Error::io("cannot stat", &opts.output, &e))?;
+    let skip = Some((out_meta.dev(), out_meta.ino()));
+    let threads = opts.threads;
+    let output = opts.output.clone();
+
+    std::thread::scope(|s| {
+        let (job_tx, job_rx) = sync_channel::<Job>(2 * threads + 2);
+        let mut handles = Vec::new();
+        let writer = match opts.compression {
+            Compression::Gzip { level } => {
+                let job_rx = Arc::new(Mutex::new(job_rx));
+                let (done_tx, done_rx) = sync_channel::<Done>(2 * threads + 2);
+                // In-flight limit: a token per block between the producer and the writer.
+                let in_flight = 4 * threads + 4;
+                let (tok_tx, tok_rx) = sync_channel::<()>(in_flight);
+                for _ in 0..in_flight {
+                    tok_tx.send(()).expect("token");
+                }
+                for _ in 0..threads {
+                    let job_rx = job_rx.clone();
+                    let done_tx = done_tx.clone();
+                    handles.push(s.spawn(move || deflate_worker(level, &job_rx, &done_tx, ctl)));
+                }
+                drop(done_tx);
+                let output = output.clone();
+                let w = s.spawn(move || gzip_writer(file, &output, done_rx, tok_tx, ctl));
+                let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx), true);
+                (producer, w)
+            }
+            Compression::Zstd { level } => {
+                let output = output.clone();
+                let w = s.spawn(move || zstd_writer(file, &output, level, threads, job_rx, ctl));
+                (produce(opts, ctl, skip, job_tx, None, false), w)
+            }
+            Compression::None => {
+                let output = output.clone();
+                let w = s.spawn(move || plain_writer(file, &output, job_rx, ctl));
+                (produce(opts, ctl, skip, job_tx, None, false), w)
+            }
+        };
+        // When the producer fails it drops its sender: the workers drain and the writer stops.
+        let (produced, w) = writer;
+        let mut errors = Vec::new();
+        let mut written = None;
+        match w.join().expect("writer thread panicked") {
+            Ok(wr) => written = Some(wr),
+            Err(e) => errors.push(e),
+        }
+        for h in handles {
+            if let Err(e) = h.join().expect("worker thread panicked") {
+                errors.push(e);
+            }
+        }
+        let produced = match produced {
+            Ok(p) => p,
+            Err(e) => {
+                errors.insert(0, e);
+                return Err(pick(errors));
+            }
+        };
+        if !errors.is_empty() {
+            return Err(pick(errors));
+        }
+        if ctl.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let written = written.expect("writer result");
+        let diff_id = hex(&produced.diffid);
+        Ok(ExportResult {
+            digest: written.digest.map(|d| hex(&d)).unwrap_or_else(|| diff_id.clone()),
+            diff_id,
+            size: written.size,
+            uncompressed_size: produced.size,
+            entries: produced.entries,
+            warnings: produced.warnings,
+        })
+    })
+}
+
+struct Produced {
+    diffid: [u8; 32],
+    size: u64,
+    entries: u64,
+    warnings: Vec<String>,
+}
+
+/// The tar stream, cut into BLOCK_SIZE blocks that are hashed in order and sent on.
+struct BlockOut<'a> {
+    block: Vec<u8>,
+    seq: u64,
+    total: u64,
+    sha: Sha256,
+    tx: SyncSender<Job>,
+    tokens: Option<Receiver<()>>,
+    want_dict: bool,
+    dict: Vec<u8>,
+    ctl: &'a Control,
+}
+
+impl BlockOut<'_> {
+    fn emit(&mut self, last: bool) -> Result<(), Error> {
+        if self.ctl.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let data = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_SIZE));
+        self.sha.update(&data);
+        self.total += data.len() as u64;
+        self.ctl.bytes_read.store(self.total, Ordering::Relaxed);
+        let dict = if self.want_dict {
+            let tail = data[data.len().saturating_sub(DICT_SIZE)..].to_vec();
+            std::mem::replace(&mut self.dict, tail)
+        } else {
+            Vec::new()
+        };
+        if let Some(tokens) = &self.tokens {
+            tokens.recv().map_err(|_| Error::Pipeline)?;
+        }
+        self.tx.send(Job { seq: self.seq, data, dict, last }).map_err(|_| Error::Pipeline)?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = (BLOCK_SIZE - self.block.len()).min(data.len());
+            self.block.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.block.len() == BLOCK_SIZE {
+                self.emit(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies exactly `size` bytes of `f` into the stream; a file that turns out shorter or
+    /// longer is an error.
+    fn copy_file(&mut self, f: &mut File, size: u64, path: &Path) -> Result<(), Error> {
+        let mut left = size;
+        while left > 0 {
+            let start = self.block.len();
+            let n = ((BLOCK_SIZE - start) as u64).min(left) as usize;
+            self.block.resize(start + n, 0);
+            let mut got = 0;
+            while got < n {
+                match f.read(&mut self.block[start + got..start + n]) {
+                    Ok(0) => {
+                        return Err(Error::msg(format!(
+                            "cannot read {}: file changed size while being read",
+                            path.display()
+                        )))
+                    }
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("cannot read", path, &e)),
+                }
+            }
+            left -= n as u64;
+            if self.block.len() == BLOCK_SIZE {
+                self.emit(false)?;
+            }
+        }
+        let mut probe = [0u8; 1];
+        loop {
+            match f.read(&mut probe) {
+                Ok(0) => break,
+                Ok(_) => {
+                    return Err(Error::msg(format!(
+                        "cannot read {}: file changed size while being read",
+                        path.display()
+                    )))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("cannot read", path, &e)),
+            }
+        }
+        let pad = tar::padding(size);
+        self.write(&[0u8; tar::BLOCK][..pad])
+    }
+}
+
+fn produce(
+    opts: &ExportOptions,
+    ctl: &Control,
+    skip: Option<(u64, u64)>,
+    tx: SyncSender<Job>,
+    tokens: Option<Receiver<()>>,
+    want_dict: bool,
+) -> Result<Produced, Error> {
+    let mut out = BlockOut {
+        block: Vec::with_capacity(BLOCK_SIZE),
+        seq: 0,
+        total: 0,
+        sha: Sha256::new(),
+        tx,
+        tokens,
+        want_dict,
+        dict: Vec::new(),
+        ctl,
+    };
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    let mut warnings = Vec::new();
+    let mut entries = 0u64;
+    let mut hdr_buf = Vec::with_capacity(4096);
+    let wopts = WalkOptions { usr_etc_as_etc: opts.usr_etc_as_etc, skip, cancel: &ctl.cancel };
+    walk::walk(&opts.root, &wopts, &mut |ent| {
+        let m = &ent.meta;
+        let ft = m.file_type();
+        let mut mtime = m.mtime();
+        if let Some(sde) = opts.source_date_epoch {
+            mtime = mtime.min(sde);
+        }
+        let mut path = ent.rel.clone();
+        let mut link = Vec::new();
+        let mut size = 0;
+        let (mut dev_major, mut dev_minor) = (0, 0);
+        let mut kind = if ft.is_dir() {
+            path.push(b'/');
+            Kind::Directory
+        } else if ft.is_file() {
+            size = m.size();
+            Kind::Regular
+        } else if ft.is_symlink() {
+            link = std::fs::read_link(&ent.path)
+                .map_err(|e| Error::io("cannot read link", &ent.path, &e))?
+                .into_os_string()
+                .into_encoded_bytes();
+            Kind::Symlink
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let rdev = m.rdev();
+            dev_major = libc::major(rdev) as u64;
+            dev_minor = libc::minor(rdev) as u64;
+            if ft.is_char_device() {
+                Kind::Char
+            } else {
+                Kind::Block
+            }
+        } else if ft.is_fifo() {
+            Kind::Fifo
+        } else {
+            warnings.push(format!("skipped socket {}", String::from_utf8_lossy(&ent.rel)));
+            return Ok(());
+        };
+        if !ft.is_dir() && m.nlink() > 1 {
+            match links.get(&(m.dev(), m.ino())) {
+                Some(first) => {
+                    link = first.clone();
+                    kind = Kind::HardLink;
+                    size = 0;
+                }
+                None => {
+                    links.insert((m.dev(), m.ino()), path.clone());
+                }
+            }
+        }
+        let xattrs = if kind == Kind::HardLink { Vec::new() } else { read_xattrs(&ent.path)? };
+        let mut file = if kind == Kind::Regular && size > 0 {
+            Some(
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&ent.path)
+                    .map_err(|e| Error::io("cannot open", &ent.path, &e))?,
+            )
+        } else {
+            None
+        };
+        hdr_buf.clear();
+        tar::write_header(
+            &mut hdr_buf,
+            &Header {
+                path: &path,
+                kind,
+                mode: m.mode(),
+                uid: m.uid() as u64,
+                gid: m.gid() as u64,
+                size,
+                mtime,
+                link: &link,
+                dev_major,
+                dev_minor,
+                xattrs: &xattrs,
+            },
+        );
+        out.write(&hdr_buf)?;
+        if let Some(f) = file.as_mut() {
+            out.copy_file(f, size, &ent.path)?;
+        }
+        entries += 1;
+        ctl.entries.store(entries, Ordering::Relaxed);
+        Ok(())
+    })?;
+    out.write(&tar::TRAILER)?;
+    out.emit(true)?;
+    let BlockOut { sha, total, .. } = out;
+    Ok(Produced { diffid: sha.finalize().into(), size: total, entries, warnings })
+}
+
+/// Extended attributes of `path` (not following symlinks), sorted by name, without
+/// `security.selinux`. A filesystem without xattr support gives none.
+pub fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::msg(format!("cannot read xattrs of {}: NUL in path", path.display())))?;
+    let err = |what: &str| Error::io(what, path, &std::io::Error::last_os_error());
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        let n = unsafe { libc::llistxattr(cpath.as_ptr(), names.as_mut_ptr() as *mut libc::c_char, names.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENOTSUP) => return Ok(Vec::new()),
+            Some(libc::ERANGE) => {
+                let need = unsafe { libc::llistxattr(cpath.as_ptr(), std::ptr::null_mut(), 0) };
+                if need < 0 {
+                    return Err(err("cannot list xattrs of"));
+                }
+                names.resize(need as usize + 1024, 0);
+            }
+            _ => return Err(err("cannot list xattrs of")),
+        }
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        if name == b"security.selinux" {
+            continue;
+        }
+        let cname = CString::new(name).expect("xattr name has no NUL");
+        let mut val = vec![0u8; 256];
+        loop {
+            let n = unsafe {
+                libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), val.as_mut_ptr() as *mut libc::c_void, val.len())
+            };
+            if n >= 0 {
+                val.truncate(n as usize);
+                break;
+            }
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ERANGE) => {
+                    let need = unsafe { libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
+                    if need < 0 {
+                        return Err(err("cannot read xattrs of"));
+                    }
+                    val.resize(need as usize + 256, 0);
+                }
+                // Removed between list and get.
+                Some(libc::ENODATA) => {
+                    val.clear();
+                    break;
+                }
+                _ => return Err(err("cannot read xattrs of")),
+            }
+        }
+        out.push((name.to_vec(), val));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn deflate_worker(
+    level: u32,
+    jobs: &Mutex<Receiver<Job>>,
+    done: &SyncSender<Done>,
+    ctl: &Control,
+) -> Result<(), Error> {
+    let mut d = GzipPieces::new(level);
+    loop {
+        let job = match jobs.lock().expect("job queue").recv() {
+            Ok(j) => j,
+            Err(_) => return Ok(()),
+        };
+        if ctl.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let mut out = Vec::with_capacity(job.data.len() / 2 + 1024);
+        d.compress(&job.data, &job.dict, job.last, &mut out);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&job.data);
+        let len = job.data.len() as u64;
+        done.send(Done { seq: job.seq, data: out, crc, len, last: job.last }).map_err(|_| Error::Pipeline)?;
+    }
+}
+
+struct BlobFile<'a> {
+    file: File,
+    path: &'a Path,
+    sha: Option<Sha256>,
+    size: u64,
+    ctl: &'a Control,
+}
+
+impl BlobFile<'_> {
+    fn put(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.file.write_all(data).map_err(|e| Error::io("cannot write", self.path, &e))?;
+        if let Some(sha) = self.sha.as_mut() {
+            sha.update(data);
+        }
+        self.size += data.len() as u64;
+        self.ctl.bytes_written.store(self.size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn finish(self) -> Written {
+        Written { size: self.size, digest: self.sha.map(|s| s.finalize().into()) }
+    }
+}
+
+impl Write for BlobFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.ctl.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        self.put(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn gzip_writer(
+    file: File,
+    path: &Path,
+    done: Receiver<Done>,
+    tokens: SyncSender<()>,
+    ctl: &Control,
+) -> Result<Written, Error> {
+    let mut out = BlobFile { file, path, sha: Some(Sha256::new()), size: 0, ctl };
+    out.put(&compress::GZIP_HEADER)?;
+    let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut crc = crc32fast::Hasher::new();
+    let mut total = 0u64;
+    loop {
+        let d = done.recv().map_err(|_| Error::Pipeline)?;
+        if ctl.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        pending.insert(d.seq, d);
+        while let Some(d) = pending.remove(&next) {
+            out.put(&d.data)?;
+            crc.combine(&d.crc);
+            total += d.len;
+            next += 1;
+            // The producer may be gone already; that is fine once it sent the last block.
+            let _ = tokens.try_send(());
+            if d.last {
+                out.put(&compress::gzip_trailer(crc.finalize(), total))?;
+                return Ok(out.finish());
+            }
+        }
+    }
+}
+
+fn zstd_writer(
+    file: File,
+    path: &Path,
+    level: i32,
+    threads: usize,
+    jobs: Receiver<Job>,
+    ctl: &Control,
+) -> Result<Written, Error> {
+    let out = BlobFile { file, path, sha: Some(Sha256::new()), size: 0, ctl };
+    let zerr = |e: std::io::Error| {
+        if ctl.cancel.load(Ordering::Relaxed) {
+            Error::Cancelled
+        } else {
+            Error::msg(format!("zstd compression of {} failed: {e}", path.display()))
+        }
+    };
+    let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zerr)?;
+    // Always >= 1 worker: the multithreaded frame layout does not depend on the worker count,
+    // but differs from single-threaded mode.
+    enc.multithread(threads.max(1) as u32).map_err(zerr)?;
+    enc.include_checksum(true).map_err(zerr)?;
+    loop {
+        let job = jobs.recv().map_err(|_| Error::Pipeline)?;
+        enc.write_all(&job.data).map_err(zerr)?;
+        if job.last {
+            break;
+        }
+    }
+    let out = enc.finish().map_err(zerr)?;
+    Ok(out.finish())
+}
+
+fn plain_writer(file: File, path: &Path, jobs: Receiver<Job>, ctl: &Control) -> Result<Written, Error> {
+    let mut out = BlobFile { file, path, sha: None, size: 0, ctl };
+    loop {
+        let job = jobs.recv().map_err(|_| Error::Pipeline)?;
+        if ctl.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        out.put(&job.data)?;
+        if job.last {
+            return Ok(out.finish());
+        }
+    }
+}
+
+/// Streaming SHA-256 of a file: ("sha256:<hex>", size).
+pub fn sha256_file(path: &Path) -> Result<(String, u64), Error> {
+    let mut f = File::open(path).map_err(|e| Error::io("cannot open", path, &e))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                sha.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("cannot read", path, &e)),
+        }
+    }
+    Ok((hex(&sha.finalize()), size))
+}

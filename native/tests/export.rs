@@ -1,0 +1,283 @@
+//! End-to-end tests of the one pass on real trees in temp dirs (no Node needed).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use apt_ostree_native::compress::Compression;
+use apt_ostree_native::export::{export_layer, sha256_file, Control, ExportOptions, ExportResult};
+use apt_ostree_native::Error;
+
+fn long_name_dir() -> PathBuf {
+    // > 255 bytes in total, made of several components.
+    PathBuf::from(format!("{}/{}/{}", "l".repeat(100), "o".repeat(100), "n".repeat(100)))
+}
+
+fn has_user_xattrs(p: &Path) -> bool {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let rc = unsafe {
+        libc::lsetxattr(c.as_ptr(), c"user.test".as_ptr(), b"hello".as_ptr() as *const _, 5, 0)
+    };
+    rc == 0
+}
+
+/// A tree with every kind of entry the exporter handles. Returns whether the xattr was set.
+fn make_tree(root: &Path) -> bool {
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    fs::create_dir_all(root.join("usr/etc/default")).unwrap();
+    fs::create_dir_all(root.join("var/lib")).unwrap();
+    fs::write(root.join("usr/bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::write(root.join("usr/etc/default/conf"), b"a=1\n").unwrap();
+    fs::hard_link(root.join("usr/bin/tool"), root.join("usr/bin/tool-link")).unwrap();
+    fs::hard_link(root.join("usr/etc/default/conf"), root.join("var/lib/conf-link")).unwrap();
+    symlink("../usr/bin/tool", root.join("var/lib/sym")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("var/fifo").as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let long = root.join("var").join(long_name_dir());
+    fs::create_dir_all(&long).unwrap();
+    fs::write(long.join("file"), b"long").unwrap();
+    fs::write(root.join("var").join(OsStr::from_bytes(b"caf\xe9-\xff")), b"latin1").unwrap();
+    // Sparse: 3 MiB hole, 5 bytes, 2 MiB hole.
+    let mut f = fs::File::create(root.join("var/sparse")).unwrap();
+    f.set_len(5 << 20).unwrap();
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(3 << 20)).unwrap();
+    f.write_all(b"data!").unwrap();
+    drop(f);
+    // A file spanning several tar blocks, with varied content.
+    let mut big = Vec::new();
+    for i in 0..600_000u32 {
+        big.extend_from_slice(format!("line {i} {}\n", i.wrapping_mul(2654435761)).as_bytes());
+    }
+    fs::write(root.join("var/big.txt"), &big).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(root.join("var/sock")).unwrap();
+    has_user_xattrs(&root.join("usr/bin/tool"))
+}
+
+fn opts(root: &Path, out: &Path, compression: Compression, threads: usize) -> ExportOptions {
+    ExportOptions {
+        root: root.to_path_buf(),
+        output: out.to_path_buf(),
+        compression,
+        threads,
+        source_date_epoch: None,
+        usr_etc_as_etc: false,
+    }
+}
+
+fn run(o: &ExportOptions) -> Result<ExportResult, Error> {
+    export_layer(o, &Control::default())
+}
+
+fn sha(p: &Path) -> String {
+    sha256_file(p).unwrap().0
+}
+
+fn decompress(p: &Path, c: Compression) -> Vec<u8> {
+    let f = fs::File::open(p).unwrap();
+    let mut out = Vec::new();
+    match c {
+        Compression::Gzip { .. } => {
+            // One member: flate2's single-member decoder (what ostree-ext uses) sees everything.
+            flate2::read::GzDecoder::new(f).read_to_end(&mut out).unwrap();
+        }
+        Compression::Zstd { .. } => {
+            zstd::stream::read::Decoder::new(f).unwrap().read_to_end(&mut out).unwrap();
+        }
+        Compression::None => {
+            std::io::BufReader::new(f).read_to_end(&mut out).unwrap();
+        }
+    }
+    out
+}
+
+fn tar_list(p: &Path) -> Vec<String> {
+    let o = Command::new("tar").args(["--numeric-owner", "--quoting-style=literal", "-tvf"]).arg(p).output().unwrap();
+    assert!(o.status.success(), "tar -tvf: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(|s| s.to_string()).collect()
+}
+
+fn names(p: &Path) -> Vec<Vec<u8>> {
+    let o = Command::new("tar").args(["--quoting-style=literal", "-tf"]).arg(p).output().unwrap();
+    assert!(o.status.success());
+    o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| l.to_vec()).collect()
+}
+
+#[test]
+fn export_none_gzip_zstd_agree_and_are_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let xattr = make_tree(&root);
+
+    let plain = tmp.path().join("plain.tar");
+    let r = run(&opts(&root, &plain, Compression::None, 2)).unwrap();
+    assert_eq!(r.digest, r.diff_id);
+    assert_eq!(r.digest, sha(&plain));
+    assert_eq!(r.size, fs::metadata(&plain).unwrap().len());
+    assert_eq!(r.uncompressed_size, r.size);
+    assert_eq!(r.warnings, vec!["skipped socket var/sock".to_string()]);
+    let tar_bytes = fs::read(&plain).unwrap();
+    assert_eq!(&tar_bytes[tar_bytes.len() - 1024..], &[0u8; 1024][..]);
+
+    for c in [Compression::Gzip { level: 4 }, Compression::Gzip { level: 1 }, Compression::Zstd { level: 3 }] {
+        let a = tmp.path().join(format!("{c}-1"));
+        let b = tmp.path().join(format!("{c}-2"));
+        let ra = run(&opts(&root, &a, c, 1)).unwrap();
+        let rb = run(&opts(&root, &b, c, 2)).unwrap();
+        assert_eq!(ra, rb, "{c}: threads=1 and threads=2 give the same result");
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap(), "{c}: identical bytes");
+        assert_eq!(ra.digest, sha(&a));
+        assert_eq!(ra.diff_id, r.diff_id, "{c}: same tar as uncompressed");
+        assert_eq!(ra.uncompressed_size, r.uncompressed_size);
+        assert!(ra.size < r.size / 2, "{c} compresses");
+        assert!(decompress(&a, c) == tar_bytes, "{c}: decodes to exactly the tar");
+    }
+    // Same input, second run: identical.
+    let again = tmp.path().join("plain2.tar");
+    assert_eq!(run(&opts(&root, &again, Compression::None, 1)).unwrap(), r);
+
+    // What GNU tar sees.
+    let listing = tar_list(&plain);
+    let all = listing.join("\n");
+    let n = names(&plain);
+    let mut sorted = n.clone();
+    // Sorted like `tar --sort=name`: byte order per directory, depth first.
+    sorted.sort_by(|x, y| {
+        let xs: Vec<&[u8]> = x.strip_suffix(b"/").unwrap_or(x).split(|&b| b == b'/').collect();
+        let ys: Vec<&[u8]> = y.strip_suffix(b"/").unwrap_or(y).split(|&b| b == b'/').collect();
+        xs.cmp(&ys)
+    });
+    assert_eq!(n, sorted);
+    assert!(n.contains(&b"usr/".to_vec()));
+    assert!(!n.iter().any(|x| x.starts_with(b"/") || x.starts_with(b"./")));
+    assert!(n.contains(&b"var/caf\xe9-\xff".to_vec()), "non-UTF-8 name kept as bytes");
+    let long = format!("var/{}/file", long_name_dir().display());
+    assert!(n.contains(&long.as_bytes().to_vec()), "long name");
+    assert!(!n.iter().any(|x| x.ends_with(b"sock")));
+    assert!(all.contains("-rwsr-xr-x 0/0"), "setuid kept: {all}");
+    assert!(all.contains("usr/bin/tool-link link to usr/bin/tool"), "{all}");
+    assert!(all.contains("var/lib/conf-link link to usr/etc/default/conf"), "{all}");
+    assert!(all.contains("var/lib/sym -> ../usr/bin/tool"), "{all}");
+    assert!(listing.iter().any(|l| l.starts_with('p') && l.ends_with("var/fifo")), "{all}");
+    assert_eq!(r.entries as usize, n.len());
+
+    // Sparse file content is dense and identical.
+    let o = Command::new("tar").arg("-xOf").arg(&plain).arg("var/sparse").output().unwrap();
+    assert_eq!(o.stdout, fs::read(root.join("var/sparse")).unwrap());
+
+    if xattr {
+        let o = Command::new("tar")
+            .args(["--xattrs", "--xattrs-include=*", "-xf"])
+            .arg(&plain)
+            .arg("-C")
+            .arg(tmp.path().join("x").tap_mkdir())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let x = apt_ostree_native::export::read_xattrs(&tmp.path().join("x/usr/bin/tool")).unwrap();
+        assert_eq!(x, vec![(b"user.test".to_vec(), b"hello".to_vec())]);
+        assert!(tar_bytes.windows(22).any(|w| w == b"SCHILY.xattr.user.test"));
+    } else {
+        eprintln!("filesystem refuses user xattrs: xattr round trip not checked");
+    }
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> Self;
+}
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> Self {
+        fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+#[test]
+fn usr_etc_as_etc_and_source_date_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_tree(&root);
+    fs::remove_file(root.join("var/sock")).unwrap();
+    let out = tmp.path().join("l.tar");
+    let mut o = opts(&root, &out, Compression::None, 2);
+    o.usr_etc_as_etc = true;
+    o.source_date_epoch = Some(86400);
+    let r = run(&o).unwrap();
+    assert!(r.warnings.is_empty());
+    let n = names(&out);
+    let pos = |s: &str| n.iter().position(|x| x == s.as_bytes()).unwrap_or_else(|| panic!("{s} missing"));
+    assert!(pos("etc/") < pos("etc/default/conf") && pos("etc/default/conf") < pos("usr/"));
+    assert!(!n.iter().any(|x| x.starts_with(b"usr/etc")));
+    let all = tar_list(&out).join("\n");
+    assert!(all.contains("var/lib/conf-link link to etc/default/conf"), "{all}");
+    assert!(all.contains("1970-01-02"), "mtimes clamped: {all}");
+
+    fs::create_dir(root.join("etc")).unwrap();
+    let out2 = tmp.path().join("l2.tar");
+    let mut o2 = opts(&root, &out2, Compression::None, 2);
+    o2.usr_etc_as_etc = true;
+    let e = run(&o2).unwrap_err().to_string();
+    assert!(e.contains("both etc and usr/etc"), "{e}");
+    assert!(!out2.exists(), "partial output removed");
+}
+
+#[test]
+fn errors_and_cancel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("d")).unwrap();
+    fs::write(root.join("d/f"), b"x").unwrap();
+
+    // Existing output is refused and left alone.
+    let exists = tmp.path().join("exists");
+    fs::write(&exists, b"keep").unwrap();
+    let e = run(&opts(&root, &exists, Compression::None, 1)).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("cannot create {}: ", exists.display())), "{e}");
+    assert_eq!(fs::read(&exists).unwrap(), b"keep");
+
+    // Missing root: one line naming the path, no output left behind.
+    let out = tmp.path().join("out");
+    let missing = tmp.path().join("missing");
+    let e = run(&opts(&missing, &out, Compression::Gzip { level: 4 }, 2)).unwrap_err().to_string();
+    assert_eq!(e, format!("cannot read {}: No such file or directory (os error 2)", missing.display()));
+    assert!(!out.exists());
+
+    // Cancelled before it starts.
+    let ctl = Control::default();
+    ctl.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in [Compression::Gzip { level: 4 }, Compression::Zstd { level: 3 }, Compression::None] {
+        let e = export_layer(&opts(&root, &out, c, 2), &ctl).unwrap_err();
+        assert_eq!(e, Error::Cancelled);
+        assert!(!out.exists());
+    }
+
+    // Empty tree: just the end-of-archive blocks.
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let r = run(&opts(&empty, &out, Compression::Gzip { level: 4 }, 2)).unwrap();
+    assert_eq!(r.uncompressed_size, 1024);
+    assert_eq!(r.entries, 0);
+    assert_eq!(decompress(&out, Compression::Gzip { level: 4 }), vec![0u8; 1024]);
+}
+
+/// A tree whose tar is an exact multiple of the block size still ends properly.
+#[test]
+fn block_aligned_tar() {
+    use apt_ostree_native::compress::BLOCK_SIZE;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    // header 512 + content + trailer 1024 == 2 blocks
+    fs::write(root.join("f"), vec![7u8; 2 * BLOCK_SIZE - 1536]).unwrap();
+    for (i, c) in [Compression::Gzip { level: 4 }, Compression::Zstd { level: 3 }, Compression::None].into_iter().enumerate() {
+        let out = tmp.path().join(format!("o{i}"));
+        let r = run(&opts(&root, &out, c, 2)).unwrap();
+        assert_eq!(r.uncompressed_size, 2 * BLOCK_SIZE as u64);
+        assert_eq!(decompress(&out, c).len(), 2 * BLOCK_SIZE);
+    }
+}

@@ -1,0 +1,159 @@
+// `oci build` as a library call: an OSTree commit or a directory in, an OCI image out (layout,
+// oci-archive or docker-archive). The layer is written by the native core in one pass straight into
+// a temporary layout beside the output, which becomes the output only when everything succeeded.
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { onInterrupt, withTemporaryPath } from "./cleanup.ts";
+import { ExitCode, UserError } from "./errors.ts";
+import { buildConfig, buildManifest, hostDebianArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
+import { createLocalImageSink, type LocalTarget } from "./oci/local.ts";
+import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
+import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { mapNativeError, native } from "./native.ts";
+import type { ProgressSink } from "./progress.ts";
+
+export type BuildSource = { kind: "ostree"; repo: string; ref: string } | { kind: "rootfs"; dir: string };
+
+export interface BuildOptions {
+  source: BuildSource;
+  target: LocalTarget;
+  compression: Compression;
+  level?: number;
+  threads?: number;
+  force: boolean;
+  /** Everything about the image but what comes from the source; unset fields get defaults. */
+  settings: Partial<ImageSettings>;
+  /** Debian architecture name (amd64, arm64, ...); default: the commit's, else the host's. */
+  arch?: string;
+  bootc: boolean;
+  /** Clamp for file mtimes and default `created`: SOURCE_DATE_EPOCH. */
+  sourceDateEpoch?: number;
+  onProgress?: ProgressSink;
+}
+
+export interface BuildResult {
+  digest: string;
+  mediaType: string;
+  size: number;
+  config: { digest: string; size: number };
+  layers: { digest: string; diffId: string; size: number; mediaType: string; uncompressedSize: number; entries: number }[];
+  output: string;
+  format: string;
+  tag?: string;
+  commit?: string;
+  warnings: string[];
+}
+
+/** Labels a bootable image carries (see shared notes: only names consumers read). */
+export function ostreeLabels(commit: CommitInfo, bootc: boolean): Record<string, string> {
+  const labels: Record<string, string> = { "ostree.commit": commit.checksum };
+  const version = commit.metadata["version"];
+  if (typeof version === "string" && version) labels["org.opencontainers.image.version"] = version;
+  const linux = commit.metadata["ostree.linux"];
+  if (typeof linux === "string" && linux) labels["ostree.linux"] = linux;
+  if (commit.metadata["ostree.bootable"] === true || bootc) labels["ostree.bootable"] = "true";
+  if (bootc) labels["containers.bootc"] = "1";
+  return labels;
+}
+
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const { source } = options;
+  if (source.kind === "rootfs") {
+    if (!existsSync(source.dir)) throw new UserError(`no such directory: ${source.dir}`, ExitCode.NotFound);
+    if (!statSync(source.dir).isDirectory()) throw new UserError(`not a directory: ${source.dir}`, ExitCode.Usage);
+    return exportTree(options, resolve(source.dir), undefined);
+  }
+  const checksum = await resolveRef(source.repo, source.ref);
+  const commit = await readCommit(source.repo, checksum);
+  // Fail on an existing output before the (possibly long) checkout.
+  createLocalImageSink(options.target, { force: options.force }).abort();
+  return withTemporaryPath(checkoutDirFor(source.repo), async (dir) => {
+    await checkout(source.repo, checksum, dir);
+    return exportTree(options, dir, commit);
+  });
+}
+
+async function exportTree(options: BuildOptions, tree: string, commit: CommitInfo | undefined): Promise<BuildResult> {
+  const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0 });
+  try {
+    const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
+    const layerPath = sink.tempBlobPath();
+    const task = new (native().LayerExport)({
+      root: tree,
+      output: layerPath,
+      compression: options.compression,
+      level: options.level,
+      threads: options.threads,
+      // OSTree stores no mtimes (checkouts show 0 for files, checkout time for directories): write 0,
+      // as ostree's own container export does.
+      sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
+      usrEtcAsEtc,
+    });
+    const stopOnInterrupt = onInterrupt(() => task.cancel());
+    const timer = options.onProgress
+      ? setInterval(() => {
+          const p = task.progress();
+          options.onProgress!({ task: "layer", done: p.bytesRead, total: 0, detail: `${p.entries} entries, ${(p.bytesWritten / 1048576).toFixed(0)} MiB written` });
+        }, 100)
+      : undefined;
+    let layer;
+    try {
+      layer = await task.run();
+    } catch (error) {
+      throw mapNativeError(error);
+    } finally {
+      if (timer) clearInterval(timer);
+      stopOnInterrupt();
+    }
+    const mediaType = layerMediaType(options.compression);
+    await sink.commitBlob(layerPath, { mediaType, digest: layer.digest, size: layer.size });
+
+    const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
+    const platform = platformForDebianArch(arch);
+    const created =
+      options.settings.created ??
+      (commit ? rfc3339(commit.timestamp) : rfc3339(options.sourceDateEpoch ?? 0));
+    const labels = { ...(commit ? ostreeLabels(commit, options.bootc) : options.bootc ? { "containers.bootc": "1", "ostree.bootable": "true" } : {}), ...(options.settings.labels ?? {}) };
+    const settings: ImageSettings = {
+      architecture: platform.architecture,
+      variant: platform.variant,
+      os: options.settings.os ?? "linux",
+      created,
+      author: options.settings.author,
+      labels,
+      annotations: options.settings.annotations ?? {},
+      env: options.settings.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      exposedPorts: options.settings.exposedPorts ?? [],
+      volumes: options.settings.volumes ?? [],
+      entrypoint: options.settings.entrypoint,
+      cmd: options.settings.cmd,
+      user: options.settings.user,
+      workdir: options.settings.workdir,
+      stopSignal: options.settings.stopSignal,
+    };
+    const layerDescriptor: Descriptor = { mediaType, digest: layer.digest, size: layer.size };
+    const createdBy = commit ? `apt-ostree oci build --source ${commit.checksum}` : "apt-ostree oci build --rootfs";
+    const config = buildConfig(settings, [{ descriptor: layerDescriptor, diffId: layer.diffId, createdBy }]);
+    await sink.putBlob(config.bytes, config.descriptor);
+    // The manifest carries the same map as the labels (what bootc and registries' UIs read), plus
+    // the user's own annotations.
+    const manifest = buildManifest(config.descriptor, [layerDescriptor], { ...labels, ...settings.annotations });
+    const root: Descriptor = { ...manifest.descriptor, platform: { architecture: platform.architecture, os: settings.os, ...(platform.variant ? { variant: platform.variant } : {}) } };
+    await sink.finish(root, manifest.bytes);
+    return {
+      digest: manifest.descriptor.digest,
+      mediaType: manifest.descriptor.mediaType,
+      size: manifest.descriptor.size,
+      config: { digest: config.descriptor.digest, size: config.descriptor.size },
+      layers: [{ digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType, uncompressedSize: layer.uncompressedSize, entries: layer.entries }],
+      output: options.target.path,
+      format: options.target.format,
+      tag: options.target.tag,
+      commit: commit?.checksum,
+      warnings: layer.warnings,
+    };
+  } catch (error) {
+    sink.abort();
+    throw error;
+  }
+}

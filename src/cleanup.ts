@@ -1,0 +1,58 @@
+// Temporary outputs register here so that an interrupted run (SIGINT, SIGTERM, SIGHUP) leaves
+// nothing behind. Cleanups are synchronous on purpose: after a signal there is no event loop to wait on.
+import { rmSync } from "node:fs";
+
+type Cleanup = () => void;
+const cleanups = new Set<Cleanup>();
+let installed = false;
+
+function runAll(): void {
+  for (const fn of [...cleanups].reverse()) {
+    try {
+      fn();
+    } catch {
+      // best effort: the process is going away
+    }
+  }
+  cleanups.clear();
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+    process.on(signal, () => {
+      runAll();
+      process.stderr.write(`\napt-ostree: interrupted (${signal}); temporary output removed\n`);
+      process.exit(code);
+    });
+  }
+}
+
+/** Runs `fn` if the process is interrupted before the returned disposer is called. */
+export function onInterrupt(fn: Cleanup): () => void {
+  install();
+  cleanups.add(fn);
+  return () => {
+    cleanups.delete(fn);
+  };
+}
+
+/** Registers a path to delete (recursively) on interruption; returns the disposer. */
+export function removeOnInterrupt(path: string): () => void {
+  return onInterrupt(() => rmSync(path, { recursive: true, force: true }));
+}
+
+/**
+ * Runs `body` with a temporary path that is removed afterwards whatever happens (success, error,
+ * signal), unless `body` moved it away.
+ */
+export async function withTemporaryPath<T>(path: string, body: (path: string) => Promise<T>): Promise<T> {
+  const dispose = removeOnInterrupt(path);
+  try {
+    return await body(path);
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+    dispose();
+  }
+}

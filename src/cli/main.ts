@@ -1,0 +1,97 @@
+// The CLI shell: routes `apt-ostree GROUP COMMAND` to the group's cac instance, prints errors as one
+// line, maps them to exit codes. Commands live in their own modules and are imported lazily.
+import { cac, type CAC } from "cac";
+import { ExitCode, UserError, oneLine } from "../errors.ts";
+import { version, versionLine } from "../version.ts";
+import { processContext, type CliContext } from "./context.ts";
+
+export interface CommandGroup {
+  /** `oci`, `compose`; "" for top-level commands such as `login`. */
+  name: string;
+  summary: string;
+  register(cli: CAC, ctx: CliContext): void;
+}
+
+async function loadGroups(): Promise<CommandGroup[]> {
+  const [{ ociGroup }, { composeGroup }, { authGroup }] = await Promise.all([
+    import("./oci.ts"),
+    import("./compose.ts"),
+    import("./auth.ts"),
+  ]);
+  return [ociGroup, composeGroup, authGroup];
+}
+
+function topHelp(groups: CommandGroup[]): string {
+  const lines = [
+    versionLine(),
+    "",
+    "Build image-based Debian and Ubuntu systems and ship them as OCI images.",
+    "",
+    "Usage: apt-ostree <group> <command> [options]",
+    "",
+    "Groups and commands:",
+  ];
+  for (const g of groups) lines.push(`  ${(g.name || "login/logout").padEnd(14)}${g.summary}`);
+  lines.push(
+    "",
+    "Run `apt-ostree <group> --help` for a group's commands, `apt-ostree <group> <command> --help` for one.",
+    "",
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 authentication, 5 network, 6 output exists,",
+    "            130 interrupted.",
+  );
+  return lines.join("\n");
+}
+
+/** Builds the cac instance for argv; exported for tests of argument parsing. */
+export function buildCli(groups: CommandGroup[], argv: string[], ctx: CliContext = processContext): { cli: CAC; rest: string[] } {
+  const first = argv[0];
+  const group = groups.find((g) => g.name && g.name === first);
+  const top = groups.find((g) => g.name === "")!;
+  const cli = cac(group ? `apt-ostree ${group.name}` : "apt-ostree");
+  (group ?? top).register(cli, ctx);
+  cli.help();
+  cli.version(version);
+  return { cli, rest: group ? argv.slice(1) : argv };
+}
+
+export async function main(argv: string[], ctx: CliContext = processContext): Promise<number> {
+  const groups = await loadGroups();
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    ctx.out(topHelp(groups));
+    return argv.length === 0 ? ExitCode.Usage : ExitCode.Ok;
+  }
+  if (argv[0] === "--version" || argv[0] === "-v" || argv[0] === "version") {
+    ctx.out(versionLine());
+    return ExitCode.Ok;
+  }
+  const { cli, rest } = buildCli(groups, argv, ctx);
+  try {
+    cli.parse(["node", "apt-ostree", ...rest], { run: false });
+    if (cli.options.help || cli.options.version) return ExitCode.Ok;
+    if (!cli.matchedCommand) {
+      const what = rest[0] ? `unknown command '${[argv[0] === rest[0] ? "" : argv[0], rest[0]].filter(Boolean).join(" ")}'` : "a command is required";
+      throw new UserError(`${what}; see 'apt-ostree ${argv[0] === rest[0] ? "" : argv[0] + " "}--help'`.replace("  ", " "), ExitCode.Usage);
+    }
+    const result = await cli.runMatchedCommand();
+    return typeof result === "number" ? result : ExitCode.Ok;
+  } catch (error) {
+    return report(error, ctx);
+  }
+}
+
+function report(error: unknown, ctx: CliContext): number {
+  if (error instanceof UserError) {
+    ctx.warn(oneLine(error.message));
+    if (process.env.APT_OSTREE_DEBUG) console.error(error);
+    return error.exitCode;
+  }
+  // cac throws CACError for unknown options and missing arguments.
+  if (error instanceof Error && error.name === "CACError") {
+    ctx.warn(`${oneLine(error.message)}; see --help`);
+    return ExitCode.Usage;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  ctx.warn(`internal error: ${oneLine(message)} (set APT_OSTREE_DEBUG=1 for details)`);
+  if (process.env.APT_OSTREE_DEBUG) console.error(error);
+  return ExitCode.Failure;
+}

@@ -1,0 +1,172 @@
+// `apt-ostree oci build`: binds flags (and a config file) to buildImage and prints the result.
+import type { CAC } from "cac";
+import { ExitCode, UserError, usageError } from "../errors.ts";
+import { parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
+import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
+import { parseFormat, parseLocalTarget } from "../oci/local.ts";
+import type { Compression } from "../oci/mediatypes.ts";
+import { readConfigFile } from "./config-file.ts";
+import { toList, type CliContext } from "./context.ts";
+
+export interface BuildFlags {
+  source?: string;
+  repo?: string;
+  rootfs?: string;
+  output?: string;
+  format?: string;
+  tag?: string;
+  label?: unknown;
+  annotation?: unknown;
+  env?: unknown;
+  expose?: unknown;
+  volume?: unknown;
+  cmd?: string;
+  entrypoint?: string;
+  user?: string;
+  workdir?: string;
+  arch?: string;
+  created?: string;
+  bootc?: boolean;
+  compression?: string;
+  level?: number | string;
+  threads?: number | string;
+  force?: boolean;
+  json?: boolean;
+  config?: string;
+}
+
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw usageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function integer(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw usageError(`${flag} expects a whole number, got '${value}'`);
+  return n;
+}
+
+/** Merges defaults < config file < flags into BuildOptions (pure apart from reading --config). */
+export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = process.env) {
+  const file: BuildConfig = flags.config ? wrap(() => parseBuildConfig(readConfigFile(flags.config!), flags.config!)) : {};
+  const source = flags.source ?? (flags.rootfs ? undefined : file.source);
+  const rootfs = flags.rootfs ?? (flags.source ? undefined : file.rootfs);
+  const repo = flags.repo ?? file.repo;
+  if (source && rootfs) throw usageError("--source and --rootfs exclude each other");
+  if (!source && !rootfs) throw usageError("a source is required: --source REF --repo REPO, or --rootfs DIR");
+  if (source && !repo) throw usageError("--source needs --repo REPO (the OSTree repository)");
+  const outputText = flags.output ?? file.output;
+  if (!outputText) throw usageError("--output is required (a path, oci:PATH[:TAG], oci-archive:PATH or docker-archive:PATH[:NAME:TAG])");
+  const format = flags.format ?? file.format;
+  const target = parseLocalTarget(outputText, format ? parseFormat(format) : "oci");
+  if (format && /^(oci|oci-archive|docker-archive):/.test(outputText) && parseFormat(format) !== target.format) {
+    throw usageError(`--format ${format} contradicts the output '${outputText}'`);
+  }
+  const tag = flags.tag ?? file.tag;
+  if (tag && target.tag && tag !== target.tag) throw usageError(`--tag ${tag} contradicts the tag in '${outputText}'`);
+  target.tag = target.tag ?? tag ?? (target.format === "docker-archive" ? undefined : "latest");
+  if (target.tag && target.format !== "docker-archive" && !/^[A-Za-z0-9_][A-Za-z0-9._:/@+-]*$/.test(target.tag)) throw usageError(`invalid tag '${target.tag}'`);
+
+  const compressionText = flags.compression ?? file.compression ?? (target.format === "docker-archive" ? "none" : "gzip");
+  if (!["gzip", "zstd", "none"].includes(compressionText)) throw usageError(`invalid --compression '${compressionText}': expected gzip, zstd or none`);
+  const compression = compressionText as Compression;
+  if (target.format === "docker-archive" && compression !== "none") throw usageError("docker-archive layers are stored uncompressed; drop --compression or use an oci format");
+
+  const labels = { ...(file.labels ?? {}), ...wrap(() => Object.fromEntries(toList(flags.label).map((l) => parseKeyValue(l, "label")))) };
+  const annotations = { ...(file.annotations ?? {}), ...wrap(() => Object.fromEntries(toList(flags.annotation).map((a) => parseKeyValue(a, "annotation")))) };
+  const fileEnv = Array.isArray(file.env) ? file.env : Object.entries(file.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  const flagEnv = wrap(() => toList(flags.env).map((e) => parseKeyValue(e, "env").join("=")));
+  const envMap = new Map<string, string>();
+  for (const e of [...fileEnv, ...flagEnv]) envMap.set(e.slice(0, e.indexOf("=")), e);
+  const exposed = wrap(() => [...(file.expose ?? []), ...toList(flags.expose)].map(normalisePort));
+  const volumes = [...(file.volumes ?? []), ...toList(flags.volume)];
+  for (const v of volumes) if (!v.startsWith("/")) throw usageError(`invalid --volume '${v}': must be an absolute path`);
+  const workdir = flags.workdir ?? file.workdir;
+  if (workdir && !workdir.startsWith("/")) throw usageError(`invalid --workdir '${workdir}': must be an absolute path`);
+  const createdText = flags.created ?? file.created;
+  const sde = env.SOURCE_DATE_EPOCH;
+  if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got '${sde}'`);
+  const level = integer(flags.level ?? file.level, "--level");
+  const threads = integer(flags.threads ?? file.threads, "--threads");
+  if (threads !== undefined && threads < 1) throw usageError("--threads must be at least 1");
+
+  return {
+    source: source ? ({ kind: "ostree", repo: repo!, ref: source } as const) : ({ kind: "rootfs", dir: rootfs! } as const),
+    target,
+    compression,
+    level,
+    threads,
+    force: Boolean(flags.force),
+    bootc: Boolean(flags.bootc ?? file.bootc),
+    arch: flags.arch ?? file.arch,
+    sourceDateEpoch: sde !== undefined ? Number(sde) : undefined,
+    settings: {
+      labels,
+      annotations,
+      ...(envMap.size ? { env: [...envMap.values()] } : {}),
+      exposedPorts: exposed,
+      volumes,
+      cmd: flags.cmd !== undefined ? wrap(() => parseCommand(flags.cmd!, "--cmd")) : file.cmd,
+      entrypoint: flags.entrypoint !== undefined ? wrap(() => parseCommand(flags.entrypoint!, "--entrypoint")) : file.entrypoint,
+      user: flags.user ?? file.user,
+      workdir,
+      os: file.os,
+      author: file.author,
+      stopSignal: file.stopSignal,
+      ...(createdText ? { created: wrap(() => parseCreated(createdText)) } : {}),
+    },
+  };
+}
+
+export function registerBuild(cli: CAC, ctx: CliContext): void {
+  cli
+    .command("build", "Build an OCI image from an OSTree commit or a root filesystem directory")
+    .option("--source <ref>", "OSTree ref or commit checksum (with --repo)")
+    .option("--repo <path>", "OSTree repository holding --source")
+    .option("--rootfs <dir>", "a root filesystem directory instead of an OSTree commit")
+    .option("--output <target>", "PATH, oci:PATH[:TAG], oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]")
+    .option("--format <format>", "oci (image layout directory), oci-archive, or docker (docker save tar) (default: oci)")
+    .option("--tag <tag>", "tag recorded in the output (default: latest)")
+    .option("--label <key=value>", "image label (repeatable)")
+    .option("--annotation <key=value>", "manifest annotation (repeatable)")
+    .option("--env <KEY=VALUE>", "environment variable (repeatable)")
+    .option("--expose <port>", "exposed port, e.g. 80/tcp (repeatable)")
+    .option("--volume <path>", "volume mount point (repeatable)")
+    .option("--cmd <command>", `default command: a JSON array ('["/bin/sh","-c","x"]') or words`)
+    .option("--entrypoint <command>", "entrypoint, as --cmd")
+    .option("--user <user>", "user[:group] the container runs as")
+    .option("--workdir <dir>", "working directory")
+    .option("--arch <arch>", "architecture, Debian name (default: the commit's, else the host's)")
+    .option("--created <time>", "creation time: ISO 8601, @SECONDS or now (default: the commit's time, else SOURCE_DATE_EPOCH, else 1970)")
+    .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true)")
+    .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
+    .option("--level <n>", "compression level")
+    .option("--threads <n>", "compression threads (default: all cores; output is the same for any count)")
+    .option("--config <file>", "settings from a JSON, YAML or TOML file; flags win")
+    .option("--force", "replace an existing output")
+    .option("--json", "print the result as JSON")
+    .example("apt-ostree oci build --source debian/bookworm --repo /srv/repo --output oci:/tmp/img:latest --bootc")
+    .example("apt-ostree oci build --source test/oci/demo --output my-image.oci --format oci --repo /path/to/ostree/repo")
+    .example("apt-ostree oci build --rootfs ./rootfs --output docker-archive:/tmp/img.tar:demo:1.0 --cmd /bin/bash")
+    .example("apt-ostree oci build --rootfs ./rootfs --output oci-archive:/tmp/img.tar --compression zstd --json")
+    .action(async (flags: BuildFlags) => {
+      const options = resolveBuildOptions(flags);
+      const { buildImage } = await import("../build.ts");
+      const progress = ctx.progress(Boolean(flags.json));
+      let result;
+      try {
+        result = await buildImage({ ...options, onProgress: progress });
+      } finally {
+        progress.end();
+      }
+      for (const w of result.warnings) ctx.warn(`warning: ${w}`);
+      if (flags.json) ctx.out(JSON.stringify(result, null, 2));
+      else ctx.out(result.digest);
+      return ExitCode.Ok;
+    });
+}

@@ -1,0 +1,215 @@
+// Pure OCI image format code: descriptors, configs, manifests, indexes and their bytes. No I/O.
+import { sha256 } from "./digest.ts";
+import { MediaType } from "./mediatypes.ts";
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  "os.version"?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  urls?: string[];
+  artifactType?: string;
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config?: {
+    User?: string;
+    ExposedPorts?: Record<string, Record<string, never>>;
+    Env?: string[];
+    Entrypoint?: string[];
+    Cmd?: string[];
+    Volumes?: Record<string, Record<string, never>>;
+    WorkingDir?: string;
+    Labels?: Record<string, string>;
+    StopSignal?: string;
+  };
+  rootfs: { type: "layers"; diff_ids: string[] };
+  history?: HistoryEntry[];
+}
+
+export interface ImageManifest {
+  schemaVersion: 2;
+  mediaType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface ImageIndex {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/** A JSON document together with its exact bytes and descriptor. */
+export interface Blob<T> {
+  value: T;
+  bytes: Uint8Array;
+  descriptor: Descriptor;
+}
+
+/** What a user can set on an image (flags or a config file). */
+export interface ImageSettings {
+  architecture: string;
+  os: string;
+  variant?: string;
+  created: string;
+  author?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  env: string[];
+  exposedPorts: string[];
+  volumes: string[];
+  entrypoint?: string[];
+  cmd?: string[];
+  user?: string;
+  workdir?: string;
+  stopSignal?: string;
+}
+
+export interface LayerInfo {
+  descriptor: Descriptor;
+  diffId: string;
+  /** History line for this layer. */
+  createdBy: string;
+}
+
+/** Sorted copy of a string map, so equal settings always serialise to equal bytes. */
+function sortedRecord(record: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(record).sort()) out[key] = record[key];
+  return out;
+}
+
+function emptySet(keys: string[]): Record<string, Record<string, never>> {
+  const out: Record<string, Record<string, never>> = {};
+  for (const key of [...new Set(keys)].sort()) out[key] = {};
+  return out;
+}
+
+const encoder = new TextEncoder();
+
+export function toBlob<T>(value: T, mediaType: string, extra: Partial<Descriptor> = {}): Blob<T> {
+  const bytes = encoder.encode(JSON.stringify(value));
+  return { value, bytes, descriptor: { mediaType, digest: sha256(bytes), size: bytes.length, ...extra } };
+}
+
+export function buildConfig(settings: ImageSettings, layers: LayerInfo[]): Blob<ImageConfig> {
+  const inner: NonNullable<ImageConfig["config"]> = {};
+  if (settings.user) inner.User = settings.user;
+  if (settings.exposedPorts.length) inner.ExposedPorts = emptySet(settings.exposedPorts);
+  if (settings.env.length) inner.Env = settings.env;
+  if (settings.entrypoint) inner.Entrypoint = settings.entrypoint;
+  if (settings.cmd) inner.Cmd = settings.cmd;
+  if (settings.volumes.length) inner.Volumes = emptySet(settings.volumes);
+  if (settings.workdir) inner.WorkingDir = settings.workdir;
+  if (Object.keys(settings.labels).length) inner.Labels = sortedRecord(settings.labels);
+  if (settings.stopSignal) inner.StopSignal = settings.stopSignal;
+  const config: ImageConfig = {
+    created: settings.created,
+    ...(settings.author ? { author: settings.author } : {}),
+    architecture: settings.architecture,
+    os: settings.os,
+    ...(settings.variant ? { variant: settings.variant } : {}),
+    config: inner,
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    history: layers.map((l) => ({ created: settings.created, created_by: l.createdBy })),
+  };
+  return toBlob(config, MediaType.ociConfig);
+}
+
+export function buildManifest(config: Descriptor, layers: Descriptor[], annotations: Record<string, string> = {}): Blob<ImageManifest> {
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config,
+    layers,
+    ...(Object.keys(annotations).length ? { annotations: sortedRecord(annotations) } : {}),
+  };
+  return toBlob(manifest, MediaType.ociManifest);
+}
+
+export function buildIndex(manifests: Descriptor[], annotations: Record<string, string> = {}): Blob<ImageIndex> {
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociIndex,
+    manifests,
+    ...(Object.keys(annotations).length ? { annotations: sortedRecord(annotations) } : {}),
+  };
+  return toBlob(index, MediaType.ociIndex);
+}
+
+/** Debian architecture names to OCI platform fields. */
+export function platformForDebianArch(arch: string): { architecture: string; variant?: string } {
+  const table: Record<string, { architecture: string; variant?: string }> = {
+    amd64: { architecture: "amd64" },
+    arm64: { architecture: "arm64", variant: "v8" },
+    armhf: { architecture: "arm", variant: "v7" },
+    armel: { architecture: "arm", variant: "v5" },
+    i386: { architecture: "386" },
+    ppc64el: { architecture: "ppc64le" },
+    s390x: { architecture: "s390x" },
+    riscv64: { architecture: "riscv64" },
+    mips64el: { architecture: "mips64le" },
+    loong64: { architecture: "loong64" },
+  };
+  const known = table[arch];
+  if (known) return known;
+  // Already an OCI name (x64 from Node's process.arch is mapped by the caller).
+  return { architecture: arch };
+}
+
+/** The host's Debian-style architecture name. */
+export function hostDebianArch(): string {
+  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "armhf", ia32: "i386", ppc64: "ppc64el", s390x: "s390x", riscv64: "riscv64", loong64: "loong64" };
+  return map[process.arch] ?? process.arch;
+}
+
+/** Parses `k=v` (the value may contain `=`; the key may not be empty). */
+export function parseKeyValue(text: string, what: string): [string, string] {
+  const i = text.indexOf("=");
+  if (i <= 0) throw new Error(`invalid ${what} '${text}': expected KEY=VALUE`);
+  return [text.slice(0, i), text.slice(i + 1)];
+}
+
+/** `80`, `80/tcp`, `53/udp` → `80/tcp`, `53/udp`. */
+export function normalisePort(text: string): string {
+  const m = text.match(/^(\d{1,5})(?:\/(tcp|udp|sctp))?$/);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new Error(`invalid port '${text}': expected PORT[/tcp|udp|sctp]`);
+  return `${Number(m[1])}/${m[2] ?? "tcp"}`;
+}
+
+/** `--created`: an ISO 8601 time, `@SECONDS`, or `now`; output is RFC 3339 in UTC, seconds precision. */
+export function parseCreated(text: string, now: () => Date = () => new Date()): string {
+  let date: Date;
+  if (text === "now") date = now();
+  else if (/^@\d+$/.test(text)) date = new Date(Number(text.slice(1)) * 1000);
+  else date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new Error(`invalid time '${text}': expected ISO 8601, @SECONDS or 'now'`);
+  return rfc3339(Math.floor(date.getTime() / 1000));
+}
+
+export function rfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}

@@ -1,0 +1,432 @@
+// Images on the local disk: OCI image layouts, oci-archives (a tar of a layout) and docker-archives
+// (`docker save` format). Writing always goes through a temporary OCI layout beside the output that
+// becomes the requested format only when everything succeeded; reading gives blobs by byte range so
+// they can be streamed without copies.
+import {
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync, readSync,
+} from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { ExitCode, UserError } from "../errors.ts";
+import { removeOnInterrupt } from "../cleanup.ts";
+import { digestHex, isDigest, sha256, sha256OfFile } from "./digest.ts";
+import { buildIndex, toBlob, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./image.ts";
+import { MediaType, isIndexMediaType, sniffCompression } from "./mediatypes.ts";
+import { indexTar, readMember, writeTar, type TarMember, type TarSource } from "./tar.ts";
+
+export type LocalFormat = "oci" | "oci-archive" | "docker-archive";
+
+export interface LocalTarget {
+  format: LocalFormat;
+  path: string;
+  /** oci/oci-archive: the ref name in index.json; docker-archive: NAME:TAG for RepoTags. */
+  tag?: string;
+}
+
+const FORMAT_ALIASES: Record<string, LocalFormat> = { oci: "oci", "oci-archive": "oci-archive", docker: "docker-archive", "docker-archive": "docker-archive" };
+
+export function parseFormat(text: string): LocalFormat {
+  const format = FORMAT_ALIASES[text];
+  if (!format) throw new UserError(`unknown format '${text}': expected oci, oci-archive or docker`, ExitCode.Usage);
+  return format;
+}
+
+/**
+ * `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:NAME[:TAG]]`, or a plain PATH whose
+ * format comes from `defaultFormat` (or, when reading, from what is on disk).
+ */
+export function parseLocalTarget(text: string, defaultFormat?: LocalFormat): LocalTarget {
+  const m = text.match(/^(oci|oci-archive|docker-archive):(.*)$/);
+  if (!m) {
+    if (!text) throw new UserError("an output path is required", ExitCode.Usage);
+    return { format: defaultFormat ?? "oci", path: text };
+  }
+  const format = m[1] as LocalFormat;
+  const rest = m[2];
+  if (!rest) throw new UserError(`'${text}' names no path`, ExitCode.Usage);
+  if (format === "docker-archive") {
+    const i = rest.indexOf(":");
+    if (i < 0) return { format, path: rest };
+    return { format, path: rest.slice(0, i), tag: rest.slice(i + 1) || undefined };
+  }
+  // The tag follows the last colon, unless that part looks like a path.
+  const i = rest.lastIndexOf(":");
+  if (i > 0 && !rest.slice(i + 1).includes("/")) return { format, path: rest.slice(0, i), tag: rest.slice(i + 1) || undefined };
+  return { format, path: rest };
+}
+
+/** Guesses the format of an existing path: a directory is a layout; a tar with manifest.json is a docker-archive. */
+export function detectFormat(path: string): LocalFormat {
+  if (!existsSync(path)) throw new UserError(`no such image: ${path}`, ExitCode.NotFound);
+  if (statSync(path).isDirectory()) return "oci";
+  const members = indexTar(path);
+  if (members.has("oci-layout")) return "oci-archive";
+  if (members.has("manifest.json")) return "docker-archive";
+  throw new UserError(`${path} is neither an OCI layout, an oci-archive nor a docker-archive`);
+}
+
+/** A docker-archive tag: `NAME:TAG`; a bare tag gets the default name, a bare name gets `latest`. */
+export function dockerRepoTag(tag: string | undefined): string | undefined {
+  if (!tag) return undefined;
+  const lastSlash = tag.lastIndexOf("/");
+  const colon = tag.lastIndexOf(":");
+  if (colon > lastSlash) return colon === 0 ? `apt-ostree${tag}` : tag;
+  return tag.includes("/") || /[.]/.test(tag) ? `${tag}:latest` : `apt-ostree:${tag}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** An OCI image layout being written in a directory. */
+export class LayoutWriter {
+  private counter = 0;
+  constructor(readonly dir: string) {}
+
+  init(): this {
+    mkdirSync(join(this.dir, "blobs", "sha256"), { recursive: true });
+    writeFileSync(join(this.dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    return this;
+  }
+
+  blobPath(digest: string): string {
+    return join(this.dir, "blobs", "sha256", digestHex(digest));
+  }
+
+  /** A fresh path inside the layout for a blob whose digest is not known yet. */
+  tempBlobPath(): string {
+    return join(this.dir, "blobs", "sha256", `.partial-${process.pid}-${++this.counter}`);
+  }
+
+  /** Moves a finished temporary blob to its content address. */
+  commitBlob(tempPath: string, digest: string): void {
+    const final = this.blobPath(digest);
+    if (existsSync(final)) rmSync(tempPath, { force: true });
+    else renameSync(tempPath, final);
+  }
+
+  putBlob(bytes: Uint8Array, digest = sha256(bytes)): void {
+    const final = this.blobPath(digest);
+    if (!existsSync(final)) writeFileSync(final, bytes);
+  }
+
+  writeIndex(manifests: Descriptor[]): void {
+    writeFileSync(join(this.dir, "index.json"), buildIndex(manifests).bytes);
+  }
+}
+
+/** Where to put a temporary sibling of `path` (same filesystem, so the final rename is atomic). */
+export function temporarySibling(path: string, what: string): string {
+  const abs = resolve(path);
+  return join(dirname(abs), `.${basename(abs)}.${what}-${process.pid}-${Date.now().toString(36)}`);
+}
+
+/** Refuses an existing output unless `force`; checks the parent directory exists. */
+export function checkOutputPath(path: string, force: boolean): void {
+  const parent = dirname(resolve(path));
+  if (!existsSync(parent)) throw new UserError(`output directory ${parent} does not exist`, ExitCode.NotFound);
+  if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it)`, ExitCode.Exists);
+}
+
+/** Replaces `path` by `temp` (file or directory) in as few steps as the filesystem allows. */
+function moveIntoPlace(temp: string, path: string): void {
+  if (existsSync(path)) {
+    const trash = temporarySibling(path, "old");
+    renameSync(path, trash);
+    renameSync(temp, path);
+    rmSync(trash, { recursive: true, force: true });
+  } else {
+    renameSync(temp, path);
+  }
+}
+
+/** Lists a layout's files for an oci-archive, in a fixed order. */
+function layoutEntries(layoutDir: string): TarSource[] {
+  const entries: TarSource[] = [
+    { name: "oci-layout", type: "file", path: join(layoutDir, "oci-layout"), size: statSync(join(layoutDir, "oci-layout")).size },
+    { name: "index.json", type: "file", path: join(layoutDir, "index.json"), size: statSync(join(layoutDir, "index.json")).size },
+    { name: "blobs", type: "dir" },
+    { name: "blobs/sha256", type: "dir" },
+  ];
+  for (const name of readdirSync(join(layoutDir, "blobs", "sha256")).sort()) {
+    if (name.startsWith(".")) continue;
+    const path = join(layoutDir, "blobs", "sha256", name);
+    entries.push({ name: `blobs/sha256/${name}`, type: "file", path, size: statSync(path).size });
+  }
+  return entries;
+}
+
+function writeTarFile(path: string, entries: TarSource[], mtime: number): void {
+  const fd = openSync(path, "wx", 0o644);
+  try {
+    writeTar(fd, entries, mtime);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A docker-archive (`docker save` format: manifest.json, <config>.json, <layer>.tar) of the single
+ * image `manifest` in a layout. Layers are stored uncompressed, as `docker save` does; a compressed
+ * layer is refused here (build writes uncompressed layers for this format).
+ */
+function writeDockerArchive(layout: LayoutWriter, manifest: ImageManifest, repoTag: string | undefined, path: string, mtime: number): void {
+  const configHex = digestHex(manifest.config.digest);
+  const entries: TarSource[] = [];
+  const layerNames: string[] = [];
+  for (const layer of manifest.layers) {
+    const blob = layout.blobPath(layer.digest);
+    const head = new Uint8Array(4);
+    const fd = openSync(blob, "r");
+    readSync(fd, head, 0, 4, 0);
+    closeSync(fd);
+    if (sniffCompression(head) !== "none") {
+      throw new UserError("docker-archive output needs uncompressed layers (use --compression none, the default for this format)");
+    }
+    const name = `${digestHex(layer.digest)}.tar`;
+    if (!layerNames.includes(name)) entries.push({ name, type: "file", path: blob, size: layer.size });
+    layerNames.push(name);
+  }
+  const config = readFileSync(layout.blobPath(manifest.config.digest));
+  const dockerManifest = [{ Config: `${configHex}.json`, RepoTags: repoTag ? [repoTag] : [], Layers: layerNames }];
+  entries.unshift({ name: `${configHex}.json`, type: "file", bytes: config });
+  entries.push({ name: "manifest.json", type: "file", bytes: new TextEncoder().encode(JSON.stringify(dockerManifest)) });
+  writeTarFile(path, entries, mtime);
+}
+
+export interface FinishOptions {
+  target: LocalTarget;
+  force: boolean;
+  /** mtime for archive members (SOURCE_DATE_EPOCH or 0), so archives are reproducible. */
+  mtime: number;
+}
+
+/**
+ * Turns a finished layout in `layoutDir` (with `root`, a manifest or index, already stored) into the
+ * target: renames the directory, or writes an archive next to the target and renames it.
+ */
+export function finishLayout(layout: LayoutWriter, root: Descriptor, options: FinishOptions): void {
+  const { target } = options;
+  checkOutputPath(target.path, options.force);
+  if (target.format === "oci") {
+    const described = target.tag ? { ...root, annotations: { ...(root.annotations ?? {}), "org.opencontainers.image.ref.name": target.tag } } : root;
+    layout.writeIndex([described]);
+    moveIntoPlace(layout.dir, target.path);
+    return;
+  }
+  const temp = temporarySibling(target.path, "tmp");
+  const dispose = removeOnInterrupt(temp);
+  try {
+    if (target.format === "oci-archive") {
+      const described = target.tag ? { ...root, annotations: { ...(root.annotations ?? {}), "org.opencontainers.image.ref.name": target.tag } } : root;
+      layout.writeIndex([described]);
+      writeTarFile(temp, layoutEntries(layout.dir), options.mtime);
+    } else {
+      if (isIndexMediaType(root.mediaType)) throw new UserError("a docker-archive holds one platform's image; pick one with --arch");
+      const manifest = JSON.parse(readFileSync(layout.blobPath(root.digest), "utf8")) as ImageManifest;
+      writeDockerArchive(layout, manifest, dockerRepoTag(target.tag), temp, options.mtime);
+    }
+    moveIntoPlace(temp, target.path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  } finally {
+    dispose();
+  }
+}
+
+/** Writes images into a temporary layout beside the target; nothing appears at the target until finish(). */
+export interface ImageSink {
+  readonly layout: LayoutWriter;
+  tempBlobPath(): string;
+  commitBlob(tempPath: string, descriptor: Descriptor): Promise<void>;
+  putBlob(bytes: Uint8Array, descriptor: Descriptor): Promise<void>;
+  hasBlob(digest: string): boolean;
+  finish(root: Descriptor, bytes: Uint8Array): Promise<void>;
+  abort(): void;
+}
+
+export function createLocalImageSink(target: LocalTarget, options: { force: boolean; mtime?: number }): ImageSink {
+  checkOutputPath(target.path, options.force);
+  const dir = temporarySibling(target.path, "layout");
+  const dispose = removeOnInterrupt(dir);
+  const layout = new LayoutWriter(dir).init();
+  const abort = () => {
+    rmSync(dir, { recursive: true, force: true });
+    dispose();
+  };
+  return {
+    layout,
+    tempBlobPath: () => layout.tempBlobPath(),
+    async commitBlob(tempPath, descriptor) {
+      layout.commitBlob(tempPath, descriptor.digest);
+    },
+    async putBlob(bytes, descriptor) {
+      layout.putBlob(bytes, descriptor.digest);
+    },
+    hasBlob: (digest) => existsSync(layout.blobPath(digest)),
+    async finish(root, bytes) {
+      try {
+        layout.putBlob(bytes, root.digest);
+        finishLayout(layout, root, { target, force: options.force, mtime: options.mtime ?? 0 });
+      } finally {
+        abort();
+      }
+    },
+    abort,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+export interface BlobLocation {
+  path: string;
+  offset: number;
+  size: number;
+}
+
+export interface LocalImage {
+  /** The manifest or index the target names, with its exact bytes. */
+  root: { descriptor: Descriptor; bytes: Uint8Array };
+  readBlob(digest: string): Promise<Uint8Array>;
+  /** Where a blob's bytes are: a file and a byte range, to stream without copying. */
+  locateBlob(digest: string): BlobLocation;
+  close(): Promise<void>;
+}
+
+function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string): Descriptor {
+  const manifests = index.manifests ?? [];
+  if (tag) {
+    const found = manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === tag);
+    if (!found) throw new UserError(`no image tagged '${tag}' in ${where}`, ExitCode.NotFound);
+    return found;
+  }
+  if (manifests.length === 1) return manifests[0];
+  if (manifests.length === 0) throw new UserError(`${where} holds no image`, ExitCode.NotFound);
+  // Several entries: if they are all platforms of one image, treat the index itself as the image.
+  const names = manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]).filter(Boolean);
+  throw new UserError(`${where} holds ${manifests.length} images${names.length ? ` (${names.join(", ")})` : ""}; name one with :TAG`, ExitCode.Usage);
+}
+
+function makeLocalImage(root: Descriptor, locate: (digest: string) => BlobLocation): LocalImage {
+  const read = (digest: string): Uint8Array => {
+    const at = locate(digest);
+    const fd = openSync(at.path, "r");
+    try {
+      const data = new Uint8Array(at.size);
+      readSync(fd, data, 0, at.size, at.offset);
+      return data;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const bytes = read(root.digest);
+  if (sha256(bytes) !== root.digest) throw new UserError(`the manifest ${root.digest} does not match its digest`);
+  return {
+    root: { descriptor: root, bytes },
+    readBlob: async (digest) => read(digest),
+    locateBlob: locate,
+    close: async () => {},
+  };
+}
+
+export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
+  if (!existsSync(target.path)) throw new UserError(`no such image: ${target.path}`, ExitCode.NotFound);
+  const format = statSync(target.path).isDirectory() ? "oci" : target.format === "oci" ? detectFormat(target.path) : target.format;
+  if (format === "oci") {
+    if (!statSync(target.path).isDirectory()) throw new UserError(`${target.path} is not an OCI layout directory`);
+    const indexPath = join(target.path, "index.json");
+    if (!existsSync(indexPath)) throw new UserError(`${target.path} is not an OCI image layout (no index.json)`);
+    const index = JSON.parse(readFileSync(indexPath, "utf8")) as ImageIndex;
+    const root = pickFromIndex(index, target.tag, target.path);
+    return makeLocalImage(root, (digest) => {
+      const path = join(target.path, "blobs", "sha256", digestHex(digest));
+      if (!existsSync(path)) throw new UserError(`blob ${digest} is missing from ${target.path}`, ExitCode.NotFound);
+      return { path, offset: 0, size: statSync(path).size };
+    });
+  }
+  const members = indexTar(target.path);
+  const member = (name: string): TarMember => {
+    const m = members.get(name);
+    if (!m) throw new UserError(`${target.path} has no ${name}`, ExitCode.NotFound);
+    return m;
+  };
+  if (format === "oci-archive") {
+    const index = JSON.parse(Buffer.from(readMember(target.path, member("index.json"))).toString("utf8")) as ImageIndex;
+    const root = pickFromIndex(index, target.tag, target.path);
+    return makeLocalImage(root, (digest) => {
+      const m = member(`blobs/sha256/${digestHex(digest)}`);
+      return { path: target.path, offset: m.offset, size: m.size };
+    });
+  }
+  return openDockerArchive(target, members);
+}
+
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+/** A docker-archive read as an OCI image: its config and layer files become blobs of a synthesised manifest. */
+async function openDockerArchive(target: LocalTarget, members: Map<string, TarMember>): Promise<LocalImage> {
+  const path = target.path;
+  const get = (name: string): TarMember => {
+    const m = members.get(name.replace(/^\.\//, ""));
+    if (!m) throw new UserError(`${path} has no ${name}`, ExitCode.NotFound);
+    // Docker writes layers as symlinks to shared copies in some versions.
+    return m.type === "2" || m.type === "1" ? get(join(dirname(name), m.linkname).replace(/^\.\//, "")) : m;
+  };
+  const entries = JSON.parse(Buffer.from(readMember(path, get("manifest.json"))).toString("utf8")) as DockerManifestEntry[];
+  let entry = entries[0];
+  if (target.tag) {
+    const wanted = dockerRepoTag(target.tag);
+    entry = entries.find((e) => (e.RepoTags ?? []).some((t) => t === wanted || t === target.tag))!;
+    if (!entry) throw new UserError(`no image tagged '${target.tag}' in ${path}`, ExitCode.NotFound);
+  } else if (entries.length !== 1) {
+    throw new UserError(`${path} holds ${entries.length} images; name one with :NAME:TAG`, ExitCode.Usage);
+  }
+  const byDigest = new Map<string, BlobLocation>();
+  const configMember = get(entry.Config);
+  const configBytes = readMember(path, configMember);
+  const configDigest = sha256(configBytes);
+  byDigest.set(configDigest, { path, offset: configMember.offset, size: configMember.size });
+  const config = JSON.parse(Buffer.from(configBytes).toString("utf8")) as ImageConfig;
+  const layers: Descriptor[] = [];
+  for (const name of entry.Layers) {
+    const m = get(name);
+    const head = new Uint8Array(4);
+    const fd = openSync(path, "r");
+    readSync(fd, head, 0, 4, m.offset);
+    closeSync(fd);
+    const { digest } = await sha256OfFile(path, { offset: m.offset, size: m.size });
+    const compression = sniffCompression(head);
+    const mediaType = compression === "gzip" ? MediaType.ociLayerGzip : compression === "zstd" ? MediaType.ociLayerZstd : MediaType.ociLayer;
+    byDigest.set(digest, { path, offset: m.offset, size: m.size });
+    layers.push({ mediaType, digest, size: m.size });
+  }
+  if (config.rootfs?.diff_ids && config.rootfs.diff_ids.length !== layers.length) {
+    throw new UserError(`${path}: the config lists ${config.rootfs.diff_ids.length} layers but the manifest ${layers.length}`);
+  }
+  const manifest = toBlob<ImageManifest>(
+    { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBytes.length }, layers },
+    MediaType.ociManifest,
+  );
+  return {
+    root: { descriptor: manifest.descriptor, bytes: manifest.bytes },
+    readBlob: async (digest) => {
+      if (digest === manifest.descriptor.digest) return manifest.bytes;
+      const at = byDigest.get(digest);
+      if (!at) throw new UserError(`blob ${digest} is not in ${path}`, ExitCode.NotFound);
+      return readMember(path, { name: "", type: "0", offset: at.offset, size: at.size, linkname: "" });
+    },
+    locateBlob: (digest) => {
+      const at = byDigest.get(digest);
+      if (!at) throw new UserError(`blob ${digest} is not in ${path}`, ExitCode.NotFound);
+      return at;
+    },
+    close: async () => {},
+  };
+}
+
+export { isDigest };

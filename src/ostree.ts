@@ -1,0 +1,255 @@
+// The OSTree side, through the real `ostree` CLI: resolve refs, read commit metadata, check out.
+// Knows nothing of OCI.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { check, run } from "./exec.ts";
+import { ExitCode, UserError, notFound } from "./errors.ts";
+
+export interface CommitInfo {
+  checksum: string;
+  /** Seconds since the epoch (the commit's own timestamp). */
+  timestamp: number;
+  subject: string;
+  /** Commit metadata, as far as it maps onto JSON (strings, booleans, numbers, string arrays). */
+  metadata: Record<string, unknown>;
+}
+
+export function assertRepo(repo: string): void {
+  if (!existsSync(join(repo, "config")) || !existsSync(join(repo, "objects"))) {
+    throw notFound(`not an OSTree repository: ${repo}`);
+  }
+}
+
+/** Resolves a ref or (partial) checksum to a full commit checksum. */
+export async function resolveRef(repo: string, ref: string): Promise<string> {
+  assertRepo(repo);
+  const result = await run("ostree", ["rev-parse", `--repo=${repo}`, ref]);
+  if (result.code !== 0) throw notFound(`no ref or commit '${ref}' in OSTree repository ${repo}`);
+  return result.stdout.trim();
+}
+
+/** Reads a commit's timestamp and metadata. Metadata values come back via `--print-metadata-key`. */
+export async function readCommit(repo: string, checksum: string): Promise<CommitInfo> {
+  // `ostree show --raw` prints the commit GVariant; its fields are stable:
+  // (metadata a{sv}, parent ay, related a(say), subject s, body s, timestamp t, root-contents ay, root-meta ay)
+  const raw = await check("ostree", ["show", `--repo=${repo}`, "--raw", checksum]);
+  const timestamp = parseTimestamp(raw);
+  const metadata = parseMetadata(raw);
+  const subject = (await check("ostree", ["log", `--repo=${repo}`, checksum])).split("\n").slice(4).find((l) => l.trim())?.trim() ?? "";
+  return { checksum, timestamp, subject, metadata };
+}
+
+/** The commit timestamp in `ostree show --raw` is a big-endian uint64 printed as `uint64 N`. */
+function parseTimestamp(raw: string): number {
+  const m = raw.match(/uint64 (\d+)/);
+  if (!m) throw new UserError("cannot read the commit timestamp from `ostree show --raw`");
+  const n = BigInt(m[1]);
+  // GVariant stores it big-endian; the text shows the host-order reading of those bytes.
+  const swapped = swap64(n);
+  // Whichever reading is a plausible time (1970..2200) is the real one.
+  const plausible = (v: bigint) => v > 0n && v < 7258118400n;
+  return Number(plausible(n) && !plausible(swapped) ? n : swapped);
+}
+
+function swap64(n: bigint): bigint {
+  let out = 0n;
+  for (let i = 0; i < 8; i++) {
+    out = (out << 8n) | (n & 0xffn);
+    n >>= 8n;
+  }
+  return out;
+}
+
+/**
+ * Parses the `{'key': <value>, ...}` dictionary at the start of `ostree show --raw` output for the
+ * value kinds metadata uses: strings, booleans, numbers and arrays of strings.
+ */
+export function parseMetadata(raw: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const start = raw.indexOf("({");
+  if (start < 0) return out;
+  let i = start + 2;
+  const text = raw;
+  const skipWs = () => {
+    while (i < text.length && /\s/.test(text[i])) i++;
+  };
+  const readString = (): string => {
+    const quote = text[i];
+    i++;
+    let s = "";
+    while (i < text.length && text[i] !== quote) {
+      if (text[i] === "\\") {
+        i++;
+        const c = text[i];
+        s += c === "n" ? "\n" : c === "t" ? "\t" : c;
+      } else s += text[i];
+      i++;
+    }
+    i++;
+    return s;
+  };
+  const readValue = (): unknown => {
+    skipWs();
+    if (text[i] === "<") {
+      i++;
+      const v = readValue();
+      skipWs();
+      if (text[i] === ">") i++;
+      return v;
+    }
+    if (text[i] === "'" || text[i] === '"') return readString();
+    if (text[i] === "[") {
+      i++;
+      const items: unknown[] = [];
+      for (;;) {
+        skipWs();
+        if (text[i] === "]") {
+          i++;
+          break;
+        }
+        items.push(readValue());
+        skipWs();
+        if (text[i] === ",") i++;
+      }
+      return items;
+    }
+    if (text[i] === "@") {
+      // type annotation such as @as []
+      while (i < text.length && !/\s/.test(text[i])) i++;
+      return readValue();
+    }
+    const m = text.slice(i).match(/^(true|false|(?:u?int\d+|byte|double)\s+-?[\d.]+|-?[\d.]+)/);
+    if (m) {
+      i += m[0].length;
+      if (m[0] === "true" || m[0] === "false") return m[0] === "true";
+      return Number(m[0].split(/\s+/).pop());
+    }
+    // Unknown shape: skip to the next top-level comma or closing brace.
+    let depth = 0;
+    const from = i;
+    while (i < text.length) {
+      const c = text[i];
+      if ("([{<".includes(c)) depth++;
+      else if (")]}>".includes(c)) {
+        if (depth === 0) break;
+        depth--;
+      } else if (c === "," && depth === 0) break;
+      i++;
+    }
+    return text.slice(from, i).trim();
+  };
+  for (;;) {
+    skipWs();
+    if (text[i] === "}" || i >= text.length) break;
+    const key = readString();
+    skipWs();
+    if (text[i] === ":") i++;
+    out[key] = readValue();
+    skipWs();
+    if (text[i] === ",") i++;
+  }
+  return out;
+}
+
+/**
+ * Checks out a commit into `dir` (which must not exist). In a bare repository on the same filesystem
+ * ostree uses hardlinks to its objects, which is what makes this fast; `dir` should therefore live
+ * inside the repository (see `checkoutDirFor`).
+ */
+export async function checkout(repo: string, checksum: string, dir: string): Promise<void> {
+  const result = await run("ostree", ["checkout", `--repo=${repo}`, checksum, dir]);
+  if (result.code !== 0) {
+    throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim()}`, ExitCode.Failure);
+  }
+}
+
+/** A fresh checkout directory on the repository's filesystem (its `tmp/`), so hardlinks work. */
+export function checkoutDirFor(repo: string): string {
+  const tmp = join(repo, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  return join(tmp, `apt-ostree-checkout-${process.pid}-${Date.now().toString(36)}`);
+}
+
+// ---- Writing (compose): create repositories, commit trees, move refs. ----
+
+/** Creates the repository when it is missing (`mode`: bare or archive); checks it otherwise. */
+export async function initRepo(repo: string, mode: "bare" | "archive" = "bare"): Promise<boolean> {
+  if (existsSync(join(repo, "config")) && existsSync(join(repo, "objects"))) return false;
+  mkdirSync(repo, { recursive: true });
+  await check("ostree", ["init", `--repo=${repo}`, `--mode=${mode}`]);
+  return true;
+}
+
+/** The commit a ref points at, or undefined when the ref does not exist (refs only, no checksums). */
+export async function refTarget(repo: string, ref: string): Promise<string | undefined> {
+  if (!existsSync(join(repo, "config"))) return undefined;
+  const result = await run("ostree", ["refs", `--repo=${repo}`, "--list"]);
+  if (result.code !== 0) return undefined;
+  if (!result.stdout.split("\n").map((l) => l.trim()).includes(ref)) return undefined;
+  return (await check("ostree", ["rev-parse", `--repo=${repo}`, ref])).trim();
+}
+
+export async function listRefs(repo: string): Promise<string[]> {
+  assertRepo(repo);
+  return (await check("ostree", ["refs", `--repo=${repo}`, "--list"])).split("\n").map((l) => l.trim()).filter(Boolean).sort();
+}
+
+/** Escapes a string for GVariant text format (single quotes). */
+export function gvariantString(value: string): string {
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
+}
+
+/** GVariant text for the metadata value kinds compose writes. */
+export function gvariantText(value: string | boolean | number | string[]): string {
+  if (typeof value === "string") return gvariantString(value);
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") return Number.isInteger(value) ? `int64 ${value}` : `${value}`;
+  return value.length ? `[${value.map(gvariantString).join(", ")}]` : "@as []";
+}
+
+export interface CommitTreeOptions {
+  subject?: string;
+  parent?: string;
+  /** Seconds since the epoch. */
+  timestamp?: number;
+  metadata?: Record<string, string | boolean | number | string[]>;
+  /** Delete the tree's content as it is committed (it is a temporary build tree). */
+  consume?: boolean;
+}
+
+/**
+ * Commits a directory without touching any ref (`--orphan`): refs move separately (setRef), only
+ * once everything worked. Returns the checksum.
+ */
+export async function commitTree(repo: string, dir: string, options: CommitTreeOptions = {}): Promise<string> {
+  const args = ["commit", `--repo=${repo}`, "--orphan", `--tree=dir=${dir}`];
+  args.push(`--subject=${options.subject ?? "apt-ostree commit"}`);
+  if (options.parent) args.push(`--parent=${options.parent}`);
+  if (options.timestamp !== undefined) args.push(`--timestamp=@${options.timestamp}`);
+  if (options.consume) args.push("--consume");
+  for (const [key, value] of Object.entries(options.metadata ?? {})) {
+    if (typeof value === "string") args.push(`--add-metadata-string=${key}=${value}`);
+    else args.push(`--add-metadata=${key}=${gvariantText(value)}`);
+  }
+  const result = await run("ostree", args);
+  if (result.code !== 0) {
+    throw new UserError(`ostree commit failed: ${result.stderr.trim().split("\n").pop()}`, ExitCode.Failure);
+  }
+  return result.stdout.trim();
+}
+
+/** Points `ref` at `checksum` (creating or, with force, moving it). */
+export async function setRef(repo: string, ref: string, checksum: string, force = false): Promise<void> {
+  const args = ["refs", `--repo=${repo}`, `--create=${ref}`, checksum];
+  if (force) args.splice(2, 0, "--force");
+  const result = await run("ostree", args);
+  if (result.code !== 0) throw new UserError(`cannot set ref ${ref}: ${result.stderr.trim()}`, ExitCode.Failure);
+}
+
+/** Checks out a commit as a writable copy (no hardlinks into the repository's objects). */
+export async function checkoutCopy(repo: string, checksum: string, dir: string): Promise<void> {
+  const result = await run("ostree", ["checkout", `--repo=${repo}`, "--force-copy", checksum, dir]);
+  if (result.code !== 0) {
+    throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim()}`, ExitCode.Failure);
+  }
+}

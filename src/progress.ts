@@ -1,0 +1,61 @@
+// Progress is data: the library emits events, the CLI decides how (and whether) to show them.
+
+export interface ProgressEvent {
+  /** What is being done, e.g. "layer", "push sha256:ab12…". */
+  task: string;
+  /** Units done and total (bytes unless `unit` says otherwise); total 0 = unknown. */
+  done: number;
+  total: number;
+  unit?: "bytes" | "entries";
+  /** Extra figure shown beside the main one, e.g. entries written. */
+  detail?: string;
+}
+
+export type ProgressSink = (event: ProgressEvent) => void;
+
+export const silentProgress: ProgressSink = () => {};
+
+function human(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatBytes(n: number): string {
+  return human(n);
+}
+
+/**
+ * Renders progress on one rewritten stderr line, at most ten times a second. Only on a terminal:
+ * when stderr is piped, nothing is written.
+ */
+export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): ProgressSink & { end(): void } {
+  const enabled = Boolean(stream.isTTY) && !process.env.CI;
+  let last = 0;
+  let shown = false;
+  const tasks = new Map<string, ProgressEvent>();
+  const sink = ((event: ProgressEvent) => {
+    if (!enabled) return;
+    tasks.set(event.task, event);
+    const now = Date.now();
+    if (now - last < 100 && !(event.total && event.done >= event.total)) return;
+    last = now;
+    const parts = [...tasks.values()].slice(-3).map((e) => {
+      const amount = e.unit === "entries" ? `${e.done}` : human(e.done);
+      const of = e.total ? ` / ${e.unit === "entries" ? e.total : human(e.total)}` : "";
+      return `${e.task} ${amount}${of}${e.detail ? ` (${e.detail})` : ""}`;
+    });
+    const width = stream.columns || 80;
+    stream.write(`\r\x1b[2K${parts.join("  ").slice(0, width - 1)}`);
+    shown = true;
+  }) as ProgressSink & { end(): void };
+  sink.end = () => {
+    if (shown) stream.write("\r\x1b[2K");
+    shown = false;
+  };
+  return sink;
+}

@@ -1,0 +1,299 @@
+// `apt-ostree oci build` end to end: the compiled binary, real ostree repositories, and the real
+// consumers (skopeo, umoci, oci-image-tool) as judges.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { runCli, tempDir } from "./helpers/cli.ts";
+import { makeHardCaseTree, treeManifest, type ManifestEntry } from "./helpers/tree.ts";
+import { ociImageToolValidate, sh, sha256sum, skopeoConfig, skopeoInspect, umociUnpack } from "./helpers/validate.ts";
+
+const tmp = tempDir("build-test-");
+const tree = join(tmp.path, "tree");
+const repo = join(tmp.path, "repo");
+/** The hard cases OSTree can hold: no devices, fifos or sockets. */
+const ostreeTree = join(tmp.path, "ostree-tree");
+afterAll(() => tmp.cleanup());
+
+beforeAll(() => {
+  makeHardCaseTree(tree);
+  execFileSync("cp", ["-a", tree, ostreeTree]);
+  for (const special of ["dev/null", "dev/loop0", "fifo", "socket"]) execFileSync("rm", [join(ostreeTree, special)]);
+  // OSTree also refuses names that are not UTF-8.
+  execFileSync("sh", ["-c", `rm '${ostreeTree}'/non-utf8-*`]);
+  execFileSync("ostree", ["init", `--repo=${repo}`, "--mode=bare"]);
+});
+
+function byPath(entries: ManifestEntry[]): Map<string, ManifestEntry> {
+  return new Map(entries.map((e) => [e.path, e]));
+}
+
+async function build(args: string[], env: Record<string, string> = {}) {
+  const r = await runCli(["oci", "build", ...args, "--json"], { env });
+  if (r.code !== 0) throw new Error(`build failed (${r.code}): ${r.stderr}`);
+  return { ...JSON.parse(r.stdout), stderr: r.stderr };
+}
+
+/** Source and unpacked trees must agree on everything a layer carries. */
+function expectSameTree(source: string, unpacked: string, options: { usrEtcAsEtc?: boolean; mtimeClamp?: number; ignore?: RegExp } = {}) {
+  const hex = (s: string) => Buffer.from(s).toString("hex");
+  const src = treeManifest(source).filter((e) => e.type !== "socket");
+  const out = byPath(treeManifest(unpacked));
+  expect(out.size).toBe(src.length);
+  for (const e of src) {
+    let path = e.path;
+    if (options.usrEtcAsEtc && e.name.startsWith("usr/etc")) path = hex(e.name.slice(4));
+    const got = out.get(path);
+    expect(got, `missing ${e.name}`).toBeDefined();
+    const want: any = { ...e, path };
+    if (want.hardlink_group && options.usrEtcAsEtc) {
+      const n = Buffer.from(want.hardlink_group, "hex").toString();
+      if (n.startsWith("usr/etc")) want.hardlink_group = hex(n.slice(4));
+    }
+    want.name = got!.name;
+    if (e.type !== "file") delete want.mtime;
+    if (want.mtime !== undefined && options.mtimeClamp !== undefined) want.mtime = Math.min(want.mtime, options.mtimeClamp);
+    const gotCmp: any = { ...got };
+    if (e.type !== "file") delete gotCmp.mtime;
+    expect(gotCmp, e.name).toEqual(want);
+  }
+}
+
+describe("oci build --rootfs", () => {
+  it("writes a layout that skopeo, oci-image-tool and umoci accept, and round-trips every hard case", async () => {
+    const out = join(tmp.path, "hard.oci");
+    const result = await build(["--rootfs", tree, "--output", `oci:${out}:v1`, "--label", "a=b", "--env", "FOO=bar", "--expose", "8080", "--volume", "/data", "--cmd", '["/bin/sh","-c","echo hi"]', "--user", "1000:1000", "--workdir", "/srv"]);
+    expect(result.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(result.warnings.join("\n")).toMatch(/socket/);
+    // Blob digests are those of the bytes on disk.
+    const layer = result.layers[0];
+    expect(sha256sum(join(out, "blobs/sha256", layer.digest.slice(7)))).toBe(layer.digest);
+    expect(sha256sum(join(out, "blobs/sha256", result.digest.slice(7)))).toBe(result.digest);
+    // diffid = sha256 of the uncompressed tar
+    const diff = "sha256:" + execFileSync("sh", ["-c", `gzip -dc '${join(out, "blobs/sha256", layer.digest.slice(7))}' | sha256sum`]).toString().split(" ")[0];
+    expect(diff).toBe(layer.diffId);
+    const layout = JSON.parse(readFileSync(join(out, "oci-layout"), "utf8"));
+    expect(layout.imageLayoutVersion).toBe("1.0.0");
+    const index = JSON.parse(readFileSync(join(out, "index.json"), "utf8"));
+    expect(index.manifests[0].annotations["org.opencontainers.image.ref.name"]).toBe("v1");
+
+    const inspect = skopeoInspect(`oci:${out}:v1`);
+    expect(inspect.Digest).toBe(result.digest);
+    expect(inspect.Labels).toEqual({ a: "b" });
+    const config = skopeoConfig(`oci:${out}:v1`);
+    expect(config.config.Env).toEqual(["FOO=bar"]);
+    expect(config.config.ExposedPorts).toEqual({ "8080/tcp": {} });
+    expect(config.config.Volumes).toEqual({ "/data": {} });
+    expect(config.config.Cmd).toEqual(["/bin/sh", "-c", "echo hi"]);
+    expect(config.config.User).toBe("1000:1000");
+    expect(config.config.WorkingDir).toBe("/srv");
+    expect(config.rootfs.diff_ids).toEqual([layer.diffId]);
+    expect(config.created).toBe("1970-01-01T00:00:00Z");
+    ociImageToolValidate(out, "v1");
+
+    const bundle = join(tmp.path, "hard.bundle");
+    umociUnpack(out, "v1", bundle);
+    expectSameTree(tree, join(bundle, "rootfs"));
+  });
+
+  it("gives identical digests for the same input, whatever the thread count, a second apart", async () => {
+    const a = await build(["--rootfs", tree, "--output", join(tmp.path, "det-a"), "--threads", "1"]);
+    await new Promise((r) => setTimeout(r, 1100));
+    const b = await build(["--rootfs", tree, "--output", join(tmp.path, "det-b"), "--threads", "2"]);
+    expect(b.digest).toBe(a.digest);
+    expect(b.layers[0].digest).toBe(a.layers[0].digest);
+    const z1 = await build(["--rootfs", tree, "--output", join(tmp.path, "det-z1"), "--compression", "zstd", "--threads", "1"]);
+    const z2 = await build(["--rootfs", tree, "--output", join(tmp.path, "det-z2"), "--compression", "zstd", "--threads", "2"]);
+    expect(z2.layers[0].digest).toBe(z1.layers[0].digest);
+  });
+
+  it("clamps mtimes to SOURCE_DATE_EPOCH and uses it as the creation time", async () => {
+    const out = join(tmp.path, "sde");
+    const result = await build(["--rootfs", tree, "--output", `oci:${out}:t`], { SOURCE_DATE_EPOCH: "1100000000" });
+    expect(skopeoConfig(`oci:${out}:t`).created).toBe("2004-11-09T11:33:20Z");
+    const bundle = join(tmp.path, "sde.bundle");
+    umociUnpack(out, "t", bundle);
+    expectSameTree(tree, join(bundle, "rootfs"), { mtimeClamp: 1100000000 });
+    expect(result.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");
+  });
+
+  it("writes zstd and uncompressed layers that umoci unpacks", async () => {
+    for (const compression of ["zstd", "none"]) {
+      const out = join(tmp.path, `c-${compression}`);
+      const result = await build(["--rootfs", tree, "--output", `oci:${out}:t`, "--compression", compression]);
+      expect(result.layers[0].mediaType).toBe(compression === "zstd" ? "application/vnd.oci.image.layer.v1.tar+zstd" : "application/vnd.oci.image.layer.v1.tar");
+      if (compression === "none") expect(result.layers[0].digest).toBe(result.layers[0].diffId);
+      skopeoInspect(`oci:${out}:t`);
+      if (compression === "none") {
+        // umoci 0.4.7 predates zstd layers; it reads plain tars.
+        const bundle = join(tmp.path, `c-${compression}.bundle`);
+        umociUnpack(out, "t", bundle);
+        expectSameTree(tree, join(bundle, "rootfs"));
+      } else {
+        const listing = execFileSync("sh", ["-c", `zstd -dc '${join(out, "blobs/sha256", result.layers[0].digest.slice(7))}' | tar -tf - | wc -l`]).toString().trim();
+        expect(Number(listing)).toBe(result.layers[0].entries);
+      }
+    }
+  });
+
+  it("writes an oci-archive and a docker-archive that skopeo reads", async () => {
+    const archive = join(tmp.path, "img.oci.tar");
+    const a = await build(["--rootfs", tree, "--output", `oci-archive:${archive}:v2`]);
+    expect(skopeoInspect(`oci-archive:${archive}:v2`).Digest).toBe(a.digest);
+    ociImageToolValidate(archive, "v2");
+    const docker = join(tmp.path, "img.docker.tar");
+    const d = await build(["--rootfs", tree, "--output", docker, "--format", "docker", "--tag", "demo:1.0"]);
+    const inspect = skopeoInspect(`docker-archive:${docker}`);
+    expect(inspect.RepoTags ?? []).toBeDefined();
+    expect(inspect.Layers.length).toBe(1);
+    expect(d.layers[0].digest).toBe(d.layers[0].diffId);
+    const manifest = JSON.parse(execFileSync("tar", ["-xOf", docker, "manifest.json"]).toString());
+    expect(manifest[0].RepoTags).toEqual(["demo:1.0"]);
+    // skopeo copies it into a layout, and umoci unpacks that: the docker-archive holds the same tree.
+    const copied = join(tmp.path, "from-docker");
+    sh("skopeo", ["copy", `docker-archive:${docker}`, `oci:${copied}:t`]);
+    const bundle = join(tmp.path, "docker.bundle");
+    umociUnpack(copied, "t", bundle);
+    expectSameTree(tree, join(bundle, "rootfs"));
+  });
+
+  it("writes files over 8 GiB (sparse in the source) with PAX sizes", async () => {
+    const big = join(tmp.path, "big");
+    mkdirSync(big);
+    execFileSync("truncate", ["-s", String(8 * 1024 ** 3 + 4096), join(big, "huge")]);
+    writeFileSync(join(big, "after"), "after the big one\n");
+    const out = join(tmp.path, "big.oci");
+    const r = await build(["--rootfs", big, "--output", `oci:${out}:t`, "--compression", "zstd"]);
+    const listing = execFileSync("sh", ["-c", `zstd -dc '${join(out, "blobs/sha256", r.layers[0].digest.slice(7))}' | tar -tvf -`]).toString();
+    expect(listing).toMatch(new RegExp(`\\s${8 * 1024 ** 3 + 4096}\\s.*huge`));
+    expect(listing).toMatch(/after/);
+  }, 600_000);
+});
+
+describe("oci build --source (OSTree)", () => {
+  let checksum = "";
+  beforeAll(() => {
+    checksum = execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", "test/hard", "-s", "hard cases", "--add-metadata-string=version=42.1", "--timestamp=@1700000000", ostreeTree]).toString().trim();
+  });
+
+  it("exports a commit with its labels, created time and /usr/etc as /etc (the original design's form)", async () => {
+    const out = join(tmp.path, "my-image.oci");
+    // The design document's exact form.
+    const r = await runCli(["oci", "build", "--source", "test/hard", "--output", out, "--format", "oci", "--repo", repo]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const inspect = skopeoInspect(`oci:${out}:latest`);
+    expect(inspect.Labels["ostree.commit"]).toBe(checksum);
+    expect(inspect.Labels["org.opencontainers.image.version"]).toBe("42.1");
+    expect(inspect.Created).toBe("2023-11-14T22:13:20Z");
+    const manifest = skopeoInspect(`oci:${out}:latest`, true);
+    expect(manifest.annotations["ostree.commit"]).toBe(checksum);
+    // No checkout left behind in the repository.
+    expect(readdirSync(join(repo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
+    const bundle = join(tmp.path, "ostree.bundle");
+    umociUnpack(out, "latest", bundle);
+    expect(existsSync(join(bundle, "rootfs/etc/os-release"))).toBe(true);
+    expect(existsSync(join(bundle, "rootfs/usr/etc"))).toBe(false);
+    // Everything else as committed; OSTree keeps no mtimes, the layer says 0.
+    expectSameTree(ostreeTree, join(bundle, "rootfs"), { usrEtcAsEtc: true, mtimeClamp: 0 });
+  });
+
+  it("is deterministic across checkouts, and marks bootc images", async () => {
+    const a = await build(["--source", checksum.slice(0, 10), "--repo", repo, "--output", join(tmp.path, "os-a"), "--bootc"]);
+    await new Promise((r) => setTimeout(r, 1100));
+    const b = await build(["--source", "test/hard", "--repo", repo, "--output", join(tmp.path, "os-b"), "--bootc"]);
+    expect(b.digest).toBe(a.digest);
+    const labels = skopeoInspect(`oci:${join(tmp.path, "os-a")}:latest`).Labels;
+    expect(labels["containers.bootc"]).toBe("1");
+    expect(labels["ostree.bootable"]).toBe("true");
+  });
+});
+
+describe("bad input", () => {
+  it("refuses a missing repository, a missing ref, a bad label, an existing output", async () => {
+    const cases: [string[], RegExp, number][] = [
+      [["--source", "x", "--repo", join(tmp.path, "nope"), "--output", join(tmp.path, "o1")], /not an OSTree repository/, 3],
+      [["--source", "no/such/ref", "--repo", repo, "--output", join(tmp.path, "o2")], /no ref or commit 'no\/such\/ref'/, 3],
+      [["--rootfs", tree, "--output", join(tmp.path, "o3"), "--label", "novalue"], /invalid label 'novalue'/, 2],
+      [["--rootfs", join(tmp.path, "missing-dir"), "--output", join(tmp.path, "o4")], /no such directory/, 3],
+      [["--rootfs", tree], /--output is required/, 2],
+      [["--rootfs", tree, "--output", join(tmp.path, "o5"), "--compression", "lz4"], /invalid --compression 'lz4'/, 2],
+      [["--rootfs", tree, "--output", join(tmp.path, "o6"), "--bogus"], /Unknown option/i, 2],
+    ];
+    for (const [args, message, code] of cases) {
+      const r = await runCli(["oci", "build", ...args]);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stdout).toBe("");
+    }
+    for (const n of ["o1", "o2", "o3", "o4", "o5", "o6"]) expect(existsSync(join(tmp.path, n))).toBe(false);
+    const existing = join(tmp.path, "exists");
+    mkdirSync(existing);
+    const r = await runCli(["oci", "build", "--rootfs", tree, "--output", existing]);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/already exists \(use --force/);
+    const forced = await runCli(["oci", "build", "--rootfs", tree, "--output", existing, "--force"]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(existsSync(join(existing, "index.json"))).toBe(true);
+  });
+
+  it("reports an unreadable file and leaves nothing behind", async () => {
+    const dir = join(tmp.path, "unreadable");
+    mkdirSync(join(dir, "sub"), { recursive: true });
+    writeFileSync(join(dir, "sub", "secret"), "secret");
+    chmodSync(join(dir, "sub", "secret"), 0o000);
+    const outDir = join(tmp.path, "nobody-out");
+    mkdirSync(outDir);
+    execFileSync("chown", ["65534:65534", outDir]);
+    execFileSync("chmod", ["755", tmp.path]);
+    const [bin] = (await import("./helpers/cli.ts")).binaryCommand();
+    const r = spawnSyncNobody(bin, ["oci", "build", "--rootfs", dir, "--output", join(outDir, "img")]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/sub\/secret.*Permission denied/);
+    expect(readdirSync(outDir)).toEqual([]);
+  });
+
+  it("fails cleanly on a full disk", async () => {
+    const small = join(tmp.path, "small");
+    mkdirSync(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]);
+    try {
+      const big = join(tmp.path, "random");
+      mkdirSync(big);
+      execFileSync("sh", ["-c", `head -c ${8 << 20} /dev/urandom > '${join(big, "noise")}'`]);
+      const r = await runCli(["oci", "build", "--rootfs", big, "--output", join(small, "img")]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/No space left on device|disk full/);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(readdirSync(small)).toEqual([]);
+    } finally {
+      execFileSync("umount", [small]);
+    }
+  });
+
+  it("leaves nothing behind when interrupted with SIGINT", async () => {
+    const big = join(tmp.path, "interrupt-src");
+    mkdirSync(big);
+    execFileSync("sh", ["-c", `head -c ${512 << 20} /dev/urandom > '${join(big, "noise")}'`]);
+    const outDir = join(tmp.path, "interrupt-out");
+    mkdirSync(outDir);
+    const [bin, ...pre] = (await import("./helpers/cli.ts")).binaryCommand();
+    const child = spawn(bin, [...pre, "oci", "build", "--rootfs", big, "--output", join(outDir, "img"), "--threads", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    // Wait until the temporary layout exists, then interrupt.
+    for (let i = 0; i < 200 && readdirSync(outDir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill("SIGINT");
+    const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 128 : 1))));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    expect(readdirSync(outDir)).toEqual([]);
+  });
+});
+
+function spawnSyncNobody(bin: string, args: string[]) {
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+  return spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", bin, ...args], { encoding: "utf8", env: { ...process.env, TMPDIR: "/tmp", HOME: "/tmp" } });
+}
