@@ -5,7 +5,7 @@
 //
 //   npm run bench [-- --rounds 2 --skip-registry --only small]
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const args = process.argv.slice(2);
@@ -34,8 +34,9 @@ interface Measure {
 
 /** Runs a shell command under GNU time; returns wall seconds and peak RSS of the largest process. */
 function timed(cmd: string): Measure {
-  const out = sh(`/usr/bin/time -f '@@%e %M' bash -c ${JSON.stringify(cmd)} 2>&1 >/dev/null | grep '^@@' | tail -1`, { quiet: true });
-  const [wall, rss] = out.replace("@@", "").trim().split(/\s+/).map(Number);
+  const out = sh(`/usr/bin/time -f '@@%x %e %M' bash -c ${JSON.stringify(cmd)} 2>&1 >/dev/null | grep -a '^@@' | tail -1`, { quiet: true });
+  const [status, wall, rss] = out.replace("@@", "").trim().split(/\s+/).map(Number);
+  if (status !== 0) throw new Error(`bench: '${cmd}' failed with status ${status}`);
   return { wall, rssMiB: rss / 1024 };
 }
 
@@ -69,7 +70,7 @@ function sizeOfDir(dir: string): number {
   const walk = (d: string) => {
     for (const n of readdirSync(d)) {
       const p = join(d, n);
-      const s = statSync(p);
+      const s = lstatSync(p);
       if (s.isDirectory()) walk(p);
       else total += s.size;
     }
@@ -110,7 +111,10 @@ function runRounds(tools: { name: string; prepare?: () => void; cmd: string; siz
 
 function exportBench(label: string, tree: string): Row[] {
   const out = join(work, "out");
-  const clean = () => rmSync(out, { recursive: true, force: true });
+  const clean = () => {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+  };
   mkdirSync(work, { recursive: true });
   return runRounds([
     { name: `apt-ostree gzip (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz'`, size: () => layerSize(`${out}/gz`) },
@@ -130,10 +134,7 @@ function exportBench(label: string, tree: string): Row[] {
     },
     {
       name: `tar | pigz -6 -p2 (${label})`,
-      prepare: () => {
-        clean();
-        mkdirSync(out, { recursive: true });
-      },
+      prepare: clean,
       cmd: `tar --sort=name --numeric-owner -C '${tree}' -cf - . | tee >(sha256sum >/dev/null) | pigz -6 -p2 | tee >(sha256sum >/dev/null) > '${out}/pigz.tar.gz'`,
       size: () => statSync(`${out}/pigz.tar.gz`).size,
     },
