@@ -1,8 +1,30 @@
-// Top-level `apt-ostree login|logout`: placeholder until the registry client lands.
+// Top-level `apt-ostree login|logout`: credentials in the containers auth file, as podman and
+// skopeo write it. The password comes on stdin only (never argv).
 import type { CommandGroup } from "./main.ts";
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 export const authGroup: CommandGroup = {
   name: "",
   summary: "log in to / out of a registry (containers auth.json)",
-  register() {},
+  register(cli, ctx) {
+    cli
+      .command("login [registry]", "Check credentials against a registry and store them in the containers auth file")
+      .option("-u, --username <name>", "user name")
+      .option("--password-stdin", "read the password (or token) from stdin")
+      .option("--authfile <path>", "auth file to write (default: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json)")
+      .option("--cert-dir <dir>", "directory with CA certificates (*.crt) and a client certificate")
+      .option("--tls-verify [bool]", "verify TLS certificates; false also allows plain http (default: true)")
+      .example("echo \"$TOKEN\" | apt-ostree login ghcr.io -u me --password-stdin")
+      .action(async (registry: string | undefined, flags) => (await import("../registry/commands.ts")).login(ctx, registry, flags, readStdin));
+    cli
+      .command("logout [registry]", "Remove a registry's credentials from the containers auth file")
+      .option("--authfile <path>", "auth file to edit")
+      .option("--all", "remove every registry's credentials")
+      .action(async (registry: string | undefined, flags) => (await import("../registry/commands.ts")).logout(ctx, registry, flags));
+  },
 };

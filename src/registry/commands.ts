@@ -1,0 +1,290 @@
+// The bodies of `oci push|pull|copy|inspect|tags` and `login|logout`: flags in, results out.
+// Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { ExitCode, UserError, usageError } from "../errors.ts";
+import type { CliContext } from "../cli/context.ts";
+import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
+import { openLocalImage, parseLocalTarget, createLocalImageSink } from "../oci/local.ts";
+import { defaultTuning } from "./client.ts";
+import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
+import { RegistryError, toUserError } from "./errors.ts";
+import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type PlatformChoice } from "./images.ts";
+import { DOCKER_HUB, ReferenceError, formatReference, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
+import { connect, type ConnectOptions } from "./session.ts";
+import { Transport } from "./transport.ts";
+
+function ref(text: string, what: string, defaultTag: string | null = "latest"): Reference {
+  try {
+    return parseReference(text, defaultTag);
+  } catch (error) {
+    if (error instanceof ReferenceError) throw usageError(`${what}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Runs a command body, turning registry errors into one-line user errors. */
+async function guarded<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    throw toUserError(error);
+  }
+}
+
+function connectOptions(ctx: CliContext, flags: RegistryFlags, side?: "src" | "dest"): ConnectOptions {
+  const creds = side === "src" ? flags.srcCreds : side === "dest" ? flags.destCreds : flags.creds;
+  const verifyFlag = side === "src" ? flags.srcTlsVerify ?? flags.tlsVerify : side === "dest" ? flags.destTlsVerify ?? flags.tlsVerify : flags.tlsVerify;
+  const verify = verifyFlag === undefined ? undefined : parseBool(verifyFlag, "--tls-verify");
+  let tuning = defaultTuning;
+  if (flags.chunkSize !== undefined) {
+    const size = parseSize(flags.chunkSize, "--chunk-size");
+    if (size < 1) throw usageError("--chunk-size must be positive");
+    tuning = { ...defaultTuning, chunkThreshold: size, chunkSize: size };
+  }
+  return {
+    creds: creds ? String(creds) : undefined,
+    authfile: flags.authfile,
+    tls: { verify, certDir: flags.certDir },
+    tuning,
+    onRetry: ({ attempt, delayMs, reason }) => ctx.warn(`retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s: ${reason}`),
+  };
+}
+
+function platformOf(flags: RegistryFlags): PlatformChoice {
+  const host = hostPlatform();
+  if (!flags.arch && !flags.os && !flags.variant) return host;
+  const arch = flags.arch ? normalizeArch(String(flags.arch)) : { architecture: host.architecture, variant: host.variant };
+  return { os: flags.os ? String(flags.os) : "linux", architecture: arch.architecture, variant: flags.variant ? String(flags.variant) : arch.variant };
+}
+
+/** Debian names (armhf, ppc64el, i386) and OCI names both work. */
+function normalizeArch(arch: string): { architecture: string; variant?: string } {
+  const table: Record<string, { architecture: string; variant?: string }> = {
+    x86_64: { architecture: "amd64" },
+    aarch64: { architecture: "arm64" },
+    armhf: { architecture: "arm", variant: "v7" },
+    armel: { architecture: "arm", variant: "v5" },
+    i386: { architecture: "386" },
+    ppc64el: { architecture: "ppc64le" },
+  };
+  return table[arch] ?? { architecture: arch };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function push(ctx: CliContext, src: string, dest: string, name: string | undefined, flags: RegistryFlags): Promise<number> {
+  const destText = name ? joinHostAndName(dest, name) : dest;
+  const target = ref(destText, "destination");
+  const jobs = parseJobs(flags.jobs);
+  const options = connectOptions(ctx, flags);
+  const image = await openLocalImage(parseLocalTarget(src));
+  const progress = ctx.progress(Boolean(flags.json));
+  const started = Date.now();
+  try {
+    const result = await guarded(async () => {
+      const repo = await connect(target, ["pull", "push"], options);
+      return pushImage(image, repo, { reference: manifestReference(target), jobs, progress });
+    });
+    progress.end();
+    if (flags.json) {
+      ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, seconds: (Date.now() - started) / 1000 }));
+    } else ctx.out(result.digest);
+    return ExitCode.Ok;
+  } finally {
+    progress.end();
+    await image.close();
+  }
+}
+
+export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
+  const source = ref(src, "source");
+  const target = parseLocalTarget(dest);
+  if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = `${source.registry}/${source.repository}:${source.tag}`;
+  if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
+  const jobs = parseJobs(flags.jobs);
+  const options = connectOptions(ctx, flags);
+  const progress = ctx.progress(Boolean(flags.json));
+  const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
+  try {
+    const result = await guarded(async () => {
+      const repo = await connect(source, ["pull"], options);
+      return pullImage(repo, sink, { reference: manifestReference(source), platform: platformOf(flags), all: Boolean(flags.all), jobs, progress, uncompressedLayers: target.format === "docker-archive" });
+    });
+    progress.end();
+    // The registry's manifest digest (a docker-archive stores no manifest of its own).
+    const digest = result.digest;
+    if (flags.json) ctx.out(JSON.stringify({ digest, mediaType: result.mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }));
+    else ctx.out(digest);
+    return ExitCode.Ok;
+  } catch (error) {
+    sink.abort();
+    throw error;
+  } finally {
+    progress.end();
+  }
+}
+
+export async function copy(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
+  const source = ref(src, "source");
+  const target = ref(dest, "destination");
+  const jobs = parseJobs(flags.jobs);
+  const progress = ctx.progress(Boolean(flags.json));
+  const sameRegistry = source.registry === target.registry;
+  try {
+    const result = await guarded(async () => {
+      const srcRepo = await connect(source, ["pull"], connectOptions(ctx, flags, "src"));
+      const dstRepo = await connect(target, ["pull", "push"], connectOptions(ctx, flags, "dest"));
+      if (sameRegistry && source.repository !== target.repository) dstRepo.transport.addScope(`repository:${source.repository}:pull`);
+      return copyImage(srcRepo, dstRepo, { sourceReference: manifestReference(source), destReference: manifestReference(target), sameRegistry, jobs, progress });
+    });
+    progress.end();
+    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats }));
+    else ctx.out(result.digest);
+    return ExitCode.Ok;
+  } finally {
+    progress.end();
+  }
+}
+
+export async function inspect(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
+  const source = ref(text, "reference");
+  const options = connectOptions(ctx, flags);
+  const { result, raw, config } = await guarded(async () => {
+    const repo = await connect(source, ["pull"], options);
+    return inspectImage(repo, manifestReference(source), platformOf(flags), formatReference(source));
+  });
+  if (flags.raw) {
+    process.stdout.write(raw);
+    return ExitCode.Ok;
+  }
+  if (flags.config) {
+    if (!config) throw new UserError(`${formatReference(source)} is an index with no image for ${describePlatform(platformOf(flags))}; pick one with --arch`, ExitCode.NotFound);
+    process.stdout.write(config);
+    return ExitCode.Ok;
+  }
+  if (flags.json) {
+    ctx.out(JSON.stringify(result, null, 2));
+    return ExitCode.Ok;
+  }
+  const lines = [`Name:       ${result.name}`, `Digest:     ${result.digest}`, `MediaType:  ${result.mediaType}`];
+  if (result.platforms) {
+    lines.push("Platforms:");
+    for (const p of result.platforms) lines.push(`  ${p.platform.padEnd(20)} ${p.digest}`);
+  }
+  if (result.manifestDigest) lines.push(`Manifest:   ${result.manifestDigest}`);
+  if (result.os) lines.push(`Platform:   ${result.os}/${result.architecture}`);
+  if (result.created) lines.push(`Created:    ${result.created}`);
+  if (result.layers) {
+    lines.push("Layers:");
+    for (const l of result.layers) lines.push(`  ${l.digest}  ${String(l.size).padStart(12)}  ${l.mediaType}`);
+  }
+  if (result.labels && Object.keys(result.labels).length) {
+    lines.push("Labels:");
+    for (const [k, v] of Object.entries(result.labels)) lines.push(`  ${k}=${v}`);
+  }
+  for (const line of lines) ctx.out(line);
+  return ExitCode.Ok;
+}
+
+export async function tags(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
+  const source = ref(text, "repository", null);
+  if (source.tag || source.digest) throw usageError("tags takes a repository without a tag or digest");
+  const options = connectOptions(ctx, flags);
+  const pageSize = flags.pageSize === undefined ? 1000 : Number(flags.pageSize);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw usageError("--page-size expects a whole number from 1 to 1000");
+  const list = await guarded(async () => (await connect(source, ["pull"], options)).listTags(pageSize));
+  if (flags.json) ctx.out(JSON.stringify({ repository: `${source.registry}/${source.repository}`, tags: list }));
+  else for (const t of list) ctx.out(t);
+  return ExitCode.Ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// login / logout
+
+export interface LoginFlags {
+  username?: string;
+  passwordStdin?: boolean;
+  authfile?: string;
+  certDir?: string;
+  tlsVerify?: unknown;
+  all?: boolean;
+}
+
+function registryArg(text: string | undefined): string {
+  if (!text) return DOCKER_HUB;
+  const host = normalizeAuthKey(text);
+  if (!host || /\s/.test(host)) throw usageError(`invalid registry '${text}'`);
+  return host.includes("/") ? host : normalizeRegistry(host);
+}
+
+function readAuthJson(path: string): Record<string, unknown> {
+  if (!existsSync(path)) return {};
+  const text = readFileSync(path, "utf8");
+  if (!text.trim()) return {};
+  try {
+    parseAuthFile(text, path);
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new UserError(`${path}: ${(error as Error).message}`);
+  }
+}
+
+function writeAuthJson(path: string, json: Record<string, unknown>): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, JSON.stringify(json, null, "\t") + "\n", { mode: 0o600 });
+  chmodSync(temp, 0o600);
+  renameSync(temp, path);
+}
+
+export async function login(ctx: CliContext, host: string | undefined, flags: LoginFlags, stdin: () => Promise<string>): Promise<number> {
+  const registry = registryArg(host);
+  const registryHost = registry.split("/")[0]!;
+  if (!flags.username) throw usageError("login needs --username (and the password on stdin with --password-stdin)");
+  if (!flags.passwordStdin) throw usageError("login reads the password from stdin: add --password-stdin");
+  const password = (await stdin()).replace(/\r?\n$/, "");
+  if (!password) throw usageError("no password on stdin");
+  const credential: Credential = { kind: "basic", username: String(flags.username), password };
+  const verify = flags.tlsVerify === undefined ? undefined : parseBool(flags.tlsVerify, "--tls-verify");
+  await guarded(async () => {
+    const transport = new Transport({ registry: registryHost, credential, scopes: [], tls: { verify, certDir: flags.certDir } });
+    try {
+      await transport.ping();
+    } catch (error) {
+      if (error instanceof RegistryError && (error.status === 401 || error.kind === "auth")) {
+        throw new UserError(`login to ${registry} failed: wrong username or password`, ExitCode.Auth);
+      }
+      throw error;
+    }
+  });
+  const path = defaultWriteAuthFile({ authfile: flags.authfile });
+  const json = readAuthJson(path);
+  const auths = (json.auths && typeof json.auths === "object" ? json.auths : {}) as Record<string, unknown>;
+  auths[registry] = { auth: Buffer.from(`${credential.username}:${password}`, "utf8").toString("base64") };
+  json.auths = auths;
+  writeAuthJson(path, json);
+  ctx.warn(`logged in to ${registry} (credentials in ${path})`);
+  return ExitCode.Ok;
+}
+
+export async function logout(ctx: CliContext, host: string | undefined, flags: LoginFlags): Promise<number> {
+  const path = defaultWriteAuthFile({ authfile: flags.authfile });
+  const json = readAuthJson(path);
+  const auths = (json.auths && typeof json.auths === "object" ? json.auths : {}) as Record<string, unknown>;
+  if (flags.all) {
+    json.auths = {};
+    if (existsSync(path)) writeAuthJson(path, json);
+    ctx.warn(`removed all credentials from ${path}`);
+    return ExitCode.Ok;
+  }
+  if (!host) throw usageError("logout needs a registry (or --all)");
+  const registry = registryArg(host);
+  const keys = Object.keys(auths).filter((k) => normalizeAuthKey(k) === registry);
+  if (!keys.length) throw new UserError(`not logged in to ${registry} (in ${path})`, ExitCode.NotFound);
+  for (const k of keys) delete auths[k];
+  json.auths = auths;
+  writeAuthJson(path, json);
+  ctx.warn(`logged out of ${registry}`);
+  return ExitCode.Ok;
+}

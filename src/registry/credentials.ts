@@ -1,0 +1,203 @@
+// Where credentials come from, in the order containers tools use: --creds / --authfile,
+// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+// $DOCKER_CONFIG/config.json or ~/.docker/config.json (auths, identitytoken, credHelpers,
+// credsStore). Parsing is pure; reading files and running helpers is kept at the edges.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, normalizeRegistry } from "./reference.ts";
+import { RegistryError } from "./errors.ts";
+
+export type Credential =
+  | { kind: "anonymous" }
+  | { kind: "basic"; username: string; password: string }
+  /** An identity (refresh) token: OAuth2 POST to the token realm. */
+  | { kind: "identity"; username?: string; token: string };
+
+export const anonymous: Credential = { kind: "anonymous" };
+
+export interface AuthFile {
+  auths: Record<string, { auth?: string; identitytoken?: string; username?: string; password?: string }>;
+  credHelpers: Record<string, string>;
+  credsStore?: string;
+}
+
+export function parseAuthFile(text: string, path = "auth file"): AuthFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new RegistryError(`${path} is not valid JSON: ${(e as Error).message}`, { kind: "auth" });
+  }
+  const obj = (json && typeof json === "object" ? json : {}) as Record<string, unknown>;
+  const auths = (obj.auths && typeof obj.auths === "object" ? obj.auths : {}) as AuthFile["auths"];
+  const credHelpers = (obj.credHelpers && typeof obj.credHelpers === "object" ? obj.credHelpers : {}) as Record<string, string>;
+  const credsStore = typeof obj.credsStore === "string" && obj.credsStore ? obj.credsStore : undefined;
+  return { auths, credHelpers, credsStore };
+}
+
+/** `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/v2/` → `host:5000`; `host/ns/repo` kept. */
+export function normalizeAuthKey(key: string): string {
+  let k = key.trim().replace(/^[a-z]+:\/\//i, "");
+  const slash = k.indexOf("/");
+  let host = slash >= 0 ? k.slice(0, slash) : k;
+  let path = slash >= 0 ? k.slice(slash + 1) : "";
+  host = normalizeRegistry(host);
+  path = path.replace(/\/+$/, "");
+  if (/^v[12]$/.test(path) || /^v1\/$/.test(path)) path = "";
+  k = path ? `${host}/${path}` : host;
+  return k;
+}
+
+/** Keys to try, most specific first: `host/ns/repo`, `host/ns`, `host`. */
+export function lookupKeys(registry: string, repository?: string): string[] {
+  const keys: string[] = [];
+  if (repository) {
+    const parts = repository.split("/");
+    for (let n = parts.length; n >= 1; n--) keys.push(`${registry}/${parts.slice(0, n).join("/")}`);
+  }
+  keys.push(registry);
+  return keys;
+}
+
+export function decodeAuthEntry(entry: AuthFile["auths"][string], where: string): Credential | undefined {
+  if (entry.identitytoken) {
+    let username: string | undefined;
+    if (entry.auth) username = Buffer.from(entry.auth, "base64").toString("utf8").split(":")[0];
+    return { kind: "identity", username, token: entry.identitytoken };
+  }
+  if (entry.auth) {
+    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw new RegistryError(`the entry for ${where} has an invalid 'auth' field`, { kind: "auth" });
+    return { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1).replace(/\n$/, "") };
+  }
+  if (entry.username && entry.password) return { kind: "basic", username: entry.username, password: entry.password };
+  return undefined;
+}
+
+export type Lookup =
+  | { found: "credential"; credential: Credential; source: string }
+  | { found: "helper"; helper: string; serverUrl: string; source: string }
+  | { found: "none" };
+
+/** Finds the entry for a registry in one parsed file. Pure. */
+export function findInAuthFile(file: AuthFile, registry: string, repository: string | undefined, source: string, isDockerConfig: boolean): Lookup {
+  const reg = normalizeRegistry(registry);
+  const serverUrl = reg === DOCKER_HUB ? DOCKER_HUB_CONFIG_KEY : reg;
+  for (const [key, helper] of Object.entries(file.credHelpers)) {
+    if (normalizeAuthKey(key) === reg && helper) return { found: "helper", helper, serverUrl, source };
+  }
+  const normalized = new Map<string, AuthFile["auths"][string]>();
+  for (const [key, value] of Object.entries(file.auths)) {
+    const nk = normalizeAuthKey(key);
+    // exact keys win over normalised duplicates
+    if (!normalized.has(nk) || key === nk) normalized.set(nk, value ?? {});
+  }
+  for (const key of lookupKeys(reg, repository)) {
+    const entry = normalized.get(key);
+    if (!entry) continue;
+    const credential = decodeAuthEntry(entry, key);
+    if (credential) return { found: "credential", credential, source };
+  }
+  if (isDockerConfig && file.credsStore) return { found: "helper", helper: file.credsStore, serverUrl, source };
+  return { found: "none" };
+}
+
+export interface CredentialOptions {
+  /** `USER:PASS` or `USER` (then the password must come another way). */
+  creds?: string;
+  authfile?: string;
+  env?: Record<string, string | undefined>;
+  home?: string;
+}
+
+/** The files to search, in order, with whether they are Docker config files. */
+export function authFileCandidates(options: CredentialOptions): { path: string; docker: boolean }[] {
+  const env = options.env ?? process.env;
+  const home = options.home ?? env.HOME ?? homedir();
+  if (options.authfile) return [{ path: options.authfile, docker: false }];
+  const out: { path: string; docker: boolean }[] = [];
+  if (env.REGISTRY_AUTH_FILE) out.push({ path: env.REGISTRY_AUTH_FILE, docker: false });
+  if (env.XDG_RUNTIME_DIR) out.push({ path: join(env.XDG_RUNTIME_DIR, "containers/auth.json"), docker: false });
+  out.push({ path: join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json"), docker: false });
+  out.push({ path: join(env.DOCKER_CONFIG || join(home, ".docker"), "config.json"), docker: true });
+  return out;
+}
+
+/** The auth file `login` writes and `logout` edits, as podman does. */
+export function defaultWriteAuthFile(options: CredentialOptions): string {
+  const env = options.env ?? process.env;
+  const home = options.home ?? env.HOME ?? homedir();
+  if (options.authfile) return options.authfile;
+  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "containers/auth.json");
+  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
+}
+
+export function parseCredsFlag(creds: string): Credential {
+  const colon = creds.indexOf(":");
+  if (colon <= 0) throw new RegistryError("--creds must be USERNAME:PASSWORD", { kind: "auth" });
+  return { kind: "basic", username: creds.slice(0, colon), password: creds.slice(colon + 1) };
+}
+
+/** Resolves the credential for a registry, running a credential helper if one is configured. */
+export async function resolveCredential(registry: string, repository: string | undefined, options: CredentialOptions): Promise<{ credential: Credential; source: string }> {
+  if (options.creds) return { credential: parseCredsFlag(options.creds), source: "--creds" };
+  for (const candidate of authFileCandidates(options)) {
+    if (!existsSync(candidate.path)) {
+      if (options.authfile) throw new RegistryError(`auth file ${candidate.path} does not exist`, { kind: "auth" });
+      continue;
+    }
+    const file = parseAuthFile(readFileSync(candidate.path, "utf8"), candidate.path);
+    const found = findInAuthFile(file, registry, repository, candidate.path, candidate.docker);
+    if (found.found === "credential") return { credential: found.credential, source: found.source };
+    if (found.found === "helper") {
+      const credential = await runCredentialHelper(found.helper, found.serverUrl, options.env);
+      if (credential) return { credential, source: `docker-credential-${found.helper}` };
+    }
+  }
+  return { credential: anonymous, source: "anonymous" };
+}
+
+/** Parses a helper's `get` answer. Pure. */
+export function parseHelperOutput(text: string): Credential | undefined {
+  const json = JSON.parse(text) as { Username?: string; Secret?: string };
+  if (!json.Secret) return undefined;
+  if (json.Username === "<token>") return { kind: "identity", token: json.Secret };
+  return { kind: "basic", username: json.Username ?? "", password: json.Secret };
+}
+
+/** `docker-credential-NAME get`, server URL on stdin; secrets never in argv. */
+export function runCredentialHelper(name: string, serverUrl: string, env?: Record<string, string | undefined>): Promise<Credential | undefined> {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) return Promise.reject(new RegistryError(`invalid credential helper name '${name}'`, { kind: "auth" }));
+  const program = `docker-credential-${name}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"], env: (env ?? process.env) as NodeJS.ProcessEnv });
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new RegistryError(e.code === "ENOENT" ? `credential helper ${program} is not installed (named in the auth configuration)` : `credential helper ${program} failed: ${e.message}`, { kind: "auth" }));
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (code !== 0) {
+        const text = (out + err).trim();
+        // "credentials not found in native keychain" = no entry: fall through to anonymous
+        if (/not found/i.test(text)) return resolve(undefined);
+        return reject(new RegistryError(`credential helper ${program} failed (exit ${code})`, { kind: "auth" }));
+      }
+      try {
+        resolve(parseHelperOutput(out));
+      } catch {
+        reject(new RegistryError(`credential helper ${program} gave invalid output`, { kind: "auth" }));
+      }
+    });
+    child.stdin.end(serverUrl);
+  });
+}

@@ -1,0 +1,162 @@
+// Structured registry errors and their mapping to one-line user errors. Pure: no I/O.
+import { ExitCode, UserError } from "../errors.ts";
+
+export interface OciErrorEntry {
+  code: string;
+  message?: string;
+  detail?: unknown;
+}
+
+/** Parses `{"errors":[{"code","message","detail"}]}`; anything else gives an empty list. */
+export function parseErrorBody(body: string | undefined): OciErrorEntry[] {
+  if (!body) return [];
+  try {
+    const json = JSON.parse(body) as { errors?: unknown };
+    if (!json || !Array.isArray(json.errors)) return [];
+    return json.errors
+      .filter((e): e is Record<string, unknown> => typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string")
+      .map((e) => ({ code: String(e.code), message: typeof e.message === "string" ? e.message : undefined, detail: e.detail }));
+  } catch {
+    return [];
+  }
+}
+
+/** A URL fit for messages: no credentials, no query (upload state, signed-URL tokens). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    const hadQuery = u.search.length > 0;
+    u.search = "";
+    u.hash = "";
+    return u.toString() + (hadQuery ? "?…" : "");
+  } catch {
+    return url.replace(/\?.*$/, "?…");
+  }
+}
+
+export type RegistryErrorKind = "http" | "network" | "tls" | "auth" | "digest" | "protocol";
+
+export class RegistryError extends Error {
+  readonly kind: RegistryErrorKind;
+  readonly status?: number;
+  readonly codes: OciErrorEntry[];
+  readonly method?: string;
+  /** Redacted. */
+  readonly url?: string;
+  readonly retryable: boolean;
+  /** Milliseconds the server asked us to wait (Retry-After). */
+  readonly retryAfterMs?: number;
+  readonly registry?: string;
+  readonly repository?: string;
+
+  constructor(
+    message: string,
+    init: {
+      kind: RegistryErrorKind;
+      status?: number;
+      codes?: OciErrorEntry[];
+      method?: string;
+      url?: string;
+      retryable?: boolean;
+      retryAfterMs?: number;
+      registry?: string;
+      repository?: string;
+      cause?: unknown;
+    },
+  ) {
+    super(message, { cause: init.cause });
+    this.name = "RegistryError";
+    this.kind = init.kind;
+    this.status = init.status;
+    this.codes = init.codes ?? [];
+    this.method = init.method;
+    this.url = init.url ? redactUrl(init.url) : undefined;
+    this.retryable = init.retryable ?? false;
+    this.retryAfterMs = init.retryAfterMs;
+    this.registry = init.registry;
+    this.repository = init.repository;
+  }
+
+  hasCode(code: string): boolean {
+    return this.codes.some((c) => c.code === code);
+  }
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+/** Builds the error for an HTTP answer we did not expect. */
+export function httpError(
+  status: number,
+  body: string | undefined,
+  ctx: { method: string; url: string; registry?: string; repository?: string; retryAfterMs?: number; what?: string },
+): RegistryError {
+  const codes = parseErrorBody(body);
+  const detail = codes.length
+    ? codes.map((c) => `${c.code}${c.message ? `: ${c.message}` : ""}`).join("; ")
+    : (body ?? "").replace(/\s+/g, " ").trim().slice(0, 200);
+  const message = `${ctx.what ? `${ctx.what}: ` : ""}${ctx.method} ${redactUrl(ctx.url)} answered ${status}${detail ? ` (${detail})` : ""}`;
+  return new RegistryError(message, {
+    kind: "http",
+    status,
+    codes,
+    method: ctx.method,
+    url: ctx.url,
+    retryable: isRetryableStatus(status),
+    retryAfterMs: ctx.retryAfterMs,
+    registry: ctx.registry,
+    repository: ctx.repository,
+  });
+}
+
+/** Classifies errors thrown by fetch (resets, refused connections, TLS, timeouts). */
+export function networkError(error: unknown, ctx: { method: string; url: string; registry?: string }): RegistryError {
+  if (error instanceof RegistryError) return error;
+  const e = error as { code?: string; message?: string; name?: string };
+  const code = e?.code ?? "";
+  const text = `${code} ${e?.message ?? String(error)}`;
+  const tls = /CERT|SSL|TLS|certificate|self[- ]signed|UNABLE_TO_VERIFY|DEPTH_ZERO|HOSTNAME|ERR_TLS/i.test(text);
+  const timeout = e?.name === "TimeoutError" || /timed? ?out|ETIMEDOUT/i.test(text);
+  const kind: RegistryErrorKind = tls ? "tls" : "network";
+  const what = tls ? "TLS failure" : timeout ? "timed out" : (e?.message ?? String(error)).replace(/\s+/g, " ");
+  return new RegistryError(`${ctx.method} ${redactUrl(ctx.url)}: ${what}${code && !what.includes(code) ? ` (${code})` : ""}`, {
+    kind,
+    method: ctx.method,
+    url: ctx.url,
+    retryable: !tls,
+    registry: ctx.registry,
+    cause: error,
+  });
+}
+
+/** One clear line for the user, with the exit code that says what kind of failure it was. */
+export function toUserError(error: unknown): unknown {
+  if (!(error instanceof RegistryError)) return error;
+  const where = error.registry ? `${error.registry}${error.repository ? `/${error.repository}` : ""}` : "the registry";
+  const codes = new Set(error.codes.map((c) => c.code));
+  const serverSays = error.codes.length ? ` (${error.codes.map((c) => `${c.code}${c.message ? `: ${c.message}` : ""}`).join("; ")})` : "";
+  if (error.kind === "tls") {
+    return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${error.message} (use --cert-dir for a private CA, or --tls-verify=false)`, ExitCode.Network, { cause: error });
+  }
+  if (error.kind === "network") {
+    return new UserError(`registry ${error.registry ?? ""} unreachable: ${error.message}`.replace("  ", " "), ExitCode.Network, { cause: error });
+  }
+  if (error.kind === "auth") return new UserError(error.message, ExitCode.Auth, { cause: error });
+  if (error.status === 401 || (codes.has("UNAUTHORIZED") && error.status !== 403)) {
+    return new UserError(`authentication to ${error.registry ?? "the registry"} failed: wrong or missing credentials${serverSays} (try 'apt-ostree login ${error.registry ?? "HOST"}' or --creds)`, ExitCode.Auth, { cause: error });
+  }
+  if (error.status === 403 || codes.has("DENIED")) {
+    return new UserError(`access to ${where} denied: no ${error.method === "GET" || error.method === "HEAD" ? "pull" : "push"} right${serverSays}`, ExitCode.Auth, { cause: error });
+  }
+  if (codes.has("NAME_INVALID")) return new UserError(`invalid repository name ${where}${serverSays}`, ExitCode.Usage, { cause: error });
+  if (codes.has("NAME_UNKNOWN")) return new UserError(`unknown repository ${where}${serverSays}`, ExitCode.NotFound, { cause: error });
+  if (codes.has("MANIFEST_UNKNOWN") || (error.status === 404 && /manifests/.test(error.url ?? ""))) {
+    return new UserError(`image not found: ${where}${serverSays}`, ExitCode.NotFound, { cause: error });
+  }
+  if (error.status === 404) return new UserError(`not found: ${error.message}`, ExitCode.NotFound, { cause: error });
+  if (error.retryable) return new UserError(`registry ${where} kept failing: ${error.message}`, ExitCode.Network, { cause: error });
+  return new UserError(error.message, ExitCode.Failure, { cause: error });
+}

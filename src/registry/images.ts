@@ -1,0 +1,396 @@
+// Whole images: push a local image (OCI layout, oci-archive, docker-archive) to a repository, pull
+// one into a local sink, copy between repositories. Blobs in parallel (--jobs), config and manifest
+// last, an index after its children.
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from "../oci/image.ts";
+import type { ImageSink, LocalImage } from "../oci/local.ts";
+import { MediaType, isIndexMediaType } from "../oci/mediatypes.ts";
+import type { ProgressSink } from "../progress.ts";
+import { RegistryError } from "./errors.ts";
+import { short, type RepositoryClient } from "./client.ts";
+
+export interface TransferStats {
+  blobsUploaded: number;
+  blobsSkipped: number;
+  blobsMounted: number;
+  bytesSent: number;
+}
+
+export interface PushResult {
+  digest: string;
+  mediaType: string;
+  size: number;
+  stats: TransferStats;
+}
+
+/** Runs `fn` over items with at most `jobs` in flight; the first failure stops new work and is thrown. */
+export async function pool<T>(items: T[], jobs: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        if (failed === undefined) failed = error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+const decoder = new TextDecoder();
+
+export function parseJson<T>(bytes: Uint8Array, what: string): T {
+  try {
+    return JSON.parse(decoder.decode(bytes)) as T;
+  } catch {
+    throw new RegistryError(`${what} is not valid JSON`, { kind: "protocol" });
+  }
+}
+
+export function digestOf(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** The media type a manifest declares, else what its descriptor says. */
+export function mediaTypeOf(bytes: Uint8Array, fallback: string | undefined): string {
+  const parsed = parseJson<{ mediaType?: string; manifests?: unknown }>(bytes, "manifest");
+  return parsed.mediaType ?? fallback ?? (parsed.manifests ? MediaType.ociIndex : MediaType.ociManifest);
+}
+
+function blobProgress(progress: ProgressSink | undefined, verb: string, desc: { digest: string; size: number }) {
+  return (done: number, total: number) => progress?.({ task: `${verb} ${short(desc.digest)}`, done, total, unit: "bytes" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push
+
+export interface PushOptions {
+  /** Tag (or digest) to put the root under. */
+  reference: string;
+  jobs: number;
+  progress?: ProgressSink;
+}
+
+export async function pushImage(image: LocalImage, repo: RepositoryClient, options: PushOptions): Promise<PushResult> {
+  const stats: TransferStats = { blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0, bytesSent: 0 };
+  const rootBytes = image.root.bytes;
+  const rootDigest = digestOf(rootBytes);
+  const rootType = mediaTypeOf(rootBytes, image.root.descriptor.mediaType);
+  if (options.reference.startsWith("sha256:") && options.reference !== rootDigest) {
+    throw new RegistryError(`the destination names digest ${options.reference} but the image's manifest is ${rootDigest}`, { kind: "protocol" });
+  }
+  // Already there under this reference: nothing to do (only a HEAD).
+  const existing = await repo.hasManifest(options.reference);
+  if (existing?.digest === rootDigest) return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats };
+  const blobsDone = new Map<string, Promise<void>>();
+  const pushBlob = (desc: Descriptor): Promise<void> => {
+    let p = blobsDone.get(desc.digest);
+    if (!p) {
+      p = (async () => {
+        const at = image.locateBlob(desc.digest);
+        if (at.size !== desc.size) throw new RegistryError(`blob ${desc.digest} is ${at.size} bytes in the image, the manifest says ${desc.size}`, { kind: "digest" });
+        const outcome = await repo.pushBlob(desc, { kind: "file", ...at }, blobProgress(options.progress, "push", desc));
+        if (outcome === "exists") stats.blobsSkipped++;
+        else (stats.blobsUploaded++, (stats.bytesSent += desc.size));
+      })();
+      blobsDone.set(desc.digest, p);
+    }
+    return p;
+  };
+  const pushManifestTree = async (bytes: Uint8Array, mediaType: string, reference: string): Promise<void> => {
+    if (isIndexMediaType(mediaType)) {
+      const index = parseJson<ImageIndex>(bytes, "index");
+      for (const child of index.manifests) {
+        const childBytes = await image.readBlob(child.digest);
+        if (digestOf(childBytes) !== child.digest) throw new RegistryError(`manifest ${child.digest} in the image does not match its digest`, { kind: "digest" });
+        await pushManifestTree(childBytes, mediaTypeOf(childBytes, child.mediaType), child.digest);
+      }
+    } else {
+      const manifest = parseJson<ImageManifest>(bytes, "manifest");
+      const digest = digestOf(bytes);
+      if (reference !== digest || !(await repo.hasManifest(digest))) {
+        await pool(manifest.layers, options.jobs, pushBlob);
+        await pushBlob(manifest.config);
+      }
+    }
+    if (reference === digestOf(bytes) && (await repo.hasManifest(reference))) return;
+    await repo.putManifest(reference, bytes, mediaType);
+  };
+  await pushManifestTree(rootBytes, rootType, options.reference);
+  return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull
+
+export interface PlatformChoice {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+export function hostPlatform(): PlatformChoice {
+  const map: Record<string, PlatformChoice> = {
+    x64: { os: "linux", architecture: "amd64" },
+    arm64: { os: "linux", architecture: "arm64" },
+    arm: { os: "linux", architecture: "arm", variant: "v7" },
+    ia32: { os: "linux", architecture: "386" },
+    ppc64: { os: "linux", architecture: "ppc64le" },
+    s390x: { os: "linux", architecture: "s390x" },
+    riscv64: { os: "linux", architecture: "riscv64" },
+  };
+  return map[process.arch] ?? { os: "linux", architecture: process.arch };
+}
+
+/** Picks the platform's entry of an index (variant optional; arm64 accepts v8 or none). */
+export function selectPlatform(index: ImageIndex, want: PlatformChoice): Descriptor | undefined {
+  const candidates = index.manifests.filter((m) => m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture);
+  if (want.variant) return candidates.find((m) => m.platform?.variant === want.variant) ?? (want.architecture === "arm64" && want.variant === "v8" ? candidates.find((m) => !m.platform?.variant) : undefined);
+  return candidates.find((m) => !m.platform?.variant || (want.architecture === "arm64" && m.platform.variant === "v8")) ?? candidates[0];
+}
+
+export function describePlatform(p: Platform | PlatformChoice | undefined): string {
+  if (!p) return "unknown";
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
+}
+
+export interface PullOptions {
+  reference: string;
+  /** The target keeps layers uncompressed (docker-archive): gzip layers are expanded and checked against the config's diff_ids. */
+  uncompressedLayers?: boolean;
+  platform: PlatformChoice;
+  all: boolean;
+  jobs: number;
+  progress?: ProgressSink;
+}
+
+export interface PullResult {
+  digest: string;
+  mediaType: string;
+  /** The digest of the registry's manifest or index the reference names. */
+  sourceDigest: string;
+  platforms: string[];
+  bytes: number;
+}
+
+export async function pullImage(repo: RepositoryClient, sink: ImageSink, options: PullOptions): Promise<PullResult> {
+  let received = 0;
+  const root = await repo.getManifest(options.reference);
+  const platforms: string[] = [];
+  const fetched = new Map<string, Promise<void>>();
+  const pullBlob = (desc: Descriptor): Promise<void> => {
+    let p = fetched.get(desc.digest);
+    if (!p) {
+      p = (async () => {
+        if (sink.hasBlob(desc.digest)) return;
+        const temp = sink.tempBlobPath();
+        try {
+          await repo.downloadBlob(desc, temp, blobProgress(options.progress, "pull", desc));
+        } catch (error) {
+          // Wrong bytes (a corrupting proxy, a flaky mirror): one more try from scratch.
+          if (!(error instanceof RegistryError && error.kind === "digest")) throw error;
+          await repo.downloadBlob(desc, temp, blobProgress(options.progress, "pull", desc));
+        }
+        await sink.commitBlob(temp, desc);
+        received += desc.size;
+      })();
+      fetched.set(desc.digest, p);
+    }
+    return p;
+  };
+  const pullManifest = async (bytes: Uint8Array): Promise<void> => {
+    const manifest = parseJson<ImageManifest>(bytes, "manifest");
+    if (!manifest.config || !Array.isArray(manifest.layers)) throw new RegistryError("the registry's manifest has no config or layers (unsupported artifact or schema 1)", { kind: "protocol" });
+    await pool(manifest.layers, options.jobs, pullBlob);
+    await pullBlob(manifest.config);
+  };
+  /** For targets that keep layers uncompressed: a manifest whose layers are the expanded tars. */
+  const expandLayers = async (bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: string }> => {
+    const manifest = parseJson<ImageManifest>(bytes, "manifest");
+    const config = parseJson<ImageConfig>(await readFile(sink.layout.blobPath(manifest.config.digest)), "config");
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    const layers: Descriptor[] = [];
+    await Promise.all(manifest.layers.map(async (layer, i) => {
+      if (!/gzip/.test(layer.mediaType)) {
+        if (/zstd/.test(layer.mediaType)) throw new RegistryError("a docker-archive needs uncompressed layers and this image has zstd layers: pull into an OCI layout instead", { kind: "protocol" });
+        layers[i] = layer;
+        return;
+      }
+      const temp = sink.tempBlobPath();
+      const { digest, size } = await gunzipFile(sink.layout.blobPath(layer.digest), temp);
+      if (diffIds[i] && diffIds[i] !== digest) throw new RegistryError(`layer ${layer.digest} expands to ${digest}, the config says ${diffIds[i]}`, { kind: "digest" });
+      const desc: Descriptor = { mediaType: MediaType.ociLayer, digest, size };
+      await sink.commitBlob(temp, desc);
+      layers[i] = desc;
+    }));
+    const out = new TextEncoder().encode(JSON.stringify({ ...manifest, mediaType: MediaType.ociManifest, layers }));
+    return { bytes: out, digest: digestOf(out) };
+  };
+  if (isIndexMediaType(root.mediaType)) {
+    const index = parseJson<ImageIndex>(root.bytes, "index");
+    if (options.all) {
+      for (const child of index.manifests) {
+        const m = await repo.getManifest(child.digest);
+        if (isIndexMediaType(m.mediaType)) throw new RegistryError("nested indexes are not supported", { kind: "protocol" });
+        await pullManifest(m.bytes);
+        await sink.putBlob(m.bytes, child);
+        platforms.push(describePlatform(child.platform));
+      }
+      const desc: Descriptor = { mediaType: root.mediaType, digest: root.digest, size: root.bytes.length };
+      await sink.finish(desc, root.bytes);
+      return { digest: root.digest, mediaType: root.mediaType, sourceDigest: root.digest, platforms, bytes: received };
+    }
+    const chosen = selectPlatform(index, options.platform);
+    if (!chosen) {
+      const offered = index.manifests.map((m) => describePlatform(m.platform)).join(", ");
+      throw new RegistryError(`no image for ${describePlatform(options.platform)} (the index offers ${offered}); use --arch/--os or --all`, { kind: "protocol", status: 404 });
+    }
+    const m = await repo.getManifest(chosen.digest);
+    await pullManifest(m.bytes);
+    const stored = options.uncompressedLayers ? await expandLayers(m.bytes) : { bytes: m.bytes, digest: m.digest };
+    const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : m.mediaType, digest: stored.digest, size: stored.bytes.length, ...(chosen.platform ? { platform: chosen.platform } : {}) };
+    await sink.finish(desc, stored.bytes);
+    return { digest: m.digest, mediaType: m.mediaType, sourceDigest: root.digest, platforms: [describePlatform(chosen.platform)], bytes: received };
+  }
+  await pullManifest(root.bytes);
+  const stored = options.uncompressedLayers ? await expandLayers(root.bytes) : { bytes: root.bytes, digest: root.digest };
+  const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : root.mediaType, digest: stored.digest, size: stored.bytes.length };
+  await sink.finish(desc, stored.bytes);
+  return { digest: root.digest, mediaType: root.mediaType, sourceDigest: root.digest, platforms, bytes: received };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copy
+
+export interface CopyOptions {
+  sourceReference: string;
+  destReference: string;
+  /** Both repositories on one registry: mount blobs instead of copying bytes. */
+  sameRegistry: boolean;
+  jobs: number;
+  progress?: ProgressSink;
+}
+
+export async function copyImage(src: RepositoryClient, dst: RepositoryClient, options: CopyOptions): Promise<PushResult> {
+  const stats: TransferStats = { blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0, bytesSent: 0 };
+  const root = await src.getManifest(options.sourceReference);
+  const existing = await dst.hasManifest(options.destReference);
+  if (existing?.digest === root.digest) return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats };
+  const done = new Map<string, Promise<void>>();
+  const copyBlob = (desc: Descriptor): Promise<void> => {
+    let p = done.get(desc.digest);
+    if (!p) {
+      p = (async () => {
+        if (await dst.hasBlob(desc.digest)) {
+          stats.blobsSkipped++;
+          return;
+        }
+        if (options.sameRegistry && src.repository !== dst.repository) {
+          if (await dst.mountBlob(desc.digest, src.repository).catch(() => false)) {
+            stats.blobsMounted++;
+            return;
+          }
+        }
+        await dst.pushBlob(desc, {
+          kind: "stream",
+          open: async () => {
+            const { response } = await src.openBlob(desc.digest);
+            if (!response.body) throw new RegistryError(`empty body for blob ${desc.digest}`, { kind: "network", retryable: true });
+            return response.body;
+          },
+        }, blobProgress(options.progress, "copy", desc), { skipHead: true });
+        stats.blobsUploaded++;
+        stats.bytesSent += desc.size;
+      })();
+      done.set(desc.digest, p);
+    }
+    return p;
+  };
+  const copyTree = async (bytes: Uint8Array, mediaType: string, reference: string): Promise<void> => {
+    if (isIndexMediaType(mediaType)) {
+      const index = parseJson<ImageIndex>(bytes, "index");
+      for (const child of index.manifests) {
+        const m = await src.getManifest(child.digest);
+        await copyTree(m.bytes, m.mediaType, child.digest);
+      }
+    } else {
+      const manifest = parseJson<ImageManifest>(bytes, "manifest");
+      await pool(manifest.layers, options.jobs, copyBlob);
+      await copyBlob(manifest.config);
+    }
+    await dst.putManifest(reference, bytes, mediaType);
+  };
+  await copyTree(root.bytes, root.mediaType, options.destReference);
+  return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspect
+
+export interface InspectResult {
+  name: string;
+  digest: string;
+  mediaType: string;
+  platforms?: { platform: string; digest: string }[];
+  /** Of the platform manifest shown (the host's, or the only one). */
+  manifestDigest?: string;
+  layers?: { digest: string; size: number; mediaType: string }[];
+  labels?: Record<string, string>;
+  architecture?: string;
+  os?: string;
+  created?: string;
+  size?: number;
+}
+
+export async function inspectImage(repo: RepositoryClient, reference: string, platform: PlatformChoice, name: string): Promise<{ result: InspectResult; raw: Uint8Array; config?: Uint8Array }> {
+  const root = await repo.getManifest(reference);
+  const result: InspectResult = { name, digest: root.digest, mediaType: root.mediaType };
+  let manifestBytes: Uint8Array | undefined = root.bytes;
+  if (isIndexMediaType(root.mediaType)) {
+    const index = parseJson<ImageIndex>(root.bytes, "index");
+    result.platforms = index.manifests.map((m) => ({ platform: describePlatform(m.platform), digest: m.digest }));
+    const chosen = selectPlatform(index, platform) ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
+    manifestBytes = undefined;
+    if (chosen) {
+      const m = await repo.getManifest(chosen.digest);
+      manifestBytes = m.bytes;
+      result.manifestDigest = m.digest;
+    }
+  }
+  let config: Uint8Array | undefined;
+  if (manifestBytes) {
+    const manifest = parseJson<ImageManifest>(manifestBytes, "manifest");
+    if (manifest.layers) result.layers = manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
+    if (manifest.config) {
+      config = await repo.getBlobBytes(manifest.config);
+      const parsed = parseJson<ImageConfig>(config, "config");
+      result.architecture = parsed.architecture;
+      result.os = parsed.os;
+      result.created = parsed.created;
+      result.labels = parsed.config?.Labels ?? {};
+      result.size = manifest.layers.reduce((n, l) => n + l.size, 0) + manifest.config.size;
+    }
+  }
+  return { result, raw: root.bytes, config };
+}
+
+/** Expands a gzip file into `dest`, hashing the output on the way. */
+async function gunzipFile(src: string, dest: string): Promise<{ digest: string; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  const gunzip = createGunzip();
+  gunzip.on("data", (chunk: Buffer) => {
+    hash.update(chunk);
+    size += chunk.length;
+  });
+  await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), gunzip, createWriteStream(dest));
+  return { digest: `sha256:${hash.digest("hex")}`, size };
+}

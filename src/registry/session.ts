@@ -1,0 +1,30 @@
+// Builds a repository client for a reference: credentials (flags, auth files, helpers), TLS
+// settings and the scopes the operation needs.
+import { RepositoryClient, defaultTuning, type UploadTuning } from "./client.ts";
+import { repositoryScope } from "./challenge.ts";
+import { resolveCredential, type Credential, type CredentialOptions } from "./credentials.ts";
+import type { Reference } from "./reference.ts";
+import { Transport, type TlsOptions } from "./transport.ts";
+import type { RetryPolicy } from "./retry.ts";
+
+export interface ConnectOptions extends CredentialOptions {
+  tls?: TlsOptions;
+  retry?: RetryPolicy;
+  tuning?: UploadTuning;
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  /** Use this credential instead of looking one up. */
+  credential?: Credential;
+}
+
+export async function connect(ref: Pick<Reference, "registry" | "repository">, actions: ("pull" | "push")[], options: ConnectOptions): Promise<RepositoryClient> {
+  const credential = options.credential ?? (await resolveCredential(ref.registry, ref.repository, options)).credential;
+  const transport = new Transport({
+    registry: ref.registry,
+    credential,
+    scopes: [repositoryScope(ref.repository, actions)],
+    tls: options.tls,
+    retry: options.retry,
+    onRetry: options.onRetry,
+  });
+  return new RepositoryClient(transport, ref.repository, options.tuning ?? defaultTuning);
+}

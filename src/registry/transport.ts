@@ -1,0 +1,415 @@
+// HTTP to one registry: scheme choice, auth (anonymous, Basic, Bearer tokens reused until they
+// expire), redirects that never carry Authorization to another host, retries with backoff.
+// Runs on Bun (fetch with a `tls` option and streaming bodies).
+import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseChallenges, pickChallenge, type Challenge } from "./challenge.ts";
+import type { Credential } from "./credentials.ts";
+import { RegistryError, httpError, isRetryableStatus, networkError, redactUrl } from "./errors.ts";
+import { endpointHost, isLoopback } from "./reference.ts";
+import { backoffDelay, defaultRetryPolicy, parseRetryAfter, sleep, stallTimeoutMs, type RetryPolicy } from "./retry.ts";
+import { versionLine } from "../version.ts";
+
+export interface TlsOptions {
+  /** false: https without verification, or plain http; undefined: the default for the host. */
+  verify?: boolean;
+  /** Directory with *.crt (CAs), *.cert + *.key (client certificate), as containers tools use. */
+  certDir?: string;
+}
+
+export interface TransportOptions {
+  registry: string;
+  credential: Credential;
+  /** Scopes to ask tokens for, e.g. `repository:a/b:pull,push`. */
+  scopes: string[];
+  tls?: TlsOptions;
+  retry?: RetryPolicy;
+  /** Called before each retry (for diagnostics); never given secrets. */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  /** Override the scheme (tests). */
+  scheme?: "http" | "https";
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** Called once per attempt: a fresh body each time. */
+  body?: () => RequestInit["body"] | undefined;
+  /** Statuses that are answers rather than errors. */
+  expect: number[];
+  /** Retry on resets, timeouts, 408/429/5xx (default true). */
+  retry?: boolean;
+  /** Milliseconds to wait for the response headers. */
+  timeoutMs?: number;
+  /** For error messages: "push blob sha256:…". */
+  what?: string;
+  repository?: string;
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  url: string;
+}
+
+const DEFAULT_TIMEOUT = stallTimeoutMs();
+const userAgent = () => versionLine().replace(/^apt-ostree /, "apt-ostree/").split(" ")[0]!;
+
+interface Token {
+  header: string;
+  expiresAt: number;
+}
+
+/** The Authorization a response answered (to tell a stale token from a renewed one). */
+const sentAuth = new WeakMap<Response, string | undefined>();
+
+type Scheme = { scheme: "http" | "https"; verify: boolean };
+
+/**
+ * The schemes to try, in order. Loopback registries: plain http first (then https without
+ * verification, as Docker does); `--tls-verify=false`: https without verification, then http;
+ * otherwise (or with an explicit --tls-verify / --cert-dir on loopback) only verified https.
+ */
+export function schemesFor(registry: string, tls: TlsOptions | undefined): Scheme[] {
+  const explicit = tls?.verify;
+  if (explicit === false) return isLoopback(registry) ? [{ scheme: "http", verify: false }, { scheme: "https", verify: false }] : [{ scheme: "https", verify: false }, { scheme: "http", verify: false }];
+  if (explicit === true || tls?.certDir) return [{ scheme: "https", verify: true }];
+  return isLoopback(registry) ? [{ scheme: "http", verify: false }, { scheme: "https", verify: false }] : [{ scheme: "https", verify: true }];
+}
+
+export class Transport {
+  readonly registry: string;
+  private readonly host: string;
+  private readonly credential: Credential;
+  private readonly scopes: string[];
+  private readonly policy: RetryPolicy;
+  private readonly onRetry?: TransportOptions["onRetry"];
+  private readonly tlsOptions: TlsOptions | undefined;
+  private tlsCache: { value: Record<string, unknown> | undefined } | undefined;
+  private readonly schemes: Scheme[];
+  private schemeIndex = 0;
+  /** Once the registry answered, the scheme is settled. */
+  private settled = false;
+  private challenge: Challenge | undefined;
+  private token: Token | undefined;
+  private tokenPending: Promise<void> | undefined;
+
+  constructor(options: TransportOptions) {
+    this.registry = options.registry;
+    this.host = endpointHost(options.registry);
+    this.schemes = options.scheme ? [{ scheme: options.scheme, verify: options.scheme === "https" }] : schemesFor(options.registry, options.tls);
+    this.credential = options.credential;
+    this.scopes = options.scopes;
+    this.policy = options.retry ?? defaultRetryPolicy;
+    this.onRetry = options.onRetry;
+    this.tlsOptions = options.tls;
+  }
+
+  get base(): string {
+    return `${this.schemes[this.schemeIndex]!.scheme}://${this.host}`;
+  }
+
+  private get tlsVerified(): Record<string, unknown> | undefined {
+    this.tlsCache ??= { value: tlsConfig(this.tlsOptions) };
+    return this.tlsCache.value;
+  }
+
+  private get tls(): Record<string, unknown> | undefined {
+    return this.schemes[this.schemeIndex]!.verify ? this.tlsVerified : { ...(this.tlsVerified ?? {}), rejectUnauthorized: false };
+  }
+
+  /** Rewrites a URL on our host to the scheme in use (after a fallback). */
+  private onCurrentScheme(url: string): string {
+    const u = new URL(url);
+    if (u.host === new URL(this.base).host && u.protocol !== new URL(this.base).protocol) u.protocol = new URL(this.base).protocol;
+    return u.toString();
+  }
+
+  /** Before the registry first answered: move on to the next scheme if there is one. */
+  private fallBack(): boolean {
+    if (this.settled || this.schemeIndex + 1 >= this.schemes.length) return false;
+    this.schemeIndex++;
+    return true;
+  }
+
+  url(path: string): string {
+    return new URL(path, this.base).toString();
+  }
+
+  /** Adds scopes (e.g. the source repository of a mount); the next token asks for them. */
+  addScope(scope: string): void {
+    if (!this.scopes.includes(scope)) {
+      this.scopes.push(scope);
+      this.token = undefined;
+    }
+  }
+
+  /** Sends a request, reads the whole (small) body. */
+  async request(method: string, url: string, options: RequestOptions): Promise<Answer & { body: Uint8Array }> {
+    return this.withRetries(method, url, options, async (response) => {
+      const body = await readWithTimeout(response, options.timeoutMs ?? DEFAULT_TIMEOUT);
+      return { status: response.status, headers: response.headers, url: response.url || url, body };
+    });
+  }
+
+  /** Sends a request and hands back the streaming response (the caller reads and times the body). */
+  async open(method: string, url: string, options: RequestOptions): Promise<Response> {
+    return this.withRetries(method, url, options, async (response) => response);
+  }
+
+  /** `GET /v2/` with credentials: checks they work (login). */
+  async ping(): Promise<void> {
+    await this.request("GET", this.url("/v2/"), { expect: [200], what: "check credentials" });
+  }
+
+  private async withRetries<T>(method: string, url: string, options: RequestOptions, take: (r: Response) => Promise<T>): Promise<T> {
+    const retry = options.retry ?? true;
+    for (let attempt = 1; ; attempt++) {
+      let failure: RegistryError;
+      try {
+        const response = await this.send(method, url, options);
+        if (options.expect.includes(response.status)) return await take(response);
+        const text = method === "HEAD" ? "" : await response.text().catch(() => "");
+        failure = httpError(response.status, text, {
+          method,
+          url,
+          registry: this.registry,
+          repository: options.repository,
+          what: options.what,
+          retryAfterMs: parseRetryAfter(response.headers.get("retry-after")),
+        });
+        const granted = this.challenge?.scheme === "bearer" && this.token !== undefined && this.credential.kind !== "anonymous";
+        if (response.status === 401 && (granted || /insufficient_scope/i.test(response.headers.get("www-authenticate") ?? "")) && this.credential.kind !== "anonymous") {
+          // Authenticated, but the token does not grant what we asked for.
+          failure = httpError(403, text, { method, url, registry: this.registry, repository: options.repository, what: options.what });
+        }
+        if (response.status === 401 || response.status === 403) throw failure;
+      } catch (error) {
+        failure = error instanceof RegistryError ? error : networkError(error, { method, url, registry: this.registry });
+      }
+      if (!retry || !failure.retryable || attempt >= this.policy.attempts) throw failure;
+      const delayMs = backoffDelay(this.policy, attempt, failure.retryAfterMs);
+      this.onRetry?.({ attempt, delayMs, reason: failure.message });
+      await sleep(delayMs);
+    }
+  }
+
+  /** One attempt: auth (answering one 401 challenge), redirects. */
+  private async send(method: string, url: string, options: RequestOptions): Promise<Response> {
+    let response = await this.sendFollowing(method, url, options);
+    if (response.status === 401 && this.credentialsCanHelp(response)) {
+      await response.arrayBuffer().catch(() => undefined);
+      const challenge = pickChallenge(parseChallenges(response.headers.get("www-authenticate")));
+      if (challenge) {
+        this.challenge = challenge;
+        // A token for the scope the registry named, besides ours.
+        const scope = challenge.params.scope;
+        let newScope = false;
+        for (const s of (scope ?? "").split(" ")) {
+          if (s && !this.scopes.includes(s)) {
+            this.scopes.push(s);
+            newScope = true;
+          }
+        }
+        // Another request may have renewed the token meanwhile: then just use it.
+        const renewedMeanwhile = this.token !== undefined && this.token.header !== sentAuth.get(response) && !newScope;
+        if (!renewedMeanwhile) await this.authorize(true);
+        response = await this.sendFollowing(method, url, options);
+      }
+    }
+    return response;
+  }
+
+  private credentialsCanHelp(response: Response): boolean {
+    return Boolean(response.headers.get("www-authenticate"));
+  }
+
+  private async sendFollowing(method: string, startUrl: string, options: RequestOptions, firstError?: RegistryError): Promise<Response> {
+    let url = this.onCurrentScheme(startUrl);
+    let m = method;
+    let body: RequestInit["body"] | undefined = options.body?.();
+    const origin = new URL(this.base).host;
+    for (let hop = 0; hop < 6; hop++) {
+      const sameHost = new URL(url).host === origin;
+      const headers: Record<string, string> = { "user-agent": userAgent(), ...options.headers };
+      if (sameHost) {
+        await this.authorize(false);
+        if (this.token) headers.authorization = this.token.header;
+      }
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new DOMException("timed out", "TimeoutError")), options.timeoutMs ?? DEFAULT_TIMEOUT);
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: m,
+          headers,
+          body,
+          redirect: "manual",
+          signal: controller.signal,
+          // Bun: TLS settings per request (CA bundle, client certificate, verification).
+          ...(url.startsWith("https:") && this.tls ? { tls: this.tls } : {}),
+        } as RequestInit);
+      } catch (error) {
+        clearTimeout(timer);
+        const failure = firstError ?? networkError(error, { method: m, url, registry: this.registry });
+        if (this.fallBack()) return this.sendFollowing(method, startUrl, options, failure);
+        // Nothing answered: start from the first scheme on the next attempt, report the first failure.
+        if (!this.settled) this.schemeIndex = 0;
+        throw failure;
+      } finally {
+        clearTimeout(timer);
+      }
+      sentAuth.set(response, headers.authorization);
+      if (!this.settled) {
+        // A TLS registry answering our plain http request.
+        if (response.status === 400 && url.startsWith("http:") && this.schemeIndex + 1 < this.schemes.length) {
+          const text = await response.clone().text().catch(() => "");
+          if (/https/i.test(text) && this.fallBack()) return this.sendFollowing(method, startUrl, options);
+        }
+        this.settled = true;
+      }
+      if ([301, 302, 303, 307, 308].includes(response.status) && response.headers.get("location")) {
+        const next = new URL(response.headers.get("location")!, url).toString();
+        await response.arrayBuffer().catch(() => undefined);
+        if (response.status === 303 || ((response.status === 301 || response.status === 302) && m !== "GET" && m !== "HEAD")) {
+          m = "GET";
+          body = undefined;
+        } else if (body !== undefined) {
+          body = options.body?.();
+        }
+        url = next;
+        continue;
+      }
+      return response;
+    }
+    throw new RegistryError(`${method} ${redactUrl(startUrl)}: too many redirects`, { kind: "protocol", registry: this.registry });
+  }
+
+  /** Makes sure `this.token` is valid for the known challenge (refreshing an expired token). */
+  private async authorize(force: boolean): Promise<void> {
+    const c = this.challenge;
+    if (!c) return;
+    if (!force && this.token && this.token.expiresAt > Date.now()) return;
+    if (this.tokenPending) return this.tokenPending;
+    this.tokenPending = (async () => {
+      try {
+        if (c.scheme === "basic") {
+          if (this.credential.kind !== "basic") throw this.noCredentials();
+          this.token = { header: basicHeader(this.credential.username, this.credential.password), expiresAt: Number.MAX_SAFE_INTEGER };
+        } else {
+          this.token = await this.fetchToken(c);
+        }
+      } finally {
+        this.tokenPending = undefined;
+      }
+    })();
+    return this.tokenPending;
+  }
+
+  private noCredentials(): RegistryError {
+    return new RegistryError(`authentication required by ${this.registry} and no credentials found (use 'apt-ostree login ${this.registry}', --creds or --authfile)`, { kind: "auth", registry: this.registry });
+  }
+
+  private async fetchToken(c: Challenge): Promise<Token> {
+    const realm = c.params.realm;
+    if (!realm) throw new RegistryError(`${this.registry} asked for a Bearer token without a realm`, { kind: "protocol", registry: this.registry });
+    const realmUrl = new URL(realm, this.base);
+    if (this.base.startsWith("https:") && realmUrl.protocol === "http:" && !isLoopback(realmUrl.host)) {
+      throw new RegistryError(`${this.registry} sent a token realm over plain http (${redactUrl(realm)}): refused`, { kind: "auth", registry: this.registry });
+    }
+    const headers: Record<string, string> = { "user-agent": userAgent() };
+    const cred = this.credential;
+    let response: Response;
+    const fetchTls = this.tls && realmUrl.protocol === "https:" ? { tls: this.tls } : {};
+    try {
+      if (cred.kind === "identity") {
+        const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: cred.token, client_id: "apt-ostree" });
+        if (c.params.service) form.set("service", c.params.service);
+        if (this.scopes.length) form.set("scope", this.scopes.join(" "));
+        headers["content-type"] = "application/x-www-form-urlencoded";
+        response = await fetch(realmUrl, { method: "POST", headers, body: form.toString(), signal: AbortSignal.timeout(DEFAULT_TIMEOUT), ...fetchTls } as RequestInit);
+      } else {
+        if (c.params.service) realmUrl.searchParams.set("service", c.params.service);
+        for (const s of this.scopes) realmUrl.searchParams.append("scope", s);
+        if (cred.kind === "basic") {
+          realmUrl.searchParams.set("account", cred.username);
+          headers.authorization = basicHeader(cred.username, cred.password);
+        }
+        response = await fetch(realmUrl, { headers, signal: AbortSignal.timeout(DEFAULT_TIMEOUT), ...fetchTls } as RequestInit);
+      }
+    } catch (error) {
+      throw networkError(error, { method: cred.kind === "identity" ? "POST" : "GET", url: realmUrl.toString(), registry: this.registry });
+    }
+    const text = await response.text().catch(() => "");
+    if (response.status === 401 || response.status === 403) {
+      if (cred.kind === "anonymous") throw this.noCredentials();
+      throw new RegistryError(`authentication to ${this.registry} failed: wrong username or password (token service answered ${response.status})`, { kind: "auth", registry: this.registry, status: response.status });
+    }
+    if (response.status !== 200) {
+      throw httpError(response.status, text, { method: "GET", url: realmUrl.toString(), registry: this.registry, what: "token request" });
+    }
+    let json: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new RegistryError(`the token service of ${this.registry} gave invalid JSON`, { kind: "protocol", registry: this.registry });
+    }
+    const token = json.token || json.access_token;
+    if (!token) throw new RegistryError(`the token service of ${this.registry} gave no token`, { kind: "protocol", registry: this.registry });
+    // expires_in defaults to 60 s; renew a little early (a fifth of the lifetime, at most 10 s).
+    const lifetime = Math.max(1, Number(json.expires_in) || 60) * 1000;
+    return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetime - Math.min(10_000, lifetime / 5) };
+  }
+}
+
+/** Reads a (small) body, giving up when it stalls: a retryable network error. */
+async function readWithTimeout(response: Response, ms: number): Promise<Uint8Array> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      response.body?.cancel().catch(() => undefined);
+      reject(Object.assign(new Error("timed out reading the answer"), { name: "TimeoutError" }));
+    }, ms);
+  });
+  try {
+    return new Uint8Array(await Promise.race([response.arrayBuffer(), stalled]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function basicHeader(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
+}
+
+const SYSTEM_CA = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
+
+/** Verified https: the system's CA store, plus --cert-dir's CAs and client certificate. */
+function tlsConfig(tls: TlsOptions | undefined): Record<string, unknown> | undefined {
+  const ca: string[] = [];
+  for (const p of SYSTEM_CA) {
+    if (existsSync(p)) {
+      ca.push(readFileSync(p, "utf8"));
+      break;
+    }
+  }
+  if (!tls?.certDir) return ca.length ? { ca, rejectUnauthorized: true } : undefined;
+  let cert: string | undefined;
+  let key: string | undefined;
+  let names: string[];
+  try {
+    names = readdirSync(tls.certDir).sort();
+  } catch (e) {
+    throw new RegistryError(`--cert-dir ${tls.certDir}: ${(e as Error).message}`, { kind: "tls" });
+  }
+  for (const name of names) {
+    const full = join(tls.certDir, name);
+    if (name.endsWith(".crt")) ca.push(readFileSync(full, "utf8"));
+    else if (name.endsWith(".cert")) {
+      cert = readFileSync(full, "utf8");
+      const keyPath = full.replace(/\.cert$/, ".key");
+      if (!existsSync(keyPath)) throw new RegistryError(`--cert-dir: ${name} has no matching .key`, { kind: "tls" });
+      key = readFileSync(keyPath, "utf8");
+    }
+  }
+  return { ca, ...(cert ? { cert, key } : {}), rejectUnauthorized: true };
+}

@@ -1,0 +1,308 @@
+// Credentials end to end: htpasswd Basic auth and Bearer tokens from a token service the test runs
+// (the registry configured with auth.token); credentials from --creds, --authfile,
+// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR, ~/.config, $DOCKER_CONFIG / ~/.docker (auths,
+// identitytoken, credHelpers, credsStore); login/logout as podman writes them. Secrets never appear
+// in output.
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, tempDir, type CliResult } from "./helpers/cli.ts";
+import { startFaultProxy } from "./helpers/faultproxy.ts";
+import { makeTestImage, skopeo, startRegistry, type TestImage, type TestRegistry } from "./helpers/registry.ts";
+
+const tmp = tempDir("registry-auth-");
+const PASSWORD = "Sup3r-s3cret-pw";
+const bin = join(tmp.path, "bin");
+const helperLog = join(tmp.path, "helper.log");
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+let basic: TestRegistry;
+let token: TestRegistry;
+let image: TestImage;
+let n = 0;
+
+/** A fresh, empty HOME and no credential variables unless given. */
+function envWith(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const home = join(tmp.path, `home-${++n}`);
+  mkdirSync(home, { recursive: true });
+  return { HOME: home, XDG_RUNTIME_DIR: undefined, XDG_CONFIG_HOME: undefined, DOCKER_CONFIG: undefined, REGISTRY_AUTH_FILE: undefined, PATH: `${bin}:${process.env.PATH}`, ...extra };
+}
+
+const outputs: CliResult[] = [];
+async function cli(args: string[], env: Record<string, string | undefined>, input?: string): Promise<CliResult> {
+  const r = await runCli(args, { env, input, timeoutMs: 120_000 });
+  outputs.push(r);
+  return r;
+}
+
+function writeJson(path: string, value: unknown): string {
+  mkdirSync(join(path, ".."), { recursive: true });
+  writeFileSync(path, JSON.stringify(value));
+  return path;
+}
+
+beforeAll(async () => {
+  basic = await startRegistry({ auth: "basic", users: [{ username: "alice", password: PASSWORD }] });
+  token = await startRegistry({
+    auth: "token",
+    users: [{ username: "alice", password: PASSWORD, push: ["*"] }, { username: "bob", password: "bobs-pw" }],
+    refreshTokens: { "refresh-abc": "alice" },
+  });
+  image = makeTestImage(join(tmp.path, "img"), { layerSizes: [300_000] });
+  mkdirSync(bin);
+  // A credential helper: the server URL comes on stdin; it logs its argv to prove no secret is there.
+  writeFileSync(
+    join(bin, "docker-credential-test"),
+    `#!/bin/sh
+echo "argv: $*" >> ${helperLog}
+read url
+case "$url" in
+  ${basic.host}|${token.host}) printf '{"ServerURL":"%s","Username":"alice","Secret":"${PASSWORD}"}' "$url" ;;
+  *) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+`,
+  );
+  chmodSync(join(bin, "docker-credential-test"), 0o755);
+  // Seed both registries so read tests have something.
+  await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", `alice:${PASSWORD}`, `oci:${image.path}:latest`, `docker://${basic.host}/seed:1`]);
+  await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", `alice:${PASSWORD}`, `oci:${image.path}:latest`, `docker://${token.host}/seed:1`]);
+});
+
+afterAll(async () => {
+  await basic?.stop();
+  await token?.stop();
+  tmp.cleanup();
+});
+
+describe("Basic auth (htpasswd)", () => {
+  it("no credentials: an authentication error", async () => {
+    const r = await cli(["oci", "inspect", `docker://${basic.host}/seed:1`], envWith());
+    expect(r.code).toBe(4);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/authentication required/);
+  });
+  it("wrong password: an authentication error", async () => {
+    const r = await cli(["oci", "push", image.path, `docker://${basic.host}/x:1`, "--creds", "alice:wrong"], envWith());
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/authentication to .* failed/);
+  });
+  it("--creds: push and pull", async () => {
+    const r = await cli(["oci", "push", image.path, `docker://${basic.host}/pushed:1`, "--creds", `alice:${PASSWORD}`], envWith());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(image.digest);
+    const out = join(tmp.path, "basic-pull");
+    const p = await cli(["oci", "pull", `docker://${basic.host}/pushed:1`, out, "--creds", `alice:${PASSWORD}`], envWith());
+    expect(p.code, p.stderr).toBe(0);
+  });
+
+  const entry = () => ({ auths: { [basic.host]: { auth: b64(`alice:${PASSWORD}`) } } });
+  const cases: [string, () => Record<string, string | undefined>, () => string[]][] = [
+    ["--authfile", () => envWith(), () => ["--authfile", writeJson(join(tmp.path, "flag/auth.json"), entry())]],
+    ["$REGISTRY_AUTH_FILE", () => envWith({ REGISTRY_AUTH_FILE: writeJson(join(tmp.path, "raf/auth.json"), entry()) }), () => []],
+    ["$XDG_RUNTIME_DIR/containers/auth.json", () => {
+      writeJson(join(tmp.path, "xdg-run/containers/auth.json"), entry());
+      return envWith({ XDG_RUNTIME_DIR: join(tmp.path, "xdg-run") });
+    }, () => []],
+    ["~/.config/containers/auth.json", () => {
+      const env = envWith();
+      writeJson(join(env.HOME!, ".config/containers/auth.json"), entry());
+      return env;
+    }, () => []],
+    ["$DOCKER_CONFIG/config.json (auths)", () => {
+      writeJson(join(tmp.path, "dc/config.json"), { auths: { [`http://${basic.host}/v2/`]: { auth: b64(`alice:${PASSWORD}`) } } });
+      return envWith({ DOCKER_CONFIG: join(tmp.path, "dc") });
+    }, () => []],
+    ["~/.docker/config.json (credHelpers)", () => {
+      const env = envWith();
+      writeJson(join(env.HOME!, ".docker/config.json"), { auths: {}, credHelpers: { [basic.host]: "test" } });
+      return env;
+    }, () => []],
+    ["~/.docker/config.json (credsStore)", () => {
+      const env = envWith();
+      writeJson(join(env.HOME!, ".docker/config.json"), { auths: { [basic.host]: {} }, credsStore: "test" });
+      return env;
+    }, () => []],
+  ];
+  for (const [name, makeEnv, flags] of cases) {
+    it(`credentials from ${name}`, async () => {
+      const r = await cli(["oci", "inspect", `docker://${basic.host}/seed:1`, "--json", ...flags()], makeEnv());
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).digest).toBe(image.digest);
+    });
+  }
+
+  it("credential helpers get the server on stdin, never a secret in argv", () => {
+    const lines = readFileSync(helperLog, "utf8").trim().split("\n");
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const line of lines) expect(line).toBe("argv: get");
+  });
+
+  it("the first file that knows the registry wins (containers order)", async () => {
+    const docker = join(tmp.path, "dc-right");
+    writeJson(join(docker, "config.json"), { auths: { [basic.host]: { auth: b64(`alice:${PASSWORD}`) } } });
+    const wrong = writeJson(join(tmp.path, "wrong/auth.json"), { auths: { [basic.host]: { auth: b64("alice:nope") } } });
+    const r = await cli(["oci", "inspect", `docker://${basic.host}/seed:1`], envWith({ REGISTRY_AUTH_FILE: wrong, DOCKER_CONFIG: docker }));
+    expect(r.code).toBe(4);
+    const other = writeJson(join(tmp.path, "other/auth.json"), { auths: { "elsewhere.example": { auth: b64("a:b") } } });
+    const ok = await cli(["oci", "inspect", `docker://${basic.host}/seed:1`], envWith({ REGISTRY_AUTH_FILE: other, DOCKER_CONFIG: docker }));
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});
+
+describe("Bearer tokens", () => {
+  it("no credentials: an authentication error", async () => {
+    const r = await cli(["oci", "inspect", `docker://${token.host}/seed:1`], envWith());
+    expect(r.code).toBe(4);
+  });
+  it("wrong password: an authentication error naming it", async () => {
+    const r = await cli(["oci", "inspect", `docker://${token.host}/seed:1`, "--creds", "alice:wrong"], envWith());
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/wrong username or password/);
+  });
+  it("push with a token for the repository's pull,push scope, reused for the whole push", async () => {
+    token.tokenRequests.splice(0);
+    const r = await cli(["oci", "push", image.path, `docker://${token.host}/team/app:1`, "--creds", `alice:${PASSWORD}`, "--jobs", "4"], envWith());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(image.digest);
+    expect(token.tokenRequests).toHaveLength(1);
+    expect(token.tokenRequests[0]).toMatchObject({ method: "GET", account: "alice" });
+    expect(token.tokenRequests[0]!.scope).toContain("repository:team/app:pull,push");
+    expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", "--creds", `alice:${PASSWORD}`, `docker://${token.host}/team/app:1`])).Digest).toBe(image.digest);
+  });
+  it("renews an expired token during a long operation", async () => {
+    const shortLived = await startRegistry({ auth: "token", users: [{ username: "alice", password: PASSWORD, push: ["*"] }], tokenLifetime: 2 });
+    const proxy = await startFaultProxy({ host: "127.0.0.1", port: shortLived.port }, [
+      // the first layer check waits 3 s (Retry-After): the token expires meanwhile
+      { method: "HEAD", path: /\/blobs\//, times: 1, action: { kind: "status", status: 429, retryAfter: 3 } },
+    ]);
+    try {
+      const r = await cli(["oci", "push", image.path, `docker://${proxy.host}/slow:1`, "--creds", `alice:${PASSWORD}`, "--jobs", "1"], envWith());
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(image.digest);
+      expect(shortLived.tokenRequests.length).toBeGreaterThanOrEqual(2);
+      expect(shortLived.tokenRequests.length).toBeLessThanOrEqual(4);
+    } finally {
+      await proxy.stop();
+      await shortLived.stop();
+    }
+  });
+  it("an identity token from the auth file: OAuth2 POST with grant_type=refresh_token", async () => {
+    token.tokenRequests.splice(0);
+    const auth = writeJson(join(tmp.path, "identity/auth.json"), { auths: { [token.host]: { auth: b64("alice:"), identitytoken: "refresh-abc" } } });
+    const r = await cli(["oci", "push", image.path, `docker://${token.host}/idtok:1`, "--authfile", auth], envWith());
+    expect(r.code, r.stderr).toBe(0);
+    expect(token.tokenRequests.map((t) => [t.method, t.grant])).toEqual([["POST", "refresh_token"]]);
+  });
+  it("a user without push right gets a clear denial", async () => {
+    const r = await cli(["oci", "push", image.path, `docker://${token.host}/bobs:1`, "--creds", "bob:bobs-pw"], envWith());
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/denied: no push right/);
+    const pull = await cli(["oci", "inspect", `docker://${token.host}/seed:1`, "--creds", "bob:bobs-pw"], envWith());
+    expect(pull.code, pull.stderr).toBe(0);
+  });
+  it("cross-repository mount asks for pull on the source too", async () => {
+    token.tokenRequests.splice(0);
+    const r = await cli(["oci", "copy", `docker://${token.host}/seed:1`, `docker://${token.host}/mounted:1`, "--src-creds", `alice:${PASSWORD}`, "--dest-creds", `alice:${PASSWORD}`, "--json"], envWith());
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ digest: image.digest, blobsMounted: 2 });
+    expect(token.tokenRequests.some((t) => t.scope.includes("repository:seed:pull") && t.scope.includes("repository:mounted:pull,push"))).toBe(true);
+  });
+});
+
+describe("login / logout", () => {
+  it("refuses a wrong password and writes nothing", async () => {
+    const env = envWith({ XDG_RUNTIME_DIR: join(tmp.path, "login-bad") });
+    const r = await cli(["login", token.host, "-u", "alice", "--password-stdin"], env, "wrong\n");
+    expect(r.code).toBe(4);
+    expect(existsSync(join(tmp.path, "login-bad/containers/auth.json"))).toBe(false);
+  });
+  it("writes the containers auth file as podman does; skopeo and we read it; logout removes it", async () => {
+    const run = join(tmp.path, "login-run");
+    const env = envWith({ XDG_RUNTIME_DIR: run });
+    const file = join(run, "containers/auth.json");
+    const r = await cli(["login", token.host, "-u", "alice", "--password-stdin"], env, `${PASSWORD}\n`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ auths: { [token.host]: { auth: b64(`alice:${PASSWORD}`) } } });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", "--authfile", file, `docker://${token.host}/seed:1`])).Digest).toBe(image.digest);
+    const inspect = await cli(["oci", "inspect", `docker://${token.host}/seed:1`], env);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    // a second registry keeps the first entry
+    const b = await cli(["login", basic.host, "-u", "alice", "--password-stdin"], env, PASSWORD);
+    expect(b.code, b.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).auths).sort()).toEqual([basic.host, token.host].sort());
+    const out = await cli(["logout", token.host], env);
+    expect(out.code, out.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).auths)).toEqual([basic.host]);
+    expect((await cli(["oci", "inspect", `docker://${token.host}/seed:1`], env)).code).toBe(4);
+    expect((await cli(["logout", token.host], env)).code).toBe(3);
+    rmSync(run, { recursive: true, force: true });
+  });
+  it("login needs --password-stdin (no passwords in argv)", async () => {
+    const r = await cli(["login", token.host, "-u", "alice"], envWith());
+    expect(r.code).toBe(2);
+  });
+});
+
+describe("secrets", () => {
+  it("never appear in any output", () => {
+    expect(outputs.length).toBeGreaterThan(10);
+    for (const r of outputs) {
+      expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+      expect(r.stdout + r.stderr).not.toContain(b64(`alice:${PASSWORD}`));
+      expect(r.stdout + r.stderr).not.toContain("refresh-abc");
+    }
+  });
+});
+
+describe("redirects", () => {
+  it("never sends Authorization to another host after a redirect", async () => {
+    const { createServer } = await import("node:http");
+    const { createHash } = await import("node:crypto");
+    const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+    const layer = Buffer.from("layer bytes ".repeat(1000));
+    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha(layer)] } }));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length }],
+    }));
+    const blobs = new Map([[sha(layer), layer], [sha(config), config]]);
+    const storageSaw: (string | undefined)[] = [];
+    const storage = createServer((req, res) => {
+      storageSaw.push(req.headers.authorization);
+      const blob = blobs.get(req.url!.slice(1));
+      if (!blob) return void res.writeHead(404).end();
+      res.writeHead(200, { "content-length": String(blob.length) }).end(blob);
+    });
+    const registrySaw: (string | undefined)[] = [];
+    const fake = createServer((req, res) => {
+      registrySaw.push(req.headers.authorization);
+      if (req.headers.authorization !== `Basic ${b64(`alice:${PASSWORD}`)}`) {
+        return void res.writeHead(401, { "www-authenticate": 'Basic realm="fake"', "content-type": "application/json" }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      }
+      if (req.url === "/v2/r/manifests/1") {
+        return void res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json", "content-length": String(manifest.length) }).end(manifest);
+      }
+      const m = /^\/v2\/r\/blobs\/(sha256:[a-f0-9]+)$/.exec(req.url ?? "");
+      if (m) return void res.writeHead(307, { location: `http://127.0.0.1:${(storage.address() as { port: number }).port}/${m[1]}` }).end();
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => storage.listen(0, "127.0.0.1", r));
+    await new Promise<void>((r) => fake.listen(0, "127.0.0.1", r));
+    try {
+      const port = (fake.address() as { port: number }).port;
+      const out = join(tmp.path, "redirected");
+      const r = await cli(["oci", "pull", `docker://127.0.0.1:${port}/r:1`, out, "--creds", `alice:${PASSWORD}`], envWith());
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(sha(manifest));
+      expect(storageSaw.length).toBe(2);
+      expect(storageSaw.every((a) => a === undefined)).toBe(true);
+      expect(registrySaw.some((a) => a !== undefined)).toBe(true);
+    } finally {
+      await new Promise<void>((r) => fake.close(() => r()));
+      await new Promise<void>((r) => storage.close(() => r()));
+    }
+  });
+});

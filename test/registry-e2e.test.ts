@@ -1,0 +1,328 @@
+// The registry commands end to end: the compiled binary against Debian's docker-registry on
+// 127.0.0.1, cross-checked with skopeo (what we push skopeo reads back with the same digest, what
+// skopeo pushes we pull), plus tags, inspect, copy (with mounts), multi-arch, chunked uploads and a
+// re-push that makes only HEAD requests.
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, tempDir } from "./helpers/cli.ts";
+import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
+import { makeMultiArchImage, makeTestImage, sha256Hex, skopeo, startRegistry, type TestImage, type TestRegistry } from "./helpers/registry.ts";
+
+const tmp = tempDir("registry-e2e-");
+const home = join(tmp.path, "home");
+/** No credentials from the developer's machine. */
+const env = { HOME: home, XDG_RUNTIME_DIR: undefined, XDG_CONFIG_HOME: undefined, DOCKER_CONFIG: undefined, REGISTRY_AUTH_FILE: undefined };
+const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(args, { env: { ...env, ...extra }, timeoutMs: 120_000 });
+
+let registry: TestRegistry;
+let other: TestRegistry;
+let proxy: FaultProxy;
+let image: TestImage;
+let multi: TestImage & { platforms: Record<string, string> };
+
+beforeAll(async () => {
+  mkdirSync(home, { recursive: true });
+  registry = await startRegistry();
+  other = await startRegistry();
+  proxy = await startFaultProxy({ host: "127.0.0.1", port: registry.port });
+  image = makeTestImage(join(tmp.path, "img"), { layerSizes: [1_500_000, 700_000, 300_000], labels: { "org.example.team": "os" } });
+  multi = makeMultiArchImage(join(tmp.path, "multi"), ["amd64", "arm64"]);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  await other?.stop();
+  tmp.cleanup();
+});
+
+/** Every blob of a layout matches its file name; returns the blob names. */
+function verifyLayout(dir: string): string[] {
+  const names = readdirSync(join(dir, "blobs/sha256")).filter((n) => !n.startsWith("."));
+  for (const n of names) expect(sha256Hex(readFileSync(join(dir, "blobs/sha256", n)))).toBe(n);
+  return names;
+}
+
+describe("push", () => {
+  it("pushes an OCI layout; skopeo inspect and copy read it back with the same digest", async () => {
+    const r = await cli(["oci", "push", `oci:${image.path}:latest`, `docker://${registry.host}/demo:latest`]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(image.digest);
+    const info = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${registry.host}/demo:latest`]));
+    expect(info.Digest).toBe(image.digest);
+    expect(info.Labels).toEqual({ "org.example.team": "os" });
+    expect(sha256Hex(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/demo:latest`]))).toBe(image.digest.slice(7));
+    const back = join(tmp.path, "skopeo-back");
+    await skopeo(["copy", "--src-tls-verify=false", `docker://${registry.host}/demo:latest`, `oci:${back}:x`]);
+    const index = JSON.parse(readFileSync(join(back, "index.json"), "utf8"));
+    expect(index.manifests[0].digest).toBe(image.digest);
+    verifyLayout(back);
+  });
+
+  it("accepts the original design's form and a plain HOST/REPO:TAG", async () => {
+    const a = await cli(["oci", "push", image.path, registry.host, "demo:v2"]);
+    expect(a.code).toBe(0);
+    expect(a.stdout.trim()).toBe(image.digest);
+    const b = await cli(["oci", "push", image.path, `${registry.host}/team/demo:v3`, "--json"]);
+    expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout)).toMatchObject({ digest: image.digest, reference: `${registry.host}/team/demo:v3` });
+  });
+
+  it("pushes an oci-archive and a docker-archive made by skopeo", async () => {
+    const archive = join(tmp.path, "img.oci.tar");
+    await skopeo(["copy", `oci:${image.path}:latest`, `oci-archive:${archive}:latest`]);
+    const a = await cli(["oci", "push", `oci-archive:${archive}`, `docker://${registry.host}/fromarchive:1`]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout.trim()).toBe(image.digest);
+    const docker = join(tmp.path, "img.docker.tar");
+    await skopeo(["copy", `oci:${image.path}:latest`, `docker-archive:${docker}:demo:latest`]);
+    const d = await cli(["oci", "push", `docker-archive:${docker}`, `docker://${registry.host}/fromdocker:1`]);
+    expect(d.code, d.stderr).toBe(0);
+    // a docker-archive gets a synthesised manifest: skopeo must read what we stored
+    const info = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${registry.host}/fromdocker:1`]));
+    expect(info.Digest).toBe(d.stdout.trim());
+    expect(info.Layers).toHaveLength(3);
+  });
+
+  it("a re-push of an image the registry has makes only HEAD requests", async () => {
+    const first = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:1`]);
+    expect(first.code, first.stderr).toBe(0);
+    proxy.log.splice(0);
+    const again = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:1`]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim()).toBe(image.digest);
+    expect(proxy.log.length).toBeGreaterThan(0);
+    expect(proxy.log.filter((l) => l.method !== "HEAD")).toEqual([]);
+    // to a new tag: blob HEADs, then only the manifest PUT
+    proxy.log.splice(0);
+    const tag = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:2`]);
+    expect(tag.code, tag.stderr).toBe(0);
+    expect(proxy.log.filter((l) => l.method !== "HEAD").map((l) => `${l.method} ${l.path}`)).toEqual(["PUT /v2/repush/manifests/2"]);
+  });
+
+  it("keeps --jobs blobs in flight, config and manifest last", async () => {
+    const img = makeTestImage(join(tmp.path, "img4"), { layerSizes: [100_000, 110_000, 120_000, 130_000] });
+    for (const [jobs, expected] of [[1, 1], [3, 3]] as const) {
+      proxy.log.splice(0);
+      for (const k of Object.keys(proxy.maxInFlight)) delete proxy.maxInFlight[k];
+      proxy.setFaults([{ method: "PUT", path: /\/blobs\/uploads\//, times: 100, action: { kind: "delay", ms: 300 } }]);
+      const r = await cli(["oci", "push", img.path, `docker://${proxy.host}/jobs${jobs}:1`, "--jobs", String(jobs)]);
+      proxy.setFaults([]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(proxy.maxInFlight.PUT).toBe(expected);
+      const puts = proxy.log.filter((l) => l.method === "PUT");
+      const manifest = JSON.parse(readFileSync(join(img.path, "blobs/sha256", img.digest.slice(7)), "utf8"));
+      const configPut = puts.find((l) => l.path.includes(manifest.config.digest.slice(7)))!;
+      const layerPuts = puts.filter((l) => manifest.layers.some((x: { digest: string }) => l.path.includes(x.digest.slice(7))));
+      expect(layerPuts).toHaveLength(4);
+      for (const l of layerPuts) expect(l.end!).toBeLessThanOrEqual(configPut.start);
+      expect(puts[puts.length - 1]!.path).toBe(`/v2/jobs${jobs}/manifests/1`);
+    }
+  });
+
+  it("uploads in chunks when asked, with the same digest", async () => {
+    proxy.log.splice(0);
+    const r = await cli(["oci", "push", image.path, `docker://${proxy.host}/chunked:1`, "--chunk-size", "512KiB", "--jobs", "2"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(image.digest);
+    const patches = proxy.log.filter((l) => l.method === "PATCH");
+    expect(patches.length).toBeGreaterThanOrEqual(3 + 2); // 1.5 MB in 3 chunks, 700 kB in 2
+    expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${registry.host}/chunked:1`])).Digest).toBe(image.digest);
+  });
+
+  it("pushes a multi-arch index after its children", async () => {
+    const r = await cli(["oci", "push", `oci:${multi.path}:multi`, `docker://${registry.host}/multi:1`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(multi.digest);
+    const raw = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/multi:1`]));
+    expect(raw.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)).toEqual(["amd64", "arm64"]);
+    const arm = JSON.parse(await skopeo(["inspect", "--override-arch", "arm64", "--tls-verify=false", `docker://${registry.host}/multi:1`]));
+    expect(arm.Architecture).toBe("arm64");
+  });
+});
+
+describe("pull", () => {
+  it("pulls what skopeo pushed, verifying every blob", async () => {
+    await skopeo(["copy", "--dest-tls-verify=false", `oci:${image.path}:latest`, `docker://${registry.host}/byskopeo:1`]);
+    const expected = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${registry.host}/byskopeo:1`])).Digest;
+    const out = join(tmp.path, "pulled");
+    const r = await cli(["oci", "pull", `docker://${registry.host}/byskopeo:1`, `oci:${out}:one`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(expected);
+    const index = JSON.parse(readFileSync(join(out, "index.json"), "utf8"));
+    expect(index.manifests[0]).toMatchObject({ digest: expected, annotations: { "org.opencontainers.image.ref.name": "one" } });
+    expect(verifyLayout(out)).toHaveLength(5); // manifest, config, three layers
+    // skopeo reads our layout
+    expect(JSON.parse(await skopeo(["inspect", `oci:${out}:one`])).Digest).toBe(expected);
+  });
+
+  it("refuses an existing output without --force, replaces it with --force", async () => {
+    const out = join(tmp.path, "pulled-twice");
+    expect((await cli(["oci", "pull", `docker://${registry.host}/demo:latest`, out])).code).toBe(0);
+    const again = await cli(["oci", "pull", `docker://${registry.host}/demo:latest`, out]);
+    expect(again.code).toBe(6);
+    expect((await cli(["oci", "pull", `docker://${registry.host}/demo:latest`, out, "--force"])).code).toBe(0);
+  });
+
+  it("pulls into an oci-archive", async () => {
+    const out = join(tmp.path, "pulled.tar");
+    const r = await cli(["oci", "pull", `docker://${registry.host}/demo:latest`, `oci-archive:${out}:latest`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(await skopeo(["inspect", `oci-archive:${out}:latest`])).Digest).toBe(image.digest);
+  });
+
+  it("picks a platform of a multi-arch image, or keeps them all", async () => {
+    const arm = join(tmp.path, "multi-arm");
+    const r = await cli(["oci", "pull", `docker://${registry.host}/multi:1`, arm, "--arch", "arm64", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ digest: multi.platforms.arm64, sourceDigest: multi.digest, platforms: ["linux/arm64"] });
+    const all = join(tmp.path, "multi-all");
+    const a = await cli(["oci", "pull", `docker://${registry.host}/multi:1`, all, "--all"]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout.trim()).toBe(multi.digest);
+    verifyLayout(all);
+    const none = await cli(["oci", "pull", `docker://${registry.host}/multi:1`, join(tmp.path, "multi-none"), "--arch", "s390x"]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/linux\/s390x/);
+    expect(existsSync(join(tmp.path, "multi-none"))).toBe(false);
+  });
+});
+
+describe("tags, inspect, copy", () => {
+  it("lists tags", async () => {
+    const r = await cli(["oci", "tags", `${registry.host}/demo`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").sort()).toEqual(["latest", "v2"]);
+    const j = await cli(["oci", "tags", `docker://${registry.host}/demo`, "--json"]);
+    expect(JSON.parse(j.stdout).tags.sort()).toEqual(["latest", "v2"]);
+  });
+
+  it("follows Link pagination (registry 2.8 does not paginate tags: a small fake one does)", async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? "");
+      const url = new URL(req.url ?? "/", "http://x");
+      const last = url.searchParams.get("last");
+      const all = ["a", "b", "c", "d", "e"];
+      const from = last ? all.indexOf(last) + 1 : 0;
+      const n = Number(url.searchParams.get("n") ?? 100);
+      const page = all.slice(from, from + n);
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (from + n < all.length) {
+        const next = `/v2/paged/tags/list?n=${n}&last=${page[page.length - 1]}`;
+        // one relative link, then an absolute one
+        headers.link = `<${from === 0 ? next : `http://127.0.0.1:${port}${next}`}>; rel="next"`;
+      }
+      res.writeHead(200, headers).end(JSON.stringify({ name: "paged", tags: page }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await cli(["oci", "tags", `127.0.0.1:${port}/paged`, "--page-size", "2"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split("\n")).toEqual(["a", "b", "c", "d", "e"]);
+      expect(seen).toEqual(["/v2/paged/tags/list?n=2", "/v2/paged/tags/list?n=2&last=b", "/v2/paged/tags/list?n=2&last=d"]);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it("inspects: digest, platforms, layers, labels, --raw bytes and --config", async () => {
+    const r = await cli(["oci", "inspect", `docker://${registry.host}/demo:latest`, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info).toMatchObject({ digest: image.digest, mediaType: "application/vnd.oci.image.manifest.v1+json", labels: { "org.example.team": "os" }, architecture: "amd64", os: "linux" });
+    expect(info.layers).toHaveLength(3);
+    const raw = await cli(["oci", "inspect", "--raw", `docker://${registry.host}/demo:latest`]);
+    expect(sha256Hex(raw.stdout)).toBe(image.digest.slice(7));
+    const config = await cli(["oci", "inspect", "--config", `docker://${registry.host}/demo:latest`]);
+    expect(JSON.parse(config.stdout).config.Labels).toEqual({ "org.example.team": "os" });
+    const m = await cli(["oci", "inspect", `docker://${registry.host}/multi:1`, "--json"]);
+    expect(JSON.parse(m.stdout).platforms.map((p: { platform: string }) => p.platform)).toEqual(["linux/amd64", "linux/arm64"]);
+    const text = await cli(["oci", "inspect", `docker://${registry.host}/demo:latest`]);
+    expect(text.stdout).toContain(`Digest:     ${image.digest}`);
+  });
+
+  it("copies within a registry by mounting, and across registries by streaming", async () => {
+    const same = await cli(["oci", "copy", `docker://${registry.host}/demo:latest`, `docker://${registry.host}/copied/demo:1`, "--json"]);
+    expect(same.code, same.stderr).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ digest: image.digest, blobsMounted: 4, blobsUploaded: 0 });
+    const across = await cli(["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${other.host}/multi:copy`, "--json"]);
+    expect(across.code, across.stderr).toBe(0);
+    expect(JSON.parse(across.stdout)).toMatchObject({ digest: multi.digest, blobsMounted: 0 });
+    expect(JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${other.host}/multi:copy`])).manifests).toHaveLength(2);
+    expect(sha256Hex(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${other.host}/multi:copy`]))).toBe(multi.digest.slice(7));
+    await skopeo(["copy", "--all", "--src-tls-verify=false", `docker://${other.host}/multi:copy`, `oci:${join(tmp.path, "copy-check")}:x`]);
+  });
+});
+
+describe("errors a user can act on", () => {
+  it("unknown repository or tag: exit 3", async () => {
+    const r = await cli(["oci", "inspect", `docker://${registry.host}/nothere:latest`]);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    const t = await cli(["oci", "tags", `${registry.host}/nothere`]);
+    expect(t.code).toBe(3);
+    expect(t.stderr).toMatch(/unknown repository/);
+  });
+  it("invalid name: exit 2", async () => {
+    const r = await cli(["oci", "push", image.path, `docker://${registry.host}/Bad:x`]);
+    expect(r.code).toBe(2);
+  });
+  it("registry unreachable: exit 5", async () => {
+    const r = await cli(["oci", "inspect", "docker://127.0.0.1:9/demo:latest"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr.trim().split("\n").pop()).toMatch(/unreachable/);
+  });
+  it("missing source image: exit 3", async () => {
+    const r = await cli(["oci", "push", join(tmp.path, "nothing"), `docker://${registry.host}/x:1`]);
+    expect(r.code).toBe(3);
+  });
+});
+
+describe("TLS", () => {
+  let secure: TestRegistry;
+  beforeAll(async () => {
+    secure = await startRegistry({ tls: true });
+  });
+  afterAll(async () => {
+    await secure?.stop();
+  });
+  it("verifies against --cert-dir; an unknown CA is a one-line TLS failure", async () => {
+    const ok = await cli(["oci", "push", image.path, `docker://${secure.host}/tls:1`, "--cert-dir", secure.certDir!]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.trim()).toBe(image.digest);
+    const bad = await cli(["oci", "inspect", `docker://${secure.host}/tls:1`, "--tls-verify=true"]);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr).toMatch(/TLS failure/);
+  });
+  it("a loopback registry speaking https is found without flags, as Docker does; --tls-verify=false too", async () => {
+    const r = await cli(["oci", "inspect", `docker://${secure.host}/tls:1`, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).digest).toBe(image.digest);
+    const insecure = await cli(["oci", "pull", `docker://${secure.host}/tls:1`, join(tmp.path, "tls-pull"), "--tls-verify=false"]);
+    expect(insecure.code, insecure.stderr).toBe(0);
+  });
+});
+
+describe("docker-archive", () => {
+  it("pulls into a docker-archive (gzip layers expanded, checked against diff_ids) that skopeo reads", async () => {
+    const out = join(tmp.path, "pulled-docker.tar");
+    const r = await cli(["oci", "pull", `docker://${registry.host}/demo:latest`, `docker-archive:${out}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(image.digest);
+    const info = JSON.parse(await skopeo(["inspect", "--config", `docker-archive:${out}`]));
+    const ours = JSON.parse(await skopeo(["inspect", "--config", "--tls-verify=false", `docker://${registry.host}/demo:latest`]));
+    expect(info.rootfs.diff_ids).toEqual(ours.rootfs.diff_ids);
+    // and back: push the archive, the config is the same blob
+    const again = await cli(["oci", "push", `docker-archive:${out}`, `docker://${registry.host}/roundtrip:1`, "--json"]);
+    expect(again.code, again.stderr).toBe(0);
+    const back = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/roundtrip:1`]));
+    const orig = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/demo:latest`]));
+    expect(back.config.digest).toBe(orig.config.digest);
+  });
+});
