@@ -3,7 +3,7 @@
 // becomes the requested format only when everything succeeded; reading gives blobs by byte range so
 // they can be streamed without copies.
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync, readSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ExitCode, UserError } from "../errors.ts";
@@ -11,7 +11,7 @@ import { removeOnInterrupt } from "../cleanup.ts";
 import { digestHex, isDigest, sha256, sha256OfFile } from "./digest.ts";
 import { buildIndex, toBlob, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./image.ts";
 import { MediaType, isIndexMediaType, sniffCompression } from "./mediatypes.ts";
-import { indexTar, readMember, writeTar, type TarMember, type TarSource } from "./tar.ts";
+import { indexTar, readMember, readRange, writeTar, type TarMember, type TarSource } from "./tar.ts";
 
 export type LocalFormat = "oci" | "oci-archive" | "docker-archive";
 
@@ -175,11 +175,7 @@ function writeDockerArchive(layout: LayoutWriter, manifest: ImageManifest, repoT
   const layerNames: string[] = [];
   for (const layer of manifest.layers) {
     const blob = layout.blobPath(layer.digest);
-    const head = new Uint8Array(4);
-    const fd = openSync(blob, "r");
-    readSync(fd, head, 0, 4, 0);
-    closeSync(fd);
-    if (sniffCompression(head) !== "none") {
+    if (sniffCompression(readRange(blob, 0, 4)) !== "none") {
       throw new UserError("docker-archive output needs uncompressed layers (use --compression none, the default for this format)");
     }
     const name = `${digestHex(layer.digest)}.tar`;
@@ -303,7 +299,6 @@ function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string
   }
   if (manifests.length === 1) return manifests[0];
   if (manifests.length === 0) throw new UserError(`${where} holds no image`, ExitCode.NotFound);
-  // Several entries: if they are all platforms of one image, treat the index itself as the image.
   const names = manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]).filter(Boolean);
   throw new UserError(`${where} holds ${manifests.length} images${names.length ? ` (${names.join(", ")})` : ""}; name one with :TAG`, ExitCode.Usage);
 }
@@ -311,14 +306,7 @@ function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string
 function makeLocalImage(root: Descriptor, locate: (digest: string) => BlobLocation): LocalImage {
   const read = (digest: string): Uint8Array => {
     const at = locate(digest);
-    const fd = openSync(at.path, "r");
-    try {
-      const data = new Uint8Array(at.size);
-      readSync(fd, data, 0, at.size, at.offset);
-      return data;
-    } finally {
-      closeSync(fd);
-    }
+    return readRange(at.path, at.offset, at.size);
   };
   const bytes = read(root.digest);
   if (sha256(bytes) !== root.digest) throw new UserError(`the manifest ${root.digest} does not match its digest`);
@@ -395,12 +383,8 @@ async function openDockerArchive(target: LocalTarget, members: Map<string, TarMe
   const layers: Descriptor[] = [];
   for (const name of entry.Layers) {
     const m = get(name);
-    const head = new Uint8Array(4);
-    const fd = openSync(path, "r");
-    readSync(fd, head, 0, 4, m.offset);
-    closeSync(fd);
     const { digest } = await sha256OfFile(path, { offset: m.offset, size: m.size });
-    const compression = sniffCompression(head);
+    const compression = sniffCompression(readRange(path, m.offset, 4));
     const mediaType = compression === "gzip" ? MediaType.ociLayerGzip : compression === "zstd" ? MediaType.ociLayerZstd : MediaType.ociLayer;
     byDigest.set(digest, { path, offset: m.offset, size: m.size });
     layers.push({ mediaType, digest, size: m.size });
@@ -418,7 +402,7 @@ async function openDockerArchive(target: LocalTarget, members: Map<string, TarMe
       if (digest === manifest.descriptor.digest) return manifest.bytes;
       const at = byDigest.get(digest);
       if (!at) throw new UserError(`blob ${digest} is not in ${path}`, ExitCode.NotFound);
-      return readMember(path, { name: "", type: "0", offset: at.offset, size: at.size, linkname: "" });
+      return readRange(path, at.offset, at.size);
     },
     locateBlob: (digest) => {
       const at = byDigest.get(digest);

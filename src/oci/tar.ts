@@ -190,16 +190,21 @@ export function indexTar(path: string): Map<string, TarMember> {
   return members;
 }
 
-/** Reads a member's bytes (small members: manifests, configs). */
-export function readMember(path: string, member: TarMember): Uint8Array {
+/** Reads `size` bytes of a file at `offset` (small things: manifests, configs, magic numbers). */
+export function readRange(path: string, offset: number, size: number): Uint8Array {
   const fd = openSync(path, "r");
   try {
-    const data = new Uint8Array(member.size);
-    readSync(fd, data, 0, member.size, member.offset);
+    const data = new Uint8Array(size);
+    readSync(fd, data, 0, size, offset);
     return data;
   } finally {
     closeSync(fd);
   }
+}
+
+/** Reads a member's bytes. */
+export function readMember(path: string, member: TarMember): Uint8Array {
+  return readRange(path, member.offset, member.size);
 }
 
 export function streamRange(path: string, offset: number, size: number): ReturnType<typeof createReadStream> {
