@@ -1,8 +1,196 @@
-// `apt-ostree compose ...`: placeholder until compose lands.
+// `apt-ostree compose ...`: base, install, remove, commit. The command binds flags (defaults <
+// compose file < flags given) and prints the result; the work is in src/compose.
+import { readFileSync } from "node:fs";
+import type { CAC } from "cac";
+import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CommandGroup } from "./main.ts";
+import { toList, type CliContext } from "./context.ts";
+import type { ComposeFile } from "../compose/config.ts";
+import type { ComposeResult, CommonOptions } from "../compose/compose.ts";
+import type { MetadataValue } from "../compose/metadata.ts";
+
+function list(value: unknown): string[] {
+  return toList(value)
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+function str(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === false || value === true) return undefined;
+  const all = toList(value);
+  return all[all.length - 1];
+}
+
+async function loadConfig(path: unknown): Promise<ComposeFile> {
+  const file = str(path);
+  if (!file) return {};
+  const { parseComposeText } = await import("../compose/config.ts");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new UserError(`compose file not found: ${file}`, ExitCode.NotFound);
+  }
+  const bun = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown } } }).Bun;
+  return parseComposeText(text, file, bun?.YAML ? (t) => bun.YAML!.parse(t) : undefined);
+}
+
+async function common(options: Record<string, unknown>, config: ComposeFile, ctx: CliContext, refRequired = true): Promise<Omit<CommonOptions, "progress">> {
+  const { parseMetadataFlag } = await import("../compose/metadata.ts");
+  const repo = str(options.repo) ?? config.repo;
+  const ref = str(options.ref) ?? config.ref;
+  if (!repo) throw usageError("--repo is required (or `repo` in the compose file)");
+  if (!ref && refRequired) throw usageError("--ref is required (or `ref` in the compose file)");
+  const repoMode = str(options.repoMode) ?? config["repo-mode"] ?? "bare";
+  if (repoMode !== "bare" && repoMode !== "archive") throw usageError(`--repo-mode must be bare or archive, not '${repoMode}'`);
+  const metadata: Record<string, MetadataValue> = { ...(config.metadata ?? {}) };
+  for (const m of toList(options.metadata)) {
+    try {
+      const [k, v] = parseMetadataFlag(m);
+      metadata[k] = v;
+    } catch (error) {
+      throw usageError((error as Error).message);
+    }
+  }
+  return {
+    repo,
+    ref: ref ?? "",
+    repoMode,
+    force: Boolean(options.force),
+    version: str(options.commitVersion) ?? config.version,
+    metadata,
+    warn: (line) => ctx.warn(line),
+  };
+}
+
+function print(result: ComposeResult, json: boolean, ctx: CliContext): void {
+  if (json) ctx.out(JSON.stringify(result));
+  else ctx.out(result.checksum);
+}
+
+async function withProgress<T>(ctx: CliContext, json: boolean, body: (progress: CommonOptions["progress"]) => Promise<T>): Promise<T> {
+  const progress = ctx.progress(json);
+  try {
+    return await body(progress);
+  } finally {
+    progress.end();
+  }
+}
+
+function commonFlags(command: ReturnType<CAC["command"]>): void {
+  command
+    .option("--repo <dir>", "OSTree repository (created when missing)")
+    .option("--repo-mode <mode>", "mode of a new repository: bare or archive (default bare)")
+    .option("--ref <ref>", "ref to point at the new commit (moved only when everything succeeded)")
+    .option("--force", "move --ref even when it exists")
+    .option("--commit-version <v>", "commit metadata `version` (default: release.YYYYMMDD)")
+    .option("--metadata <key=value>", "extra commit metadata (repeatable)")
+    .option("--config <file>", "compose file (JSON, or YAML): flags given win over it")
+    .option("--json", "print {checksum, ref, repo, metadata} as JSON");
+}
+
+export function registerCompose(cli: CAC, ctx: CliContext): void {
+  const base = cli.command("base", "bootstrap a Debian/Ubuntu system with mmdebstrap, reshape it for OSTree, commit it");
+  base
+    .option("--release <name>", "bullseye, bookworm, trixie, sid, jammy, noble, questing")
+    .option("--arch <arch>", "Debian architecture (default: the host's); foreign ones need qemu-user-static")
+    .option("--variant <variant>", "minbase, apt, important or standard (default minbase)")
+    .option("--include <pkgs>", "extra packages, comma separated (repeatable)")
+    .option("--mirror <url>", "archive mirror (default: the release's own)")
+    .option("--components <list>", "archive components, comma separated (default: the release's)")
+    .option("--keyring <file>", "keyring that signs the archive");
+  commonFlags(base);
+  base.example("apt-ostree compose base --release bookworm --include systemd,linux-image-amd64 --repo repo --ref debian/bookworm");
+  base.action(async (options: Record<string, unknown>) => {
+    const config = await loadConfig(options.config);
+    const [{ composeBase }, { hostArchitecture }] = await Promise.all([import("../compose/compose.ts"), import("../compose/releases.ts")]);
+    const release = str(options.release) ?? config.release;
+    if (!release) throw usageError("--release is required (or `release` in the compose file)");
+    const c = await common(options, config, ctx);
+    const json = Boolean(options.json);
+    const include = options.include !== undefined ? list(options.include) : (config.packages ?? []);
+    const components = options.components !== undefined ? list(options.components) : config.components;
+    const result = await withProgress(ctx, json, (progress) =>
+      composeBase({
+        ...c,
+        progress,
+        release,
+        arch: str(options.arch) ?? config.arch ?? hostArchitecture(),
+        variant: str(options.variant) ?? config.variant ?? "minbase",
+        include,
+        mirror: str(options.mirror) ?? config.mirror,
+        components,
+        keyring: str(options.keyring) ?? config.keyring,
+      }),
+    );
+    print(result, json, ctx);
+  });
+
+  for (const action of ["install", "remove"] as const) {
+    const cmd = cli.command(`${action} [...packages]`, action === "install"
+      ? "install packages with apt on top of a commit; commits a child of --from"
+      : "remove packages with apt from a commit; commits a child of --from");
+    cmd.option("--from <ref>", "the commit (ref or checksum) to start from");
+    if (action === "install") cmd.option("--no-install-recommends", "do not install recommended packages");
+    else cmd.option("--purge", "also remove configuration files");
+    commonFlags(cmd);
+    cmd.action(async (packages: string[], options: Record<string, unknown>) => {
+      const config = await loadConfig(options.config);
+      const { composeApt } = await import("../compose/compose.ts");
+      const from = str(options.from);
+      if (!from) throw usageError("--from is required");
+      const c = await common(options, config, ctx);
+      const pkgs = packages.length ? packages.flatMap((p) => p.split(",")).filter(Boolean) : (config.packages ?? []);
+      const json = Boolean(options.json);
+      const result = await withProgress(ctx, json, (progress) =>
+        composeApt({
+          ...c,
+          progress,
+          action,
+          packages: pkgs,
+          from,
+          // cac turns --no-X into X: false
+          noInstallRecommends: options.installRecommends === false,
+          purge: Boolean(options.purge),
+        }),
+      );
+      print(result, json, ctx);
+    });
+  }
+
+  const commit = cli.command("commit", "reshape a root filesystem you built (directory or tarball) and commit it");
+  commit
+    .option("--rootfs <dir|tar>", "the root filesystem: a directory (left untouched) or a tarball")
+    .option("--release <name>", "release recorded in the metadata (default: from os-release)")
+    .option("--arch <arch>", "architecture recorded in the metadata (default: dpkg's)")
+    .option("--variant <variant>", "variant recorded in the metadata");
+  commonFlags(commit);
+  commit.action(async (options: Record<string, unknown>) => {
+    const config = await loadConfig(options.config);
+    const { composeCommit } = await import("../compose/compose.ts");
+    const rootfs = str(options.rootfs);
+    if (!rootfs) throw usageError("--rootfs is required");
+    const c = await common(options, config, ctx);
+    const json = Boolean(options.json);
+    const result = await withProgress(ctx, json, (progress) =>
+      composeCommit({
+        ...c,
+        progress,
+        rootfs,
+        release: str(options.release) ?? config.release,
+        arch: str(options.arch) ?? config.arch,
+        variant: str(options.variant) ?? config.variant,
+      }),
+    );
+    print(result, json, ctx);
+  });
+}
 
 export const composeGroup: CommandGroup = {
   name: "compose",
   summary: "build Debian/Ubuntu systems with mmdebstrap and commit them to OSTree",
-  register() {},
+  register(cli, ctx) {
+    registerCompose(cli, ctx);
+  },
 };

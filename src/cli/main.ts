@@ -2,7 +2,7 @@
 // line, maps them to exit codes. Commands live in their own modules and are imported lazily.
 import { cac, type CAC } from "cac";
 import { ExitCode, UserError, oneLine } from "../errors.ts";
-import { version, versionLine } from "../version.ts";
+import { versionLine } from "../version.ts";
 import { processContext, type CliContext } from "./context.ts";
 
 export interface CommandGroup {
@@ -50,7 +50,8 @@ export function buildCli(groups: CommandGroup[], argv: string[], ctx: CliContext
   const cli = cac(group ? `apt-ostree ${group.name}` : "apt-ostree");
   (group ?? top).register(cli, ctx);
   cli.help();
-  cli.version(version);
+  // Our own version flag (not cac's), so every form prints the same line.
+  cli.option("-v, --version", "Display the version, git commit and target");
   return { cli, rest: group ? argv.slice(1) : argv };
 }
 
@@ -67,7 +68,11 @@ export async function main(argv: string[], ctx: CliContext = processContext): Pr
   const { cli, rest } = buildCli(groups, argv, ctx);
   try {
     cli.parse(["node", "apt-ostree", ...rest], { run: false });
-    if (cli.options.help || cli.options.version) return ExitCode.Ok;
+    if (cli.options.help) return ExitCode.Ok;
+    if (cli.options.version) {
+      ctx.out(versionLine());
+      return ExitCode.Ok;
+    }
     if (!cli.matchedCommand) {
       const what = rest[0] ? `unknown command '${[argv[0] === rest[0] ? "" : argv[0], rest[0]].filter(Boolean).join(" ")}'` : "a command is required";
       throw new UserError(`${what}; see 'apt-ostree ${argv[0] === rest[0] ? "" : argv[0] + " "}--help'`.replace("  ", " "), ExitCode.Usage);

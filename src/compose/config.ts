@@ -1,0 +1,69 @@
+// The compose file (`--config FILE`): JSON (or YAML when the runtime can parse it), validated with
+// zod; the first problem is reported as one line naming the field. Pure: runs under Node.
+import { z } from "zod";
+import { ExitCode, UserError } from "../errors.ts";
+import { ARCHITECTURES, VARIANTS, knownReleaseNames } from "./releases.ts";
+
+const metadataValue = z.union([z.string(), z.boolean(), z.number(), z.array(z.string())]);
+
+const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[^\s]+)?$/, "not a Debian package name");
+
+export const composeFileSchema = z
+  .object({
+    release: z.string().refine((r) => knownReleaseNames().includes(r), {
+      message: `unknown release; known releases: ${knownReleaseNames().join(", ")}`,
+    }),
+    arch: z.string().refine((a) => a in ARCHITECTURES, { message: `unknown architecture; known: ${Object.keys(ARCHITECTURES).join(", ")}` }),
+    variant: z.enum(VARIANTS),
+    packages: z.array(packageName),
+    mirror: z.string().url(),
+    components: z.array(z.string().regex(/^[a-z0-9-]+$/, "not a component name")).min(1),
+    keyring: z.string().min(1),
+    repo: z.string().min(1),
+    "repo-mode": z.enum(["bare", "archive"]),
+    ref: z.string().regex(/^[A-Za-z0-9._/-]+$/, "not a valid ref name"),
+    version: z.string().min(1),
+    metadata: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, "not a valid metadata key"), metadataValue),
+  })
+  .partial()
+  .strict();
+
+export type ComposeFile = z.infer<typeof composeFileSchema>;
+
+function fieldName(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+/** Validates parsed compose-file content; throws a one-line usage error naming the bad field. */
+export function parseComposeFile(content: unknown, source = "compose file"): ComposeFile {
+  const result = composeFileSchema.safeParse(content);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue.code === "unrecognized_keys") {
+    const keys = (issue as { keys: string[] }).keys;
+    const where = fieldName(issue.path);
+    throw new UserError(`${source}: unknown field '${where ? where + "." : ""}${keys[0]}'`, ExitCode.Usage);
+  }
+  const where = fieldName(issue.path);
+  throw new UserError(`${source}: ${where ? `field '${where}'` : "content"}: ${issue.message}`, ExitCode.Usage);
+}
+
+/** Parses the text of a compose file: JSON, or YAML through the given parser when the name says so. */
+export function parseComposeText(text: string, source: string, yamlParse?: (text: string) => unknown): ComposeFile {
+  let content: unknown;
+  const isYaml = /\.ya?ml$/i.test(source);
+  try {
+    if (isYaml) {
+      if (!yamlParse) throw new Error("YAML is not supported by this build; use JSON");
+      content = yamlParse(text);
+    } else content = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${source}: cannot parse: ${(error as Error).message}`, ExitCode.Usage);
+  }
+  return parseComposeFile(content, source);
+}

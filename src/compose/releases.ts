@@ -1,0 +1,100 @@
+// The releases `compose base` knows by name, and the architectures it can build. Pure data and
+// lookups: no I/O, so unit tests run it under Node.
+import { ExitCode, UserError } from "../errors.ts";
+
+export type Distro = "debian" | "ubuntu";
+
+export interface Release {
+  name: string;
+  distro: Distro;
+  /** Default components; the user may replace them with --components. */
+  components: string[];
+  /** Keyring that signs the archive (on a Debian host: debian-archive-keyring / ubuntu-keyring). */
+  keyring: string;
+  /** Host package that provides `keyring`. */
+  keyringPackage: string;
+}
+
+const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
+const UBUNTU_KEYRING = "/usr/share/keyrings/ubuntu-archive-keyring.gpg";
+
+export const RELEASES: readonly Release[] = [
+  ...["bullseye", "bookworm", "trixie", "sid"].map((name) => ({
+    name,
+    distro: "debian" as const,
+    components: ["main"],
+    keyring: DEBIAN_KEYRING,
+    keyringPackage: "debian-archive-keyring",
+  })),
+  ...["jammy", "noble", "questing"].map((name) => ({
+    name,
+    distro: "ubuntu" as const,
+    components: ["main", "universe"],
+    keyring: UBUNTU_KEYRING,
+    keyringPackage: "ubuntu-keyring",
+  })),
+];
+
+export const VARIANTS = ["minbase", "apt", "important", "standard"] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** Debian architecture name -> the name qemu-user and binfmt_misc use for it. */
+export const ARCHITECTURES: Readonly<Record<string, string>> = {
+  amd64: "x86_64",
+  arm64: "aarch64",
+  armhf: "arm",
+  armel: "arm",
+  i386: "i386",
+  ppc64el: "ppc64le",
+  riscv64: "riscv64",
+  s390x: "s390x",
+  mips64el: "mips64el",
+  loong64: "loongarch64",
+};
+
+export function knownReleaseNames(): string[] {
+  return RELEASES.map((r) => r.name);
+}
+
+export function findRelease(name: string): Release {
+  const release = RELEASES.find((r) => r.name === name);
+  if (!release) {
+    throw new UserError(`unknown release '${name}'; known releases: ${knownReleaseNames().join(", ")}`, ExitCode.Usage);
+  }
+  return release;
+}
+
+export function checkArchitecture(arch: string): string {
+  const qemu = ARCHITECTURES[arch];
+  if (!qemu) {
+    throw new UserError(`unknown architecture '${arch}'; known: ${Object.keys(ARCHITECTURES).join(", ")}`, ExitCode.Usage);
+  }
+  return qemu;
+}
+
+export function checkVariant(variant: string): Variant {
+  if (!(VARIANTS as readonly string[]).includes(variant)) {
+    throw new UserError(`unknown variant '${variant}'; known: ${VARIANTS.join(", ")}`, ExitCode.Usage);
+  }
+  return variant as Variant;
+}
+
+/** The archive a release is fetched from by default (Ubuntu keeps non-x86 architectures on ports). */
+export function defaultMirror(release: Release, arch: string): string {
+  if (release.distro === "debian") return "http://deb.debian.org/debian";
+  return arch === "amd64" || arch === "i386" ? "http://archive.ubuntu.com/ubuntu" : "http://ports.ubuntu.com/ubuntu-ports";
+}
+
+/** Debian architecture of the machine we run on (Node's process.arch naming). */
+export function hostArchitecture(nodeArch: string = process.arch): string {
+  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "armhf", ia32: "i386", ppc64: "ppc64el", riscv64: "riscv64", s390x: "s390x", loong64: "loong64" };
+  return map[nodeArch] ?? nodeArch;
+}
+
+/** Architectures the host runs natively besides its own (amd64 runs i386). */
+export function runsNatively(host: string, target: string): boolean {
+  if (host === target) return true;
+  if (host === "amd64" && target === "i386") return true;
+  if (host === "arm64" && (target === "armhf" || target === "armel")) return false;
+  return false;
+}
