@@ -37,15 +37,31 @@ fi
 HOST="$(rustc -vV | sed -n 's/^host: //p')"
 TARGET="${TARGET:-$HOST}"
 
+# Link against Debian 11's glibc (2.31 floor) with scripts/link-glibc-floor.sh when it is there;
+# APT_OSTREE_GLIBC_FLOOR_LINK=0 links against the build host's glibc instead (development only).
+FLOOR_LINKER="$ROOT/scripts/link-glibc-floor.sh"
+use_floor_linker() {
+  [ "${APT_OSTREE_GLIBC_FLOOR_LINK:-1}" != 0 ] && [ -f "$FLOOR_LINKER" ]
+}
+
 # Per-target environment (linker, C compiler for the cc crate). Extend here for new targets.
 target_env() {
   case "$1" in
-    "$HOST") ;;
+    x86_64-unknown-linux-gnu)
+      if use_floor_linker; then
+        export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER="$FLOOR_LINKER" APT_OSTREE_LINK_ARCH=amd64
+      fi
+      ;;
     aarch64-unknown-linux-gnu)
-      export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}"
+      if use_floor_linker; then
+        export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$FLOOR_LINKER" APT_OSTREE_LINK_ARCH=arm64
+      else
+        export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}"
+      fi
       export CC_aarch64_unknown_linux_gnu="${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}"
       export AR_aarch64_unknown_linux_gnu="${AR_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-ar}"
       ;;
+    "$HOST") ;;
     *) echo "build-native: no build settings for target $1" >&2; exit 2 ;;
   esac
 }

@@ -8,7 +8,10 @@ fn main() {
     let a: Vec<String> = std::env::args().collect();
     let level = a.get(4).map(|s| s.parse().unwrap());
     let compression = Compression::parse(&a[3], level).unwrap();
-    let threads = a.get(5).map(|s| s.parse().unwrap()).unwrap_or_else(default_threads);
+    let threads = a
+        .get(5)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or_else(default_threads);
     let opts = ExportOptions {
         root: a[1].clone().into(),
         output: a[2].clone().into(),

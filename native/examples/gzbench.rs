@@ -24,7 +24,10 @@ fn parallel<F: Fn(usize) -> usize + Sync>(nblocks: usize, threads: usize, f: F) 
 fn cpu() -> f64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6
+    ru.ru_utime.tv_sec as f64
+        + ru.ru_utime.tv_usec as f64 / 1e6
+        + ru.ru_stime.tv_sec as f64
+        + ru.ru_stime.tv_usec as f64 / 1e6
 }
 
 fn main() {
@@ -38,7 +41,8 @@ fn main() {
     println!("input {:.1} MB, {} blocks, {} threads", mb, nblocks, threads);
     if which == "all" || which == "zlibrs" {
         for level in [1u32, 2, 3, 4, 5, 6] {
-            let t = Instant::now(); let c0 = cpu();
+            let t = Instant::now();
+            let c0 = cpu();
             let size = parallel(nblocks, threads, |i| {
                 thread_local!(static D: std::cell::RefCell<Option<(u32, DeflateBlocks)>> = const { std::cell::RefCell::new(None) });
                 D.with(|d| {
@@ -49,20 +53,30 @@ fn main() {
                     let start = i * BLOCK_SIZE;
                     let dict = &data[start.saturating_sub(DICT_SIZE)..start];
                     let mut out = Vec::new();
-                    d.as_mut().unwrap().1.compress(block(i), dict, i + 1 == nblocks, &mut out);
+                    d.as_mut()
+                        .unwrap()
+                        .1
+                        .compress(block(i), dict, i + 1 == nblocks, &mut out);
                     out.len()
                 })
             }) + 18;
-            let s = t.elapsed().as_secs_f64(); let c = cpu() - c0;
+            let s = t.elapsed().as_secs_f64();
+            let c = cpu() - c0;
             print!("[cpu {:6.1} MB/s per core] ", mb / c);
-            println!("zlib-rs single-member  level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input)", mb / s, size as f64 / 1e6, size as f64 / data.len() as f64);
+            println!(
+                "zlib-rs single-member  level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input)",
+                mb / s,
+                size as f64 / 1e6,
+                size as f64 / data.len() as f64
+            );
         }
     }
     if which == "all" || which == "pieces" {
         use compress::GzipPieces;
         use std::io::Read;
         for level in [1u32, 2, 3, 4, 6] {
-            let t = Instant::now(); let c0 = cpu();
+            let t = Instant::now();
+            let c0 = cpu();
             let fallbacks = AtomicUsize::new(0);
             let pieces: Vec<std::sync::Mutex<Vec<u8>>> = (0..nblocks).map(|_| Default::default()).collect();
             parallel(nblocks, threads, |i| {
@@ -74,12 +88,17 @@ fn main() {
                 *pieces[i].lock().unwrap() = out;
                 n
             });
-            let s = t.elapsed().as_secs_f64(); let c = cpu() - c0;
+            let s = t.elapsed().as_secs_f64();
+            let c = cpu() - c0;
             let mut gz = compress::GZIP_HEADER.to_vec();
-            for p in &pieces { gz.extend_from_slice(&p.lock().unwrap()); }
+            for p in &pieces {
+                gz.extend_from_slice(&p.lock().unwrap());
+            }
             gz.extend_from_slice(&compress::gzip_trailer(crc32fast::hash(&data), data.len() as u64));
             let mut back = Vec::with_capacity(data.len());
-            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert!(back == data, "round trip");
             print!("[cpu {:6.1} MB/s per core] ", mb / c);
             println!("libdeflate single-member level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input), fallbacks {}, decodes OK", mb / s, gz.len() as f64 / 1e6, gz.len() as f64 / data.len() as f64, fallbacks.into_inner());
@@ -87,21 +106,29 @@ fn main() {
     }
     if which == "all" || which == "libdeflate" {
         for level in [1i32, 2, 3, 4, 5, 6, 7] {
-            let t = Instant::now(); let c0 = cpu();
+            let t = Instant::now();
+            let c0 = cpu();
             let size = parallel(nblocks, threads, |i| {
                 let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
                 let mut out = Vec::new();
                 compress::gzip_members_libdeflate(&mut c, block(i), &mut out);
                 out.len()
             });
-            let s = t.elapsed().as_secs_f64(); let c = cpu() - c0;
+            let s = t.elapsed().as_secs_f64();
+            let c = cpu() - c0;
             print!("[cpu {:6.1} MB/s per core] ", mb / c);
-            println!("libdeflate multi-member level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input)", mb / s, size as f64 / 1e6, size as f64 / data.len() as f64);
+            println!(
+                "libdeflate multi-member level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input)",
+                mb / s,
+                size as f64 / 1e6,
+                size as f64 / data.len() as f64
+            );
         }
     }
     if which == "all" || which == "zstd" {
         for level in [1i32, 2, 3] {
-            let t = Instant::now(); let c0 = cpu();
+            let t = Instant::now();
+            let c0 = cpu();
             let mut enc = zstd::stream::Encoder::new(Vec::new(), level).unwrap();
             enc.multithread(threads as u32).unwrap();
             use std::io::Write;
@@ -109,14 +136,20 @@ fn main() {
                 enc.write_all(block(i)).unwrap();
             }
             let out = enc.finish().unwrap();
-            let s = t.elapsed().as_secs_f64(); let c = cpu() - c0;
+            let s = t.elapsed().as_secs_f64();
+            let c = cpu() - c0;
             print!("[cpu {:6.1} MB/s per core] ", mb / c);
-            println!("zstd mt                level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input)", mb / s, out.len() as f64 / 1e6, out.len() as f64 / data.len() as f64);
+            println!(
+                "zstd mt                level {level}: {:8.1} MB/s  size {:.1} MB ({:.4} of input)",
+                mb / s,
+                out.len() as f64 / 1e6,
+                out.len() as f64 / data.len() as f64
+            );
         }
     }
     if which == "all" || which == "sha" {
         use sha2::Digest;
-        let t = Instant::now(); let c0 = cpu();
+        let t = Instant::now();
         let d = sha2::Sha256::digest(&data);
         let s = t.elapsed().as_secs_f64();
         println!("sha256 one thread: {:8.1} MB/s {:x}", mb / s, d);

@@ -21,7 +21,7 @@ pub struct ExportLayerOptions {
     pub output: String,
     /// "gzip" | "zstd" | "none".
     pub compression: String,
-    /// gzip 1-9 (default 4), zstd 1-19 (default 3).
+    /// gzip 1-9 (default 2), zstd 1-19 (default 1): defaults chosen by measurement, see native/README.md.
     pub level: Option<i32>,
     /// Compression threads (default: available parallelism).
     pub threads: Option<u32>,
@@ -63,7 +63,11 @@ fn to_options(o: &ExportLayerOptions) -> napi::Result<ExportOptions> {
     let threads = match o.threads {
         None => export::default_threads(),
         Some(0) => return Err(napi::Error::from_reason("threads must be at least 1")),
-        Some(n) if n > 256 => return Err(napi::Error::from_reason(format!("threads {n} is out of range (1-256)"))),
+        Some(n) if n > 256 => {
+            return Err(napi::Error::from_reason(format!(
+                "threads {n} is out of range (1-256)"
+            )))
+        }
         Some(n) => n as usize,
     };
     if o.root.is_empty() {
@@ -94,14 +98,20 @@ impl LayerExport {
     /// Checks the options (unknown compression, level out of range...) and throws if they are bad.
     #[napi(constructor)]
     pub fn new(options: ExportLayerOptions) -> napi::Result<Self> {
-        Ok(LayerExport { options: to_options(&options)?, control: Arc::new(Control::default()) })
+        Ok(LayerExport {
+            options: to_options(&options)?,
+            control: Arc::new(Control::default()),
+        })
     }
 
     /// Runs the export off the JS thread; resolves with the result. Rejects with a one-line
     /// message naming the path on failure, or with "cancelled" after `cancel()`.
     #[napi(ts_return_type = "Promise<ExportLayerResult>")]
     pub fn run(&self) -> AsyncTask<ExportTask> {
-        AsyncTask::new(ExportTask { options: self.options.clone(), control: self.control.clone() })
+        AsyncTask::new(ExportTask {
+            options: self.options.clone(),
+            control: self.control.clone(),
+        })
     }
 
     /// Snapshot of the progress counters.
@@ -132,7 +142,8 @@ impl Task for ExportTask {
     type JsValue = ExportLayerResult;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        export::export_layer(&self.options, &self.control).map_err(|e| napi::Error::from_reason(e.to_string()))
+        export::export_layer(&self.options, &self.control)
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
     fn resolve(&mut self, _env: Env, r: Self::Output) -> napi::Result<Self::JsValue> {
@@ -160,12 +171,17 @@ impl Task for Sha256Task {
     }
 
     fn resolve(&mut self, _env: Env, (digest, size): Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(FileDigest { digest, size: size as i64 })
+        Ok(FileDigest {
+            digest,
+            size: size as i64,
+        })
     }
 }
 
 /// Streaming SHA-256 of a file, off the JS thread: `{ digest: "sha256:<hex>", size }`.
 #[napi(ts_return_type = "Promise<FileDigest>")]
 pub fn sha256_file(path: String) -> AsyncTask<Sha256Task> {
-    AsyncTask::new(Sha256Task { path: PathBuf::from(path) })
+    AsyncTask::new(Sha256Task {
+        path: PathBuf::from(path),
+    })
 }

@@ -26,7 +26,7 @@ pub const BLOCK_SIZE: usize = 1 << 20;
 pub const DICT_SIZE: usize = 32 * 1024;
 
 pub const GZIP_DEFAULT_LEVEL: u32 = 2;
-pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+pub const ZSTD_DEFAULT_LEVEL: i32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -46,18 +46,24 @@ impl Compression {
             "gzip" => {
                 let level = level.unwrap_or(GZIP_DEFAULT_LEVEL as i32);
                 if !(1..=9).contains(&level) {
-                    return Err(format!("compression level {level} is out of range for gzip (1-9)"));
+                    return Err(format!(
+                        "compression level {level} is out of range for gzip (1-9)"
+                    ));
                 }
                 Ok(Compression::Gzip { level: level as u32 })
             }
             "zstd" => {
                 let level = level.unwrap_or(ZSTD_DEFAULT_LEVEL);
                 if !(1..=19).contains(&level) {
-                    return Err(format!("compression level {level} is out of range for zstd (1-19)"));
+                    return Err(format!(
+                        "compression level {level} is out of range for zstd (1-19)"
+                    ));
                 }
                 Ok(Compression::Zstd { level })
             }
-            other => Err(format!("unknown compression \"{other}\" (expected gzip, zstd or none)")),
+            other => Err(format!(
+                "unknown compression \"{other}\" (expected gzip, zstd or none)"
+            )),
         }
     }
 }
@@ -103,7 +109,11 @@ impl DeflateBlocks {
         if !dict.is_empty() {
             c.set_dictionary(dict).expect("deflate set_dictionary");
         }
-        let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+        let flush = if last {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::Sync
+        };
         out.reserve(input.len() / 2 + 1024);
         let start_in = c.total_in();
         loop {
@@ -111,7 +121,9 @@ impl DeflateBlocks {
                 out.reserve(out.capacity().max(64 * 1024));
             }
             let consumed = (c.total_in() - start_in) as usize;
-            let status = c.compress_vec(&input[consumed..], out, flush).expect("deflate compress");
+            let status = c
+                .compress_vec(&input[consumed..], out, flush)
+                .expect("deflate compress");
             let consumed = (c.total_in() - start_in) as usize;
             if last {
                 if status == Status::StreamEnd {
@@ -142,7 +154,13 @@ pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<(u64, u64)
     // next_in/next_out point into `data` and `scratch`, which outlive every call below, and
     // inflateEnd is called on every path after a successful init.
     unsafe {
-        if inflateInit2_(&mut strm, -15, zlibVersion(), std::mem::size_of::<z_stream>() as i32) != Z_OK {
+        if inflateInit2_(
+            &mut strm,
+            -15,
+            zlibVersion(),
+            std::mem::size_of::<z_stream>() as i32,
+        ) != Z_OK
+        {
             return None;
         }
         strm.next_in = data.as_ptr();
@@ -158,6 +176,7 @@ pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<(u64, u64)
             let dt = strm.data_type;
             if dt & 128 != 0 {
                 // At a block boundary: `dt & 63` bits of the consumed input are still unused.
+                #[allow(clippy::unnecessary_cast)] // z_size is not u64 everywhere
                 let pos = (strm.total_in as u64) * 8 - (dt & 63) as u64;
                 if dt & 64 != 0 {
                     break Some((header, pos));
@@ -208,7 +227,12 @@ pub struct GzipPieces {
 impl GzipPieces {
     pub fn new(level: u32) -> Self {
         let lvl = libdeflater::CompressionLvl::new(level as i32).expect("gzip level 1-9");
-        GzipPieces { level, ld: libdeflater::Compressor::new(lvl), scratch: Vec::new(), fallbacks: 0 }
+        GzipPieces {
+            level,
+            ld: libdeflater::Compressor::new(lvl),
+            scratch: Vec::new(),
+            fallbacks: 0,
+        }
     }
 
     /// Appends the deflate piece for `input` (the final one when `last`) to `out`. `dict` is the
@@ -281,7 +305,7 @@ mod tests {
             x = x.wrapping_mul(1103515245).wrapping_add(12345);
             let word = ["alpha ", "beta ", "gamma ", "delta\n", "epsilon "][(x >> 16) as usize % 5];
             v.extend_from_slice(word.as_bytes());
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 v.push((x >> 8) as u8);
             }
         }
@@ -291,12 +315,26 @@ mod tests {
 
     #[test]
     fn parse_validates() {
-        assert_eq!(Compression::parse("gzip", None).unwrap(), Compression::Gzip { level: GZIP_DEFAULT_LEVEL });
-        assert_eq!(Compression::parse("zstd", Some(1)).unwrap(), Compression::Zstd { level: 1 });
+        assert_eq!(
+            Compression::parse("gzip", None).unwrap(),
+            Compression::Gzip {
+                level: GZIP_DEFAULT_LEVEL
+            }
+        );
+        assert_eq!(
+            Compression::parse("zstd", Some(1)).unwrap(),
+            Compression::Zstd { level: 1 }
+        );
         assert_eq!(Compression::parse("none", None).unwrap(), Compression::None);
-        assert!(Compression::parse("gzip", Some(10)).unwrap_err().contains("out of range"));
-        assert!(Compression::parse("zstd", Some(0)).unwrap_err().contains("out of range"));
-        assert!(Compression::parse("brotli", None).unwrap_err().contains("unknown compression \"brotli\""));
+        assert!(Compression::parse("gzip", Some(10))
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(Compression::parse("zstd", Some(0))
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(Compression::parse("brotli", None)
+            .unwrap_err()
+            .contains("unknown compression \"brotli\""));
     }
 
     #[test]
@@ -306,11 +344,18 @@ mod tests {
         let mut d = DeflateBlocks::new(6);
         for (i, chunk) in data.chunks(BLOCK_SIZE).enumerate() {
             let start = i * BLOCK_SIZE;
-            d.compress(chunk, &data[start.saturating_sub(DICT_SIZE)..start], start + chunk.len() == data.len(), &mut out);
+            d.compress(
+                chunk,
+                &data[start.saturating_sub(DICT_SIZE)..start],
+                start + chunk.len() == data.len(),
+                &mut out,
+            );
         }
         out.extend_from_slice(&gzip_trailer(crc32fast::hash(&data), data.len() as u64));
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut back)
+            .unwrap();
         assert!(back == data);
     }
 
@@ -326,7 +371,12 @@ mod tests {
                 x as u8
             })
             .collect();
-        let inputs: Vec<Vec<u8>> = vec![sample(BLOCK_SIZE), vec![0u8; BLOCK_SIZE], noise, b"a".to_vec(), sample(100)];
+        let mut inputs: Vec<Vec<u8>> = vec![sample(BLOCK_SIZE), vec![0u8; BLOCK_SIZE], noise];
+        // Real binary data: this test executable.
+        if let Ok(exe) = std::fs::read(std::env::current_exe().unwrap()) {
+            inputs.extend(exe.chunks(BLOCK_SIZE).take(3).map(|c| c.to_vec()));
+        }
+        inputs.extend([b"a".to_vec(), sample(100)]);
         for level in [1u32, 2, 6, 9] {
             let mut p = GzipPieces::new(level);
             let mut out = GZIP_HEADER.to_vec();
@@ -338,14 +388,23 @@ mod tests {
             assert_eq!(p.fallbacks, 0, "level {level}");
             out.extend_from_slice(&gzip_trailer(crc32fast::hash(&all), all.len() as u64));
             let mut back = Vec::new();
-            flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+            flate2::read::GzDecoder::new(&out[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert!(back == all, "level {level}");
         }
     }
 
     #[test]
     fn gzip_blocks_decode_to_input() {
-        for n in [0usize, 1, 1000, BLOCK_SIZE, BLOCK_SIZE + 1, 3 * BLOCK_SIZE + 12345] {
+        for n in [
+            0usize,
+            1,
+            1000,
+            BLOCK_SIZE,
+            BLOCK_SIZE + 1,
+            3 * BLOCK_SIZE + 12345,
+        ] {
             let data = sample(n);
             let gz = gzip_sequential(&data, 6);
             // A single member: flate2's single-member decoder must see everything.

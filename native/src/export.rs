@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -123,7 +124,9 @@ fn pick(errors: Vec<Error>) -> Error {
 }
 
 fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, Error> {
-    let out_meta = file.metadata().map_err(|e| Error::io("cannot stat", &opts.output, &e))?;
+    let out_meta = file
+        .metadata()
+        .map_err(|e| Error::io("cannot stat", &opts.output, &e))?;
     let skip = Some((out_meta.dev(), out_meta.ino()));
     let threads = opts.threads;
     let output = opts.output.clone();
@@ -240,7 +243,14 @@ impl BlockOut<'_> {
         if let Some(tokens) = &self.tokens {
             tokens.recv().map_err(|_| Error::Pipeline)?;
         }
-        self.tx.send(Job { seq: self.seq, data, dict, last }).map_err(|_| Error::Pipeline)?;
+        self.tx
+            .send(Job {
+                seq: self.seq,
+                data,
+                dict,
+                last,
+            })
+            .map_err(|_| Error::Pipeline)?;
         self.seq += 1;
         Ok(())
     }
@@ -257,10 +267,23 @@ impl BlockOut<'_> {
         Ok(())
     }
 
-    /// Copies exactly `size` bytes of `f` into the stream; a file that turns out shorter or
-    /// longer is an error.
-    fn copy_file(&mut self, f: &mut File, size: u64, path: &Path) -> Result<(), Error> {
-        let mut left = size;
+    /// Appends `n` zero bytes (a hole of a sparse file).
+    fn zeros(&mut self, mut n: u64) -> Result<(), Error> {
+        while n > 0 {
+            let start = self.block.len();
+            let k = ((BLOCK_SIZE - start) as u64).min(n) as usize;
+            self.block.resize(start + k, 0);
+            n -= k as u64;
+            if self.block.len() == BLOCK_SIZE {
+                self.emit(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads exactly `n` bytes from `f`'s current offset into the stream.
+    fn read_exact(&mut self, f: &mut File, n: u64, path: &Path) -> Result<(), Error> {
+        let mut left = n;
         while left > 0 {
             let start = self.block.len();
             let n = ((BLOCK_SIZE - start) as u64).min(left) as usize;
@@ -268,12 +291,7 @@ impl BlockOut<'_> {
             let mut got = 0;
             while got < n {
                 match f.read(&mut self.block[start + got..start + n]) {
-                    Ok(0) => {
-                        return Err(Error::msg(format!(
-                            "cannot read {}: file changed size while being read",
-                            path.display()
-                        )))
-                    }
+                    Ok(0) => return Err(changed_size(path)),
                     Ok(k) => got += k,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(Error::io("cannot read", path, &e)),
@@ -284,16 +302,55 @@ impl BlockOut<'_> {
                 self.emit(false)?;
             }
         }
+        Ok(())
+    }
+
+    /// Copies exactly `size` bytes of `f` into the stream, dense; a file that turns out shorter
+    /// or longer is an error. For a `sparse` file, holes (SEEK_DATA/SEEK_HOLE) are written as
+    /// zeros without reading them: the same bytes, faster.
+    fn copy_file(&mut self, f: &mut File, size: u64, sparse: bool, path: &Path) -> Result<(), Error> {
+        if sparse {
+            let fd = f.as_raw_fd();
+            let mut off = 0u64;
+            while off < size {
+                // SAFETY: plain lseek on an open descriptor.
+                let data = unsafe { libc::lseek(fd, off as libc::off_t, libc::SEEK_DATA) };
+                let data = if data < 0 { size } else { (data as u64).min(size) };
+                // ENXIO (no data after off) and other errors: the rest is a hole or is read below.
+                let data = if data < off { off } else { data };
+                self.zeros(data - off)?;
+                off = data;
+                if off >= size {
+                    break;
+                }
+                let hole = unsafe { libc::lseek(fd, off as libc::off_t, libc::SEEK_HOLE) };
+                let hole = if hole < 0 {
+                    size
+                } else {
+                    (hole as u64).clamp(off + 1, size)
+                };
+                f.seek(SeekFrom::Start(off))
+                    .map_err(|e| Error::io("cannot read", path, &e))?;
+                self.read_exact(f, hole - off, path)?;
+                off = hole;
+            }
+            f.seek(SeekFrom::Start(size))
+                .map_err(|e| Error::io("cannot read", path, &e))?;
+            let now = f
+                .metadata()
+                .map_err(|e| Error::io("cannot stat", path, &e))?
+                .len();
+            if now != size {
+                return Err(changed_size(path));
+            }
+        } else {
+            self.read_exact(f, size, path)?;
+        }
         let mut probe = [0u8; 1];
         loop {
             match f.read(&mut probe) {
                 Ok(0) => break,
-                Ok(_) => {
-                    return Err(Error::msg(format!(
-                        "cannot read {}: file changed size while being read",
-                        path.display()
-                    )))
-                }
+                Ok(_) => return Err(changed_size(path)),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io("cannot read", path, &e)),
             }
@@ -301,6 +358,13 @@ impl BlockOut<'_> {
         let pad = tar::padding(size);
         self.write(&[0u8; tar::BLOCK][..pad])
     }
+}
+
+fn changed_size(path: &Path) -> Error {
+    Error::msg(format!(
+        "cannot read {}: file changed size while being read",
+        path.display()
+    ))
 }
 
 fn produce(
@@ -326,7 +390,11 @@ fn produce(
     let mut warnings = Vec::new();
     let mut entries = 0u64;
     let mut hdr_buf = Vec::with_capacity(4096);
-    let wopts = WalkOptions { usr_etc_as_etc: opts.usr_etc_as_etc, skip, cancel: &ctl.cancel };
+    let wopts = WalkOptions {
+        usr_etc_as_etc: opts.usr_etc_as_etc,
+        skip,
+        cancel: &ctl.cancel,
+    };
     walk::walk(&opts.root, &wopts, &mut |ent| {
         let m = &ent.meta;
         let ft = m.file_type();
@@ -377,7 +445,11 @@ fn produce(
                 }
             }
         }
-        let xattrs = if kind == Kind::HardLink { Vec::new() } else { read_xattrs(&ent.path)? };
+        let xattrs = if kind == Kind::HardLink {
+            Vec::new()
+        } else {
+            read_xattrs(&ent.path)?
+        };
         let mut file = if kind == Kind::Regular && size > 0 {
             Some(
                 OpenOptions::new()
@@ -408,7 +480,9 @@ fn produce(
         );
         out.write(&hdr_buf)?;
         if let Some(f) = file.as_mut() {
-            out.copy_file(f, size, &ent.path)?;
+            // Fewer 512-byte blocks allocated than the size needs: there are holes.
+            let sparse = m.blocks().saturating_mul(512) < size;
+            out.copy_file(f, size, sparse, &ent.path)?;
         }
         entries += 1;
         ctl.entries.store(entries, Ordering::Relaxed);
@@ -417,18 +491,32 @@ fn produce(
     out.write(&tar::TRAILER)?;
     out.emit(true)?;
     let BlockOut { sha, total, .. } = out;
-    Ok(Produced { diffid: sha.finalize().into(), size: total, entries, warnings })
+    Ok(Produced {
+        diffid: sha.finalize().into(),
+        size: total,
+        entries,
+        warnings,
+    })
 }
+
+/// (name, value) pairs.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Extended attributes of `path` (not following symlinks), sorted by name, without
 /// `security.selinux`. A filesystem without xattr support gives none.
-pub fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+pub fn read_xattrs(path: &Path) -> Result<Xattrs, Error> {
     let cpath = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::msg(format!("cannot read xattrs of {}: NUL in path", path.display())))?;
     let err = |what: &str| Error::io(what, path, &std::io::Error::last_os_error());
     let mut names = vec![0u8; 1024];
     let len = loop {
-        let n = unsafe { libc::llistxattr(cpath.as_ptr(), names.as_mut_ptr() as *mut libc::c_char, names.len()) };
+        let n = unsafe {
+            libc::llistxattr(
+                cpath.as_ptr(),
+                names.as_mut_ptr() as *mut libc::c_char,
+                names.len(),
+            )
+        };
         if n >= 0 {
             break n as usize;
         }
@@ -453,7 +541,12 @@ pub fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
         let mut val = vec![0u8; 256];
         loop {
             let n = unsafe {
-                libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), val.as_mut_ptr() as *mut libc::c_void, val.len())
+                libc::lgetxattr(
+                    cpath.as_ptr(),
+                    cname.as_ptr(),
+                    val.as_mut_ptr() as *mut libc::c_void,
+                    val.len(),
+                )
             };
             if n >= 0 {
                 val.truncate(n as usize);
@@ -461,7 +554,8 @@ pub fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
             }
             match std::io::Error::last_os_error().raw_os_error() {
                 Some(libc::ERANGE) => {
-                    let need = unsafe { libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
+                    let need =
+                        unsafe { libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
                     if need < 0 {
                         return Err(err("cannot read xattrs of"));
                     }
@@ -501,7 +595,14 @@ fn deflate_worker(
         let mut crc = crc32fast::Hasher::new();
         crc.update(&job.data);
         let len = job.data.len() as u64;
-        done.send(Done { seq: job.seq, data: out, crc, len, last: job.last }).map_err(|_| Error::Pipeline)?;
+        done.send(Done {
+            seq: job.seq,
+            data: out,
+            crc,
+            len,
+            last: job.last,
+        })
+        .map_err(|_| Error::Pipeline)?;
     }
 }
 
@@ -515,7 +616,9 @@ struct BlobFile<'a> {
 
 impl BlobFile<'_> {
     fn put(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.file.write_all(data).map_err(|e| Error::io("cannot write", self.path, &e))?;
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io("cannot write", self.path, &e))?;
         if let Some(sha) = self.sha.as_mut() {
             sha.update(data);
         }
@@ -525,7 +628,10 @@ impl BlobFile<'_> {
     }
 
     fn finish(self) -> Written {
-        Written { size: self.size, digest: self.sha.map(|s| s.finalize().into()) }
+        Written {
+            size: self.size,
+            digest: self.sha.map(|s| s.finalize().into()),
+        }
     }
 }
 
@@ -549,7 +655,13 @@ fn gzip_writer(
     tokens: SyncSender<()>,
     ctl: &Control,
 ) -> Result<Written, Error> {
-    let mut out = BlobFile { file, path, sha: Some(Sha256::new()), size: 0, ctl };
+    let mut out = BlobFile {
+        file,
+        path,
+        sha: Some(Sha256::new()),
+        size: 0,
+        ctl,
+    };
     out.put(&compress::GZIP_HEADER)?;
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
@@ -584,7 +696,13 @@ fn zstd_writer(
     jobs: Receiver<Job>,
     ctl: &Control,
 ) -> Result<Written, Error> {
-    let out = BlobFile { file, path, sha: Some(Sha256::new()), size: 0, ctl };
+    let out = BlobFile {
+        file,
+        path,
+        sha: Some(Sha256::new()),
+        size: 0,
+        ctl,
+    };
     let zerr = |e: std::io::Error| {
         if ctl.cancel.load(Ordering::Relaxed) {
             Error::Cancelled
@@ -609,7 +727,13 @@ fn zstd_writer(
 }
 
 fn plain_writer(file: File, path: &Path, jobs: Receiver<Job>, ctl: &Control) -> Result<Written, Error> {
-    let mut out = BlobFile { file, path, sha: None, size: 0, ctl };
+    let mut out = BlobFile {
+        file,
+        path,
+        sha: None,
+        size: 0,
+        ctl,
+    };
     loop {
         let job = jobs.recv().map_err(|_| Error::Pipeline)?;
         if ctl.cancel.load(Ordering::Relaxed) {
@@ -640,4 +764,78 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), Error> {
         }
     }
     Ok((hex(&sha.finalize()), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_out<'a>(ctl: &'a Control, tx: SyncSender<Job>) -> BlockOut<'a> {
+        BlockOut {
+            block: Vec::with_capacity(BLOCK_SIZE),
+            seq: 0,
+            total: 0,
+            sha: Sha256::new(),
+            tx,
+            tokens: None,
+            want_dict: false,
+            dict: Vec::new(),
+            ctl,
+        }
+    }
+
+    #[test]
+    fn file_that_changed_size_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let ctl = Control::default();
+        let (tx, _rx) = sync_channel(16);
+        let mut out = block_out(&ctl, tx);
+        for sparse in [false, true] {
+            for claimed in [20u64, 5] {
+                let mut f = File::open(&p).unwrap();
+                let e = out
+                    .copy_file(&mut f, claimed, sparse, &p)
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(
+                    e,
+                    format!("cannot read {}: file changed size while being read", p.display())
+                );
+            }
+            let mut f = File::open(&p).unwrap();
+            out.copy_file(&mut f, 10, sparse, &p).unwrap();
+        }
+    }
+
+    #[test]
+    fn sparse_copy_is_dense_and_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let mut f = File::create(&p).unwrap();
+        f.set_len(9 << 20).unwrap();
+        for (off, data) in [
+            (0u64, &b"head"[..]),
+            (3 << 20, b"middle"),
+            ((9 << 20) - 3, b"end"),
+        ] {
+            f.seek(SeekFrom::Start(off)).unwrap();
+            f.write_all(data).unwrap();
+        }
+        drop(f);
+        let expect = std::fs::read(&p).unwrap();
+        for sparse in [false, true] {
+            let ctl = Control::default();
+            let (tx, rx) = sync_channel(64);
+            let mut out = block_out(&ctl, tx);
+            let mut f = File::open(&p).unwrap();
+            out.copy_file(&mut f, expect.len() as u64, sparse, &p).unwrap();
+            out.emit(true).unwrap();
+            drop(out);
+            let got: Vec<u8> = rx.iter().flat_map(|j| j.data).collect();
+            assert_eq!(got.len(), expect.len() + tar::padding(expect.len() as u64));
+            assert!(got[..expect.len()] == expect[..], "sparse={sparse}");
+        }
+    }
 }

@@ -196,7 +196,11 @@ fn base_name(path: &[u8]) -> &[u8] {
 pub fn write_header(out: &mut Vec<u8>, h: &Header) {
     let mut records: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
 
-    let split = if needs_pax_string(h.path) { None } else { ustar_split(h.path) };
+    let split = if needs_pax_string(h.path) {
+        None
+    } else {
+        ustar_split(h.path)
+    };
     let (prefix, name): (&[u8], &[u8]) = match split {
         Some(pn) => pn,
         None => {
@@ -297,7 +301,11 @@ mod tests {
     }
 
     fn octal_field(b: &[u8]) -> u64 {
-        let s: String = b.iter().take_while(|&&c| c != 0 && c != b' ').map(|&c| c as char).collect();
+        let s: String = b
+            .iter()
+            .take_while(|&&c| c != 0 && c != b' ')
+            .map(|&c| c as char)
+            .collect();
         u64::from_str_radix(&s, 8).unwrap()
     }
 
@@ -334,7 +342,7 @@ mod tests {
         assert_eq!(octal_field(&out[124..136]), 5);
         assert_eq!(octal_field(&out[136..148]), 1_700_000_000);
         assert_eq!(out[156], b'0');
-        assert_eq!(&out[257..265], b"ustar\000");
+        assert_eq!(&out[257..265], b"ustar\x0000");
         assert!(out[265..345].iter().all(|&b| b == 0 || b == b'0'));
         assert!(checksum_ok(&out));
     }
@@ -389,7 +397,10 @@ mod tests {
         let recs = records(&out[512..512 + size]);
         assert_eq!(
             recs,
-            vec![(b"linkpath".to_vec(), link.as_bytes().to_vec()), (b"path".to_vec(), name.to_vec())]
+            vec![
+                (b"linkpath".to_vec(), link.as_bytes().to_vec()),
+                (b"path".to_vec(), name.to_vec())
+            ]
         );
         assert_eq!(out[out.len() - 512 + 156], b'2');
     }

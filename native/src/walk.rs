@@ -70,7 +70,11 @@ pub fn walk(
         top.push((OsString::from("etc"), usr_etc));
         top.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     }
-    let mut stack = vec![Frame { prefix: Vec::new(), children: top, next: 0 }];
+    let mut stack = vec![Frame {
+        prefix: Vec::new(),
+        children: top,
+        next: 0,
+    }];
     while let Some(frame) = stack.last_mut() {
         if opts.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
@@ -89,14 +93,22 @@ pub fn walk(
             }
         }
         let is_dir = meta.is_dir();
-        f(Entry { rel: rel.clone(), path: path.clone(), meta })?;
+        f(Entry {
+            rel: rel.clone(),
+            path: path.clone(),
+            meta,
+        })?;
         if is_dir {
             let mut children = list(&path)?;
             if rewrite && rel == b"usr" {
                 children.retain(|(n, _)| n.as_bytes() != b"etc");
             }
             rel.push(b'/');
-            stack.push(Frame { prefix: rel, children, next: 0 });
+            stack.push(Frame {
+                prefix: rel,
+                children,
+                next: 0,
+            });
         }
     }
     Ok(())

@@ -14,13 +14,40 @@ use apt_ostree_native::Error;
 
 fn long_name_dir() -> PathBuf {
     // > 255 bytes in total, made of several components.
-    PathBuf::from(format!("{}/{}/{}", "l".repeat(100), "o".repeat(100), "n".repeat(100)))
+    PathBuf::from(format!(
+        "{}/{}/{}",
+        "l".repeat(100),
+        "o".repeat(100),
+        "n".repeat(100)
+    ))
 }
+
+fn set_xattr(p: &Path, name: &std::ffi::CStr, value: &[u8]) -> bool {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr() as *const _,
+            value.len(),
+            0,
+        ) == 0
+    }
+}
+
+/// security.capability v2: cap_net_raw permitted + effective.
+const CAP_NET_RAW: [u8; 20] = [1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 fn has_user_xattrs(p: &Path) -> bool {
     let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
     let rc = unsafe {
-        libc::lsetxattr(c.as_ptr(), c"user.test".as_ptr(), b"hello".as_ptr() as *const _, 5, 0)
+        libc::lsetxattr(
+            c.as_ptr(),
+            c"user.test".as_ptr(),
+            b"hello".as_ptr() as *const _,
+            5,
+            0,
+        )
     };
     rc == 0
 }
@@ -41,7 +68,11 @@ fn make_tree(root: &Path) -> bool {
     let long = root.join("var").join(long_name_dir());
     fs::create_dir_all(&long).unwrap();
     fs::write(long.join("file"), b"long").unwrap();
-    fs::write(root.join("var").join(OsStr::from_bytes(b"caf\xe9-\xff")), b"latin1").unwrap();
+    fs::write(
+        root.join("var").join(OsStr::from_bytes(b"caf\xe9-\xff")),
+        b"latin1",
+    )
+    .unwrap();
     // Sparse: 3 MiB hole, 5 bytes, 2 MiB hole.
     let mut f = fs::File::create(root.join("var/sparse")).unwrap();
     f.set_len(5 << 20).unwrap();
@@ -55,6 +86,13 @@ fn make_tree(root: &Path) -> bool {
         big.extend_from_slice(format!("line {i} {}\n", i.wrapping_mul(2654435761)).as_bytes());
     }
     fs::write(root.join("var/big.txt"), &big).unwrap();
+    // Root can set these on ext4 without SELinux; elsewhere the checks below are skipped.
+    set_xattr(&root.join("usr/bin/tool"), c"security.capability", &CAP_NET_RAW);
+    set_xattr(
+        &root.join("usr/bin/tool"),
+        c"security.selinux",
+        b"system_u:object_r:bin_t:s0\0",
+    );
     let _sock = std::os::unix::net::UnixListener::bind(root.join("var/sock")).unwrap();
     has_user_xattrs(&root.join("usr/bin/tool"))
 }
@@ -87,7 +125,10 @@ fn decompress(p: &Path, c: Compression) -> Vec<u8> {
             flate2::read::GzDecoder::new(f).read_to_end(&mut out).unwrap();
         }
         Compression::Zstd { .. } => {
-            zstd::stream::read::Decoder::new(f).unwrap().read_to_end(&mut out).unwrap();
+            zstd::stream::read::Decoder::new(f)
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
         }
         Compression::None => {
             std::io::BufReader::new(f).read_to_end(&mut out).unwrap();
@@ -97,15 +138,34 @@ fn decompress(p: &Path, c: Compression) -> Vec<u8> {
 }
 
 fn tar_list(p: &Path) -> Vec<String> {
-    let o = Command::new("tar").args(["--numeric-owner", "--quoting-style=literal", "-tvf"]).arg(p).output().unwrap();
-    assert!(o.status.success(), "tar -tvf: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|s| s.to_string()).collect()
+    let o = Command::new("tar")
+        .args(["--numeric-owner", "--quoting-style=literal", "-tvf"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "tar -tvf: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn names(p: &Path) -> Vec<Vec<u8>> {
-    let o = Command::new("tar").args(["--quoting-style=literal", "-tf"]).arg(p).output().unwrap();
+    let o = Command::new("tar")
+        .args(["--quoting-style=literal", "-tf"])
+        .arg(p)
+        .output()
+        .unwrap();
     assert!(o.status.success());
-    o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| l.to_vec()).collect()
+    o.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_vec())
+        .collect()
 }
 
 #[test]
@@ -124,13 +184,21 @@ fn export_none_gzip_zstd_agree_and_are_deterministic() {
     let tar_bytes = fs::read(&plain).unwrap();
     assert_eq!(&tar_bytes[tar_bytes.len() - 1024..], &[0u8; 1024][..]);
 
-    for c in [Compression::Gzip { level: 4 }, Compression::Gzip { level: 1 }, Compression::Zstd { level: 3 }] {
+    for c in [
+        Compression::Gzip { level: 4 },
+        Compression::Gzip { level: 1 },
+        Compression::Zstd { level: 3 },
+    ] {
         let a = tmp.path().join(format!("{c}-1"));
         let b = tmp.path().join(format!("{c}-2"));
         let ra = run(&opts(&root, &a, c, 1)).unwrap();
         let rb = run(&opts(&root, &b, c, 2)).unwrap();
         assert_eq!(ra, rb, "{c}: threads=1 and threads=2 give the same result");
-        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap(), "{c}: identical bytes");
+        assert_eq!(
+            fs::read(&a).unwrap(),
+            fs::read(&b).unwrap(),
+            "{c}: identical bytes"
+        );
         assert_eq!(ra.digest, sha(&a));
         assert_eq!(ra.diff_id, r.diff_id, "{c}: same tar as uncompressed");
         assert_eq!(ra.uncompressed_size, r.uncompressed_size);
@@ -155,19 +223,35 @@ fn export_none_gzip_zstd_agree_and_are_deterministic() {
     assert_eq!(n, sorted);
     assert!(n.contains(&b"usr/".to_vec()));
     assert!(!n.iter().any(|x| x.starts_with(b"/") || x.starts_with(b"./")));
-    assert!(n.contains(&b"var/caf\xe9-\xff".to_vec()), "non-UTF-8 name kept as bytes");
+    assert!(
+        n.contains(&b"var/caf\xe9-\xff".to_vec()),
+        "non-UTF-8 name kept as bytes"
+    );
     let long = format!("var/{}/file", long_name_dir().display());
     assert!(n.contains(&long.as_bytes().to_vec()), "long name");
     assert!(!n.iter().any(|x| x.ends_with(b"sock")));
     assert!(all.contains("-rwsr-xr-x 0/0"), "setuid kept: {all}");
     assert!(all.contains("usr/bin/tool-link link to usr/bin/tool"), "{all}");
-    assert!(all.contains("var/lib/conf-link link to usr/etc/default/conf"), "{all}");
+    assert!(
+        all.contains("var/lib/conf-link link to usr/etc/default/conf"),
+        "{all}"
+    );
     assert!(all.contains("var/lib/sym -> ../usr/bin/tool"), "{all}");
-    assert!(listing.iter().any(|l| l.starts_with('p') && l.ends_with("var/fifo")), "{all}");
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.starts_with('p') && l.ends_with("var/fifo")),
+        "{all}"
+    );
     assert_eq!(r.entries as usize, n.len());
 
     // Sparse file content is dense and identical.
-    let o = Command::new("tar").arg("-xOf").arg(&plain).arg("var/sparse").output().unwrap();
+    let o = Command::new("tar")
+        .arg("-xOf")
+        .arg(&plain)
+        .arg("var/sparse")
+        .output()
+        .unwrap();
     assert_eq!(o.stdout, fs::read(root.join("var/sparse")).unwrap());
 
     if xattr {
@@ -180,11 +264,27 @@ fn export_none_gzip_zstd_agree_and_are_deterministic() {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let x = apt_ostree_native::export::read_xattrs(&tmp.path().join("x/usr/bin/tool")).unwrap();
-        assert_eq!(x, vec![(b"user.test".to_vec(), b"hello".to_vec())]);
+        assert!(x.contains(&(b"user.test".to_vec(), b"hello".to_vec())), "{x:?}");
+        assert!(!x.iter().any(|(k, _)| k == b"security.selinux"));
         assert!(tar_bytes.windows(22).any(|w| w == b"SCHILY.xattr.user.test"));
     } else {
         eprintln!("filesystem refuses user xattrs: xattr round trip not checked");
     }
+    let tool_xattrs = apt_ostree_native::export::read_xattrs(&root.join("usr/bin/tool")).unwrap();
+    if tool_xattrs.iter().any(|(k, _)| k == b"security.capability") {
+        let mut rec = b"SCHILY.xattr.security.capability=".to_vec();
+        rec.extend_from_slice(&CAP_NET_RAW);
+        assert!(
+            tar_bytes.windows(rec.len()).any(|w| w == rec),
+            "security.capability kept"
+        );
+    } else {
+        eprintln!("cannot set security.capability here: not checked");
+    }
+    assert!(
+        !tar_bytes.windows(16).any(|w| w == b"security.selinux"),
+        "security.selinux never written"
+    );
 }
 
 trait TapMkdir {
@@ -210,11 +310,18 @@ fn usr_etc_as_etc_and_source_date_epoch() {
     let r = run(&o).unwrap();
     assert!(r.warnings.is_empty());
     let n = names(&out);
-    let pos = |s: &str| n.iter().position(|x| x == s.as_bytes()).unwrap_or_else(|| panic!("{s} missing"));
+    let pos = |s: &str| {
+        n.iter()
+            .position(|x| x == s.as_bytes())
+            .unwrap_or_else(|| panic!("{s} missing"))
+    };
     assert!(pos("etc/") < pos("etc/default/conf") && pos("etc/default/conf") < pos("usr/"));
     assert!(!n.iter().any(|x| x.starts_with(b"usr/etc")));
     let all = tar_list(&out).join("\n");
-    assert!(all.contains("var/lib/conf-link link to etc/default/conf"), "{all}");
+    assert!(
+        all.contains("var/lib/conf-link link to etc/default/conf"),
+        "{all}"
+    );
     assert!(all.contains("1970-01-02"), "mtimes clamped: {all}");
 
     fs::create_dir(root.join("etc")).unwrap();
@@ -236,21 +343,38 @@ fn errors_and_cancel() {
     // Existing output is refused and left alone.
     let exists = tmp.path().join("exists");
     fs::write(&exists, b"keep").unwrap();
-    let e = run(&opts(&root, &exists, Compression::None, 1)).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("cannot create {}: ", exists.display())), "{e}");
+    let e = run(&opts(&root, &exists, Compression::None, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("cannot create {}: ", exists.display())),
+        "{e}"
+    );
     assert_eq!(fs::read(&exists).unwrap(), b"keep");
 
     // Missing root: one line naming the path, no output left behind.
     let out = tmp.path().join("out");
     let missing = tmp.path().join("missing");
-    let e = run(&opts(&missing, &out, Compression::Gzip { level: 4 }, 2)).unwrap_err().to_string();
-    assert_eq!(e, format!("cannot read {}: No such file or directory (os error 2)", missing.display()));
+    let e = run(&opts(&missing, &out, Compression::Gzip { level: 4 }, 2))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "cannot read {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
     assert!(!out.exists());
 
     // Cancelled before it starts.
     let ctl = Control::default();
     ctl.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-    for c in [Compression::Gzip { level: 4 }, Compression::Zstd { level: 3 }, Compression::None] {
+    for c in [
+        Compression::Gzip { level: 4 },
+        Compression::Zstd { level: 3 },
+        Compression::None,
+    ] {
         let e = export_layer(&opts(&root, &out, c, 2), &ctl).unwrap_err();
         assert_eq!(e, Error::Cancelled);
         assert!(!out.exists());
@@ -274,7 +398,14 @@ fn block_aligned_tar() {
     fs::create_dir(&root).unwrap();
     // header 512 + content + trailer 1024 == 2 blocks
     fs::write(root.join("f"), vec![7u8; 2 * BLOCK_SIZE - 1536]).unwrap();
-    for (i, c) in [Compression::Gzip { level: 4 }, Compression::Zstd { level: 3 }, Compression::None].into_iter().enumerate() {
+    for (i, c) in [
+        Compression::Gzip { level: 4 },
+        Compression::Zstd { level: 3 },
+        Compression::None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let out = tmp.path().join(format!("o{i}"));
         let r = run(&opts(&root, &out, c, 2)).unwrap();
         assert_eq!(r.uncompressed_size, 2 * BLOCK_SIZE as u64);
