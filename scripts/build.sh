@@ -2,19 +2,22 @@
 # `npm run build [-- --target x64|arm64|all]` (default x64): the native addon for each target, checked
 # (ELF machine, glibc floor 2.31: scripts/check-elf.sh), then the single binary dist/apt-ostree-linux-<target>
 # with that addon embedded (bun build --compile), then a check that the binary carries exactly that addon.
-#   x64:   scripts/build-native.sh -> native/dist/addon.node (also kept as addon-x86_64-unknown-linux-gnu.node)
+# The embedded addons are kept as dist/addon-linux-<target>.node.
+#   x64:   scripts/build-native.sh -> native/dist/addon.node
 #   arm64: scripts/build-native-arm64.sh -> native/dist/addon-aarch64-unknown-linux-gnu.node (cross-built;
 #          needs scripts/setup-release.sh), compiled from a staged copy of src/ whose
 #          native/dist/addon.node is the arm64 addon, so the working tree's x64 addon is never swapped out.
 # Both addons link against Debian 11's glibc (scripts/link-glibc-floor.sh).
+# With an explicit --target, the Debian packages dist/apt-ostree_VERSION_ARCH.deb too (scripts/package-deb.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=x64
+debs=
 while [ $# -gt 0 ]; do
   case "$1" in
-    --target) targets=${2:?--target needs x64, arm64 or all}; shift 2 ;;
-    --target=*) targets=${1#--target=}; shift ;;
+    --target) targets=${2:?--target needs x64, arm64 or all}; debs=1; shift 2 ;;
+    --target=*) targets=${1#--target=}; debs=1; shift ;;
     *) echo "build: unknown argument $1 (usage: build.sh [--target x64|arm64|all])" >&2; exit 2 ;;
   esac
 done
@@ -59,9 +62,10 @@ for target in $targets; do
       CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=${CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER:-$PWD/scripts/link-glibc-floor.sh} \
         bash scripts/build-native.sh
       bash scripts/check-elf.sh x64 native/dist/addon.node
-      cp native/dist/addon.node native/dist/addon-x86_64-unknown-linux-gnu.node
       compile src/bin.ts bun-linux-x64 linux-x64
       check_embedded dist/apt-ostree-linux-x64 native/dist/addon.node
+      # What was embedded, for the release tests (native/dist changes with every native build).
+      cp native/dist/addon.node dist/addon-linux-x64.node
       ;;
     arm64)
       bash scripts/build-native-arm64.sh
@@ -76,9 +80,13 @@ for target in $targets; do
       # Modules resolve from the repository's node_modules (the stage lives under it).
       compile "$stage/src/bin.ts" bun-linux-arm64 linux-arm64
       check_embedded dist/apt-ostree-linux-arm64 "$addon"
+      cp "$addon" dist/addon-linux-arm64.node
       rm -rf "$stage"
       ;;
   esac
   bash scripts/check-elf.sh "$target" "dist/apt-ostree-linux-$target"
   echo "built dist/apt-ostree-linux-$target" >&2
+  if [ -n "$debs" ]; then
+    bash scripts/package-deb.sh --arch "$([ "$target" = x64 ] && echo amd64 || echo arm64)"
+  fi
 done
