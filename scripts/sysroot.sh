@@ -16,6 +16,13 @@ if [ -e "$dir/.complete" ]; then
   exit 0
 fi
 mkdir -p "$base"
+# cargo links several build scripts at once, and each link may be the first: one creates, the others wait.
+exec 9>"$base/.lock-$arch"
+flock 9
+if [ -e "$dir/.complete" ]; then
+  echo "$dir"
+  exit 0
+fi
 rm -rf "$dir.tmp"
 echo "sysroot: creating $dir (Debian 11 libc6-dev)" >&2
 # Only the main archive: the build hosts reach deb.debian.org but not security.debian.org.
