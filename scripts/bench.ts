@@ -118,6 +118,7 @@ function exportBench(label: string, tree: string): Row[] {
   mkdirSync(work, { recursive: true });
   return runRounds([
     { name: `apt-ostree gzip (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz'`, size: () => layerSize(`${out}/gz`) },
+    { name: `apt-ostree gzip --level 1 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz1' --level 1`, size: () => layerSize(`${out}/gz1`) },
     { name: `apt-ostree zstd (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/zst' --compression zstd`, size: () => layerSize(`${out}/zst`) },
     {
       name: `umoci insert (${label})`,

@@ -26,8 +26,9 @@ step setup bash scripts/setup.sh
 step setup-release bash scripts/setup-release.sh
 step "build --target all" bash scripts/build.sh --target all
 status=0
-step "release tests" env APT_OSTREE_RELEASE_TESTS=1 ./node_modules/.bin/vitest run test/release-artifacts.test.ts \
-  test/release-chroot.test.ts test/release-arm64.test.ts test/release-packaging.test.ts "$@" || status=$?
+mkdir -p .cache/test-results
+step "release tests" env APT_OSTREE_RELEASE_TESTS=1 ./node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=.cache/test-results/vitest-release.json test/release-artifacts.test.ts \
+  test/release-chroot.test.ts test/release-arm64.test.ts "$@" || status=$?
 echo "test:release timings:" >&2
 printf '  %s\n' "${timings[@]}" >&2
 printf '  %-28s %4d s\n' total $((SECONDS - started)) >&2
