@@ -134,7 +134,7 @@ function exportBench(label: string, tree: string): Row[] {
       },
     },
     {
-      name: `tar | pigz -6 -p2 (${label})`,
+      name: `tar \\| pigz -6 -p2 (${label})`,
       prepare: clean,
       cmd: `tar --sort=name --numeric-owner -C '${tree}' -cf - . | tee >(sha256sum >/dev/null) | pigz -6 -p2 | tee >(sha256sum >/dev/null) > '${out}/pigz.tar.gz'`,
       size: () => statSync(`${out}/pigz.tar.gz`).size,
