@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
 import { buildConfig, buildManifest, hostDebianArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
-import { createLocalImageSink, type LocalTarget } from "./oci/local.ts";
+import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native } from "./native.ts";
@@ -66,7 +66,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const checksum = await resolveRef(source.repo, source.ref);
   const commit = await readCommit(source.repo, checksum);
   // Fail on an existing output before the (possibly long) checkout.
-  createLocalImageSink(options.target, { force: options.force }).abort();
+  checkOutputPath(options.target.path, options.force);
   return withTemporaryPath(checkoutDirFor(source.repo), async (dir) => {
     await checkout(source.repo, checksum, dir);
     return exportTree(options, dir, commit);
