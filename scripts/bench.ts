@@ -183,6 +183,9 @@ if (!flag("skip-registry")) {
     "|---|---|---|---|---|",
     `| push | ${v.skopeo_push_s} s | ${v.ours_push_s} s | ${v.push_ratio}x | ${v.ours_push_rss_MiB} MiB |`,
     `| pull (every digest verified) | ${v.skopeo_pull_s} s | ${v.ours_pull_s} s | ${v.pull_ratio}x | ${v.ours_pull_rss_MiB} MiB |`,
+    "",
+    `Floor for a one-layer push: a bare \`curl\` PUT of the layer blob to a fresh registry takes ${v.curl_blob_put_s} s ` +
+      `(${(Number(v.curl_blob_put_s) / Number(v.skopeo_push_s)).toFixed(2)}x skopeo's whole push).`,
   );
 }
 console.log(lines.join("\n"));

@@ -29,11 +29,17 @@ export function formatBytes(n: number): string {
   return human(n);
 }
 
+export type RenderedProgress = ProgressSink & {
+  end(): void;
+  /** False when nothing is shown (piped, CI, --json): producers may skip measuring progress at all. */
+  readonly active: boolean;
+};
+
 /**
  * Renders progress on one rewritten stderr line, at most ten times a second. Only on a terminal:
  * when stderr is piped, nothing is written.
  */
-export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): ProgressSink & { end(): void } {
+export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): RenderedProgress {
   const enabled = Boolean(stream.isTTY) && !process.env.CI;
   let last = 0;
   let shown = false;
@@ -52,10 +58,12 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     const width = stream.columns || 80;
     stream.write(`\r\x1b[2K${parts.join("  ").slice(0, width - 1)}`);
     shown = true;
-  }) as ProgressSink & { end(): void };
-  sink.end = () => {
-    if (shown) stream.write("\r\x1b[2K");
-    shown = false;
-  };
-  return sink;
+  }) as ProgressSink;
+  return Object.assign(sink, {
+    end: () => {
+      if (shown) stream.write("\r\x1b[2K");
+      shown = false;
+    },
+    active: enabled,
+  });
 }

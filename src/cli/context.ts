@@ -1,5 +1,5 @@
 // What every command gets from the CLI shell: where results go, and how diagnostics are shown.
-import { terminalProgress, type ProgressSink } from "../progress.ts";
+import { terminalProgress, type ProgressSink, type RenderedProgress } from "../progress.ts";
 
 export interface CliContext {
   /** Results for machines and people: stdout. */
@@ -7,7 +7,7 @@ export interface CliContext {
   /** Diagnostics: stderr (warnings, notes). Never results. */
   warn(line: string): void;
   /** Progress sink: renders on a terminal, silent when piped or with --json. */
-  progress(json: boolean): ProgressSink & { end(): void };
+  progress(json: boolean): RenderedProgress;
 }
 
 export const processContext: CliContext = {
@@ -15,7 +15,7 @@ export const processContext: CliContext = {
   warn: (line) => process.stderr.write(`apt-ostree: ${line}\n`),
   progress: (json) => {
     if (json) {
-      return Object.assign((() => {}) as ProgressSink, { end: () => {} });
+      return Object.assign((() => {}) as ProgressSink, { end: () => {}, active: false });
     }
     return terminalProgress();
   },

@@ -160,7 +160,8 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
       const progress = ctx.progress(Boolean(flags.json));
       let result;
       try {
-        result = await buildImage({ ...options, onProgress: progress });
+        // Nothing shown, nothing polled: no calls into the addon while it runs.
+        result = await buildImage({ ...options, onProgress: progress.active ? progress : undefined });
       } finally {
         progress.end();
       }
