@@ -13,8 +13,6 @@ export interface ProgressEvent {
 
 export type ProgressSink = (event: ProgressEvent) => void;
 
-export const silentProgress: ProgressSink = () => {};
-
 function human(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -23,10 +21,6 @@ function human(n: number): string {
     i++;
   }
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-export function formatBytes(n: number): string {
-  return human(n);
 }
 
 export type RenderedProgress = ProgressSink & {

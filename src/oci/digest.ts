@@ -20,16 +20,17 @@ export function digestHex(digest: string): string {
 
 /** Streams a file (or a byte range of it) through SHA-256. */
 export function sha256OfFile(path: string, range?: { offset: number; size: number }): Promise<{ digest: string; size: number }> {
+  // createReadStream cannot express an empty range (end < start means "to the end").
+  if (range && range.size === 0) return Promise.resolve({ digest: sha256(new Uint8Array()), size: 0 });
   return new Promise((resolve, reject) => {
     const hash = createHash("sha256");
     let size = 0;
-    const stream = createReadStream(path, range ? { start: range.offset, end: range.offset + range.size - 1, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
+    const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(range ? { start: range.offset, end: range.offset + range.size - 1 } : {}) });
     stream.on("data", (chunk) => {
       size += chunk.length;
       hash.update(chunk as Buffer);
     });
     stream.on("error", reject);
     stream.on("end", () => resolve({ digest: `sha256:${hash.digest("hex")}`, size }));
-    if (range && range.size === 0) stream.destroy(), resolve({ digest: sha256(new Uint8Array()), size: 0 });
   });
 }

@@ -8,7 +8,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { ExitCode, UserError } from "../errors.ts";
 import { removeOnInterrupt } from "../cleanup.ts";
-import { digestHex, isDigest, sha256, sha256OfFile } from "./digest.ts";
+import { digestHex, sha256, sha256OfFile } from "./digest.ts";
 import { buildIndex, toBlob, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./image.ts";
 import { MediaType, isIndexMediaType, sniffCompression } from "./mediatypes.ts";
 import { indexTar, readMember, readRange, writeTar, type TarMember, type TarSource } from "./tar.ts";
@@ -412,5 +412,3 @@ async function openDockerArchive(target: LocalTarget, members: Map<string, TarMe
     close: async () => {},
   };
 }
-
-export { isDigest };

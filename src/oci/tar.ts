@@ -1,7 +1,7 @@
 // The small tar needs of image archives (oci-archive, docker-archive): write a flat set of files,
 // and index an archive's members by byte range so blobs can be streamed straight out of it.
 // Layer tars are the native core's job, not this file's.
-import { closeSync, openSync, readSync, writeSync, fstatSync, createReadStream, type WriteStream } from "node:fs";
+import { closeSync, openSync, readSync, writeSync, fstatSync } from "node:fs";
 
 const BLOCK = 512;
 const encoder = new TextEncoder();
@@ -207,8 +207,3 @@ export function readMember(path: string, member: TarMember): Uint8Array {
   return readRange(path, member.offset, member.size);
 }
 
-export function streamRange(path: string, offset: number, size: number): ReturnType<typeof createReadStream> {
-  return createReadStream(path, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
-}
-
-export type { WriteStream };
