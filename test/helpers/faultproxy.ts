@@ -123,7 +123,9 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
           up.on("end", () => req.socket.destroy());
           return;
         }
-        if (action?.kind === "stall-body") {
+        // Both forward the first half of the body; "stall-body" then goes silent, "cut" drops the connection.
+        if (action?.kind === "stall-body" || action?.kind === "cut") {
+          const cut = action.kind === "cut";
           const half = Math.floor(Number(up.headers["content-length"] ?? 0) / 2);
           res.writeHead(up.statusCode ?? 502, up.headers);
           let sent = 0;
@@ -132,27 +134,14 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
             const part = chunk.subarray(0, Math.max(0, half - sent));
             sent += part.length;
             res.write(part);
-          });
-          return;
-        }
-        if (action?.kind === "cut") {
-          const length = Number(up.headers["content-length"] ?? 0);
-          const half = Math.floor(length / 2);
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          let sent = 0;
-          up.on("data", (chunk: Buffer) => {
-            if (sent >= half) return;
-            const part = chunk.subarray(0, Math.max(0, half - sent));
-            sent += part.length;
-            res.write(part);
-            if (sent >= half) {
+            if (cut && sent >= half) {
               // Make sure the bytes leave before the connection dies.
               res.once("drain", () => undefined);
               setTimeout(() => req.socket.destroy(), 20);
               up.destroy();
             }
           });
-          up.on("end", () => setTimeout(() => req.socket.destroy(), 20));
+          if (cut) up.on("end", () => setTimeout(() => req.socket.destroy(), 20));
           return;
         }
         if (action?.kind === "corrupt") {
