@@ -34,6 +34,13 @@ export interface ExportLayerOptions {
   sourceDateEpoch?: number
   /** Write the tree's usr/etc as etc (for OSTree commits). */
   usrEtcAsEtc?: boolean
+  /**
+   * One layer of several: only these tar names (after the usr/etc rewrite), with the
+   * directories leading to them.
+   */
+  include?: Array<string>
+  /** One layer of several: every directory and every entry but these tar names. */
+  exclude?: Array<string>
 }
 
 export interface ExportLayerResult {

@@ -5,6 +5,9 @@ import { z } from "zod";
 const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
 const stringList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
+/** Docker refuses images of more than 127-128 layers; ostree-ext stops at 64 by default. */
+export const MAX_LAYERS = 100;
+
 export const BuildConfigSchema = z
   .object({
     source: z.string().min(1).optional(),
@@ -16,6 +19,7 @@ export const BuildConfigSchema = z
     compression: z.enum(["gzip", "zstd", "none"]).optional(),
     level: z.number().int().min(-7).max(22).optional(),
     threads: z.number().int().min(1).max(256).optional(),
+    maxLayers: z.number().int().min(1).max(MAX_LAYERS).optional(),
     labels: stringMap.optional(),
     annotations: stringMap.optional(),
     env: z.union([z.array(z.string()), stringMap]).optional(),

@@ -9,7 +9,8 @@ import { buildConfig, buildManifest, hostDebianArch, platformForDebianArch, rfc3
 import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
-import { mapNativeError, native } from "./native.ts";
+import { mapNativeError, native, type ExportLayerResult } from "./native.ts";
+import { planPackageLayers, type LayerPart } from "./package-layers.ts";
 import type { ProgressSink } from "./progress.ts";
 
 export type BuildSource = { kind: "ostree"; repo: string; ref: string } | { kind: "rootfs"; dir: string };
@@ -26,6 +27,8 @@ export interface BuildOptions {
   /** Debian architecture name (amd64, arm64, ...); default: the commit's, else the host's. */
   arch?: string;
   bootc: boolean;
+  /** Split the tree into at most this many layers by dpkg package (default 1: one layer). */
+  maxLayers?: number;
   /** Clamp for file mtimes and default `created`: SOURCE_DATE_EPOCH. */
   sourceDateEpoch?: number;
   onProgress?: ProgressSink;
@@ -36,7 +39,7 @@ export interface BuildResult {
   mediaType: string;
   size: number;
   config: { digest: string; size: number };
-  layers: { digest: string; diffId: string; size: number; mediaType: string; uncompressedSize: number; entries: number }[];
+  layers: { digest: string; diffId: string; size: number; mediaType: string; uncompressedSize: number; entries: number; packages?: string[] }[];
   output: string;
   format: string;
   tag?: string;
@@ -77,36 +80,57 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
   const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0 });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
-    const layerPath = sink.tempBlobPath();
-    const task = new (native().LayerExport)({
-      root: tree,
-      output: layerPath,
-      compression: options.compression,
-      level: options.level,
-      threads: options.threads,
-      // OSTree stores no mtimes (checkouts show 0 for files, checkout time for directories): write 0,
-      // as ostree's own container export does.
-      sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
-      usrEtcAsEtc,
-    });
-    const stopOnInterrupt = onInterrupt(() => task.cancel());
-    const timer = options.onProgress
-      ? setInterval(() => {
-          const p = task.progress();
-          options.onProgress!({ task: "layer", done: p.bytesRead, total: 0, detail: `${p.entries} entries, ${(p.bytesWritten / 1048576).toFixed(0)} MiB written` });
-        }, 100)
-      : undefined;
-    let layer;
-    try {
-      layer = await task.run();
-    } catch (error) {
-      throw mapNativeError(error);
-    } finally {
-      if (timer) clearInterval(timer);
-      stopOnInterrupt();
-    }
+    const parts: LayerPart[] = (options.maxLayers ?? 1) > 1 ? (planPackageLayers(tree, options.maxLayers!) ?? [{ packages: [] }]) : [{ packages: [] }];
+    const warnings: string[] = [];
+    if ((options.maxLayers ?? 1) > 1 && parts.length === 1) warnings.push("no dpkg database in the tree: writing one layer");
+    // Everything a package layer holds is left out of the last layer.
+    const owned = parts.flatMap((p) => p.paths ?? []);
     const mediaType = layerMediaType(options.compression);
-    await sink.commitBlob(layerPath, { mediaType, digest: layer.digest, size: layer.size });
+    const layers: (ExportLayerResult & { packages: string[] })[] = [];
+    const shown = { bytes: 0, entries: 0, written: 0 };
+    for (const part of parts) {
+      const layerPath = sink.tempBlobPath();
+      const task = new (native().LayerExport)({
+        root: tree,
+        output: layerPath,
+        compression: options.compression,
+        level: options.level,
+        threads: options.threads,
+        // OSTree stores no mtimes (checkouts show 0 for files, checkout time for directories): write 0,
+        // as ostree's own container export does.
+        sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
+        usrEtcAsEtc,
+        ...(parts.length > 1 ? (part.paths ? { include: part.paths } : { exclude: owned }) : {}),
+      });
+      const stopOnInterrupt = onInterrupt(() => task.cancel());
+      const timer = options.onProgress
+        ? setInterval(() => {
+            const p = task.progress();
+            const layerNote = parts.length > 1 ? `layer ${layers.length + 1}/${parts.length}, ` : "";
+            options.onProgress!({
+              task: "layer",
+              done: shown.bytes + p.bytesRead,
+              total: 0,
+              detail: `${layerNote}${shown.entries + p.entries} entries, ${((shown.written + p.bytesWritten) / 1048576).toFixed(0)} MiB written`,
+            });
+          }, 100)
+        : undefined;
+      let layer: ExportLayerResult;
+      try {
+        layer = await task.run();
+      } catch (error) {
+        throw mapNativeError(error);
+      } finally {
+        if (timer) clearInterval(timer);
+        stopOnInterrupt();
+      }
+      shown.bytes += layer.uncompressedSize;
+      shown.entries += layer.entries;
+      shown.written += layer.size;
+      await sink.commitBlob(layerPath, { mediaType, digest: layer.digest, size: layer.size });
+      layers.push({ ...layer, packages: part.packages });
+      warnings.push(...layer.warnings);
+    }
 
     const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
     const platform = platformForDebianArch(arch);
@@ -131,13 +155,18 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
       workdir: options.settings.workdir,
       stopSignal: options.settings.stopSignal,
     };
-    const layerDescriptor: Descriptor = { mediaType, digest: layer.digest, size: layer.size };
     const createdBy = commit ? `apt-ostree oci build --source ${commit.checksum}` : "apt-ostree oci build --rootfs";
-    const config = buildConfig(settings, [{ descriptor: layerDescriptor, diffId: layer.diffId, createdBy }]);
+    const built = layers.map((layer) => ({
+      // As ostree-ext's chunked images: each package layer names its packages.
+      descriptor: { mediaType, digest: layer.digest, size: layer.size, ...(layer.packages.length ? { annotations: { "ostree.components": layer.packages.join(",") } } : {}) } as Descriptor,
+      diffId: layer.diffId,
+      createdBy: layer.packages.length ? `${createdBy} (dpkg: ${describePackages(layer.packages)})` : createdBy,
+    }));
+    const config = buildConfig(settings, built);
     await sink.putBlob(config.bytes, config.descriptor);
     // The manifest carries the same map as the labels (what bootc and registries' UIs read), plus
     // the user's own annotations.
-    const manifest = buildManifest(config.descriptor, [layerDescriptor], { ...labels, ...settings.annotations });
+    const manifest = buildManifest(config.descriptor, built.map((b) => b.descriptor), { ...labels, ...settings.annotations });
     const root: Descriptor = { ...manifest.descriptor, platform: { architecture: platform.architecture, os: settings.os, ...(platform.variant ? { variant: platform.variant } : {}) } };
     await sink.finish(root, manifest.bytes);
     return {
@@ -145,15 +174,28 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
       mediaType: manifest.descriptor.mediaType,
       size: manifest.descriptor.size,
       config: { digest: config.descriptor.digest, size: config.descriptor.size },
-      layers: [{ digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType, uncompressedSize: layer.uncompressedSize, entries: layer.entries }],
+      layers: layers.map((layer) => ({
+        digest: layer.digest,
+        diffId: layer.diffId,
+        size: layer.size,
+        mediaType,
+        uncompressedSize: layer.uncompressedSize,
+        entries: layer.entries,
+        ...(layer.packages.length ? { packages: layer.packages } : {}),
+      })),
       output: options.target.path,
       format: options.target.format,
       tag: options.target.tag,
       commit: commit?.checksum,
-      warnings: layer.warnings,
+      warnings: [...new Set(warnings)],
     };
   } catch (error) {
     sink.abort();
     throw error;
   }
+}
+
+/** A short list for a history entry: the first names and how many more. */
+function describePackages(names: string[]): string {
+  return names.length <= 5 ? names.join(", ") : `${names.slice(0, 5).join(", ")} and ${names.length - 5} more`;
 }

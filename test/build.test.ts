@@ -96,6 +96,13 @@ describe("oci build --rootfs", () => {
     expectSameTree(tree, join(bundle, "rootfs"));
   });
 
+  it("writes one layer, with a warning, when --max-layers meets a tree without a dpkg database", async () => {
+    const result = await build(["--rootfs", tree, "--output", join(tmp.path, "no-dpkg"), "--max-layers", "4"]);
+    expect(result.layers).toHaveLength(1);
+    expect(result.warnings).toContain("no dpkg database in the tree: writing one layer");
+    expect(result.stderr).toMatch(/no dpkg database in the tree: writing one layer/);
+  });
+
   it("gives identical digests for the same input, whatever the thread count, a second apart", async () => {
     const a = await build(["--rootfs", tree, "--output", join(tmp.path, "det-a"), "--threads", "1"]);
     await new Promise((r) => setTimeout(r, 1100));

@@ -42,6 +42,9 @@ describe("oci build options", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "oci:/o:a", tag: "b" }, {}))).toMatch(/--tag b contradicts/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", format: "docker", compression: "gzip" }, {}))).toMatch(/uncompressed/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", threads: "0" }, {}))).toMatch(/--threads/);
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "0" }, {}))).toMatch(/--max-layers must be between 1 and 100/);
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "200" }, {}))).toMatch(/--max-layers/);
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "8" }, {}).maxLayers).toBe(8);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "x" }, {}))).toMatch(/--level/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", volume: "rel" }, {}))).toMatch(/absolute/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "soon" }))).toMatch(/SOURCE_DATE_EPOCH/);

@@ -19,6 +19,7 @@ fn main() {
         threads,
         source_date_epoch: None,
         usr_etc_as_etc: false,
+        select: None,
     };
     let t = Instant::now();
     match export_layer(&opts, &Control::default()) {

@@ -36,8 +36,13 @@ fn main() {
     let threads: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(2);
     let which = args.get(3).cloned().unwrap_or_else(|| "all".into());
     let mb = data.len() as f64 / 1e6;
-    let nblocks = data.len().div_ceil(BLOCK_SIZE);
-    let block = |i: usize| &data[i * BLOCK_SIZE..((i + 1) * BLOCK_SIZE).min(data.len())];
+    // PIECE=bytes measures other block sizes than the pipeline's.
+    let piece: usize = std::env::var("PIECE")
+        .ok()
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(BLOCK_SIZE);
+    let nblocks = data.len().div_ceil(piece);
+    let block = |i: usize| &data[i * piece..((i + 1) * piece).min(data.len())];
     println!("input {:.1} MB, {} blocks, {} threads", mb, nblocks, threads);
     if which == "all" || which == "zlibrs" {
         for level in [1u32, 2, 3, 4, 5, 6] {

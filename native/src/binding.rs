@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 use crate::compress::Compression;
 use crate::export::{self, Control, ExportOptions};
+use crate::walk::Selection;
 
 #[napi(object)]
 pub struct ExportLayerOptions {
@@ -29,6 +30,11 @@ pub struct ExportLayerOptions {
     pub source_date_epoch: Option<i64>,
     /// Write the tree's usr/etc as etc (for OSTree commits).
     pub usr_etc_as_etc: Option<bool>,
+    /// One layer of several: only these tar names (after the usr/etc rewrite), with the
+    /// directories leading to them.
+    pub include: Option<Vec<String>>,
+    /// One layer of several: every directory and every entry but these tar names.
+    pub exclude: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -83,6 +89,20 @@ fn to_options(o: &ExportLayerOptions) -> napi::Result<ExportOptions> {
         threads,
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
+        select: match (&o.include, &o.exclude) {
+            (Some(_), Some(_)) => {
+                return Err(napi::Error::from_reason(
+                    "include and exclude cannot both be given",
+                ))
+            }
+            (Some(paths), None) => Some(Arc::new(Selection::only(
+                paths.iter().map(|p| p.as_bytes().to_vec()),
+            ))),
+            (None, Some(paths)) => Some(Arc::new(Selection::all_but(
+                paths.iter().map(|p| p.as_bytes().to_vec()),
+            ))),
+            (None, None) => None,
+        },
     })
 }
 

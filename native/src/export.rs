@@ -33,6 +33,8 @@ pub struct ExportOptions {
     pub threads: usize,
     pub source_date_epoch: Option<i64>,
     pub usr_etc_as_etc: bool,
+    /// Only part of the tree, for one of several layers.
+    pub select: Option<Arc<walk::Selection>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -391,6 +393,7 @@ fn produce(
     let mut entries = 0u64;
     let mut hdr_buf = Vec::with_capacity(4096);
     let wopts = WalkOptions {
+        select: opts.select.as_deref(),
         usr_etc_as_etc: opts.usr_etc_as_etc,
         skip,
         cancel: &ctl.cancel,

@@ -1,6 +1,7 @@
 //! Sorted, depth-first walk of a directory tree, like `tar --sort=name`: the names in each
 //! directory in byte order, each directory followed by its contents before its next sibling.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::os::unix::ffi::OsStrExt;
@@ -19,7 +20,42 @@ pub struct Entry {
     pub meta: Metadata,
 }
 
+/// The part of a tree one layer gets when a tree is split into several layers. Paths are tar
+/// names: relative, no leading `/`, after the `usr/etc` -> `etc` rewrite.
+#[derive(Debug)]
+pub enum Selection {
+    /// These entries, and the directories that lead to them. Nothing else is even stat'ed, so a
+    /// small layer of a big tree costs little more than its own files.
+    Only {
+        paths: HashSet<Vec<u8>>,
+        parents: HashSet<Vec<u8>>,
+    },
+    /// Every directory, and every other entry but these.
+    AllBut(HashSet<Vec<u8>>),
+}
+
+impl Selection {
+    pub fn only(paths: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        let paths: HashSet<Vec<u8>> = paths.into_iter().collect();
+        let mut parents = HashSet::new();
+        for p in &paths {
+            for (i, &b) in p.iter().enumerate() {
+                if b == b'/' && i > 0 {
+                    parents.insert(p[..i].to_vec());
+                }
+            }
+        }
+        Selection::Only { paths, parents }
+    }
+
+    pub fn all_but(paths: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        Selection::AllBut(paths.into_iter().collect())
+    }
+}
+
 pub struct WalkOptions<'a> {
+    /// Only part of the tree (one layer of several); None: all of it.
+    pub select: Option<&'a Selection>,
     /// Write the tree's `usr/etc` as top-level `etc` (and not under `usr/`).
     pub usr_etc_as_etc: bool,
     /// (dev, ino) of a file to leave out (the output blob, if it lies inside the tree).
@@ -86,6 +122,18 @@ pub fn walk(
         frame.next += 1;
         let mut rel = frame.prefix.clone();
         rel.extend_from_slice(name.as_bytes());
+        // (listed itself, leads to listed entries) for a partial layer.
+        let (listed, leads) = match opts.select {
+            None => (true, true),
+            Some(Selection::Only { paths, parents }) => {
+                let (listed, leads) = (paths.contains(&rel), parents.contains(&rel));
+                if !listed && !leads {
+                    continue;
+                }
+                (listed, leads)
+            }
+            Some(Selection::AllBut(paths)) => (!paths.contains(&rel), true),
+        };
         let meta = fs::symlink_metadata(&path).map_err(|e| Error::io("cannot stat", &path, &e))?;
         if let Some(skip) = opts.skip {
             if (meta.dev(), meta.ino()) == skip {
@@ -93,12 +141,15 @@ pub fn walk(
             }
         }
         let is_dir = meta.is_dir();
+        if !listed && !(is_dir && leads) {
+            continue;
+        }
         f(Entry {
             rel: rel.clone(),
             path: path.clone(),
             meta,
         })?;
-        if is_dir {
+        if is_dir && leads {
             let mut children = list(&path)?;
             if rewrite && rel == b"usr" {
                 children.retain(|(n, _)| n.as_bytes() != b"etc");

@@ -10,6 +10,7 @@ use std::process::Command;
 
 use apt_ostree_native::compress::Compression;
 use apt_ostree_native::export::{export_layer, sha256_file, Control, ExportOptions, ExportResult};
+use apt_ostree_native::walk::Selection;
 use apt_ostree_native::Error;
 
 fn long_name_dir() -> PathBuf {
@@ -105,6 +106,7 @@ fn opts(root: &Path, out: &Path, compression: Compression, threads: usize) -> Ex
         threads,
         source_date_epoch: None,
         usr_etc_as_etc: false,
+        select: None,
     }
 }
 
@@ -294,6 +296,80 @@ impl TapMkdir for PathBuf {
     fn tap_mkdir(self) -> Self {
         fs::create_dir_all(&self).unwrap();
         self
+    }
+}
+
+/// A tree split in two layers: `Only(set)` and `AllBut(set)` together hold every entry once
+/// (directories may repeat), parents lead to listed entries, and a hardlink whose first path is
+/// in the other layer is written as a whole file.
+#[test]
+fn selections_split_a_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_tree(&root);
+    fs::remove_file(root.join("var/sock")).unwrap();
+    let listed: Vec<Vec<u8>> = ["etc/default/conf", "usr/bin/tool-link", "var/lib/sym", "var/nope"]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let split = |select: Selection, name: &str| {
+        let out = tmp.path().join(name);
+        let mut o = opts(&root, &out, Compression::None, 1);
+        o.usr_etc_as_etc = true;
+        o.select = Some(std::sync::Arc::new(select));
+        run(&o).unwrap();
+        (names(&out), tar_list(&out).join("\n"))
+    };
+    let (a, a_long) = split(Selection::only(listed.clone()), "a.tar");
+    let (b, b_long) = split(Selection::all_but(listed.clone()), "b.tar");
+    let text = |v: &Vec<Vec<u8>>| {
+        v.iter()
+            .map(|x| String::from_utf8_lossy(x).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        text(&a),
+        [
+            "etc/",
+            "etc/default/",
+            "etc/default/conf",
+            "usr/",
+            "usr/bin/",
+            "usr/bin/tool-link",
+            "var/",
+            "var/lib/",
+            "var/lib/sym"
+        ]
+    );
+    // The link's first path (usr/bin/tool) is in the other layer: here it is a whole file.
+    assert!(
+        a_long
+            .lines()
+            .any(|l| l.starts_with("-rwsr-xr-x") && l.ends_with("usr/bin/tool-link")),
+        "{a_long}"
+    );
+    assert!(b.contains(&b"usr/bin/tool".to_vec()) && !b.contains(&b"usr/bin/tool-link".to_vec()));
+    assert!(b.contains(&b"var/lib/conf-link".to_vec()) && !b.contains(&b"var/lib/sym".to_vec()));
+    assert!(
+        b_long.contains("var/lib/conf-link") && !b_long.contains("link to"),
+        "{b_long}"
+    );
+    let mut both: Vec<Vec<u8>> = a.iter().chain(&b).cloned().collect();
+    both.sort();
+    both.dedup();
+    let full = tmp.path().join("full.tar");
+    let mut o = opts(&root, &full, Compression::None, 1);
+    o.usr_etc_as_etc = true;
+    run(&o).unwrap();
+    let mut all = names(&full);
+    all.sort();
+    assert_eq!(both, all);
+    for x in &a {
+        assert!(
+            x.ends_with(b"/") || !b.contains(x),
+            "{} in both",
+            String::from_utf8_lossy(x)
+        );
     }
 }
 

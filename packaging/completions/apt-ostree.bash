@@ -11,7 +11,7 @@ _apt_ostree() {
   }
 
   case "$prev" in
-    --annotation|--chunk-size|--cmd|--commit-version|--components|--created|--creds|--dest-creds|--entrypoint|--env|--expose|--from|--include|--jobs|--label|--level|--metadata|--mirror|--os|--page-size|--ref|--source|--src-creds|--tag|--threads|--user|--username) return ;;
+    --annotation|--chunk-size|--cmd|--commit-version|--components|--created|--creds|--dest-creds|--entrypoint|--env|--expose|--from|--include|--jobs|--label|--level|--max-layers|--metadata|--mirror|--os|--page-size|--ref|--source|--src-creds|--tag|--threads|--user|--username) return ;;
     --authfile|--config|--keyring|--output|--repo|--volume) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --cert-dir|--repo|--rootfs|--workdir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "oci oci-archive docker" -- "$cur")); return ;;
@@ -39,7 +39,7 @@ _apt_ostree() {
   esac
 
   case "$command" in
-    "oci build") opts="--source --repo --rootfs --output --format --tag --label --annotation --env --expose --volume --cmd --entrypoint --user --workdir --arch --created --bootc --compression --level --threads --config --force --json" ;;
+    "oci build") opts="--source --repo --rootfs --output --format --tag --label --annotation --env --expose --volume --cmd --entrypoint --user --workdir --arch --created --bootc --compression --level --threads --max-layers --config --force --json" ;;
     "oci push") opts="--jobs --chunk-size --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci pull") opts="--arch --os --variant --all --jobs --force --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci copy") opts="--jobs --src-creds --dest-creds --src-tls-verify --dest-tls-verify --authfile --cert-dir --tls-verify --json" ;;

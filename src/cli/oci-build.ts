@@ -1,7 +1,7 @@
 // `apt-ostree oci build`: binds flags (and a config file) to buildImage and prints the result.
 import type { CAC } from "cac";
 import { ExitCode, UserError, usageError } from "../errors.ts";
-import { parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
+import { MAX_LAYERS, parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
 import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
 import { parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
@@ -30,6 +30,7 @@ export interface BuildFlags {
   compression?: string;
   level?: number | string;
   threads?: number | string;
+  maxLayers?: number | string;
   force?: boolean;
   json?: boolean;
   config?: string;
@@ -94,6 +95,8 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const level = integer(flags.level ?? file.level, "--level");
   const threads = integer(flags.threads ?? file.threads, "--threads");
   if (threads !== undefined && threads < 1) throw usageError("--threads must be at least 1");
+  const maxLayers = integer(flags.maxLayers ?? file.maxLayers, "--max-layers");
+  if (maxLayers !== undefined && (maxLayers < 1 || maxLayers > MAX_LAYERS)) throw usageError(`--max-layers must be between 1 and ${MAX_LAYERS}`);
 
   return {
     source: source ? ({ kind: "ostree", repo: repo!, ref: source } as const) : ({ kind: "rootfs", dir: rootfs! } as const),
@@ -101,6 +104,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     compression,
     level,
     threads,
+    maxLayers,
     force: Boolean(flags.force),
     bootc: Boolean(flags.bootc ?? file.bootc),
     arch: flags.arch ?? file.arch,
@@ -147,6 +151,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
     .option("--level <n>", "compression level")
     .option("--threads <n>", "compression threads (default: all cores; output is the same for any count)")
+    .option("--max-layers <n>", "split the tree into at most N layers by dpkg package, the last holding files no package owns (default: 1)")
     .option("--config <file>", "settings from a JSON, YAML or TOML file; flags win")
     .option("--force", "replace an existing output")
     .option("--json", "print the result as JSON")

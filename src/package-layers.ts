@@ -1,0 +1,159 @@
+// Splitting a root filesystem into layers by dpkg package. An update of one package then changes
+// one layer, and a registry takes the layers in parallel. The files of each group of packages
+// form a layer; everything no package owns (generated files, the dpkg database, kernels moved by
+// compose) forms the last one.
+//
+// Which group a package lands in must not depend on the other packages, or every update would
+// reshuffle the layers: the largest packages get a layer each, the others go to a group chosen by
+// a hash of their name.
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+
+export interface DpkgPackage {
+  name: string;
+  arch: string;
+  /** Installed-Size, in KiB. */
+  installedSize: number;
+}
+
+export interface LayerPart {
+  /** Packages whose files the layer holds; empty for the last layer. */
+  packages: string[];
+  /** Tar names of the files (no leading `/`); undefined for the last layer, which holds the rest. */
+  paths?: string[];
+}
+
+/** Installed packages of a dpkg `status` file, sorted by name. */
+export function parseDpkgStatus(text: string): DpkgPackage[] {
+  const packages: DpkgPackage[] = [];
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, "mi").exec(stanza)?.[1]?.trim();
+    const name = field("Package");
+    if (!name || !/\binstalled$/.test(field("Status") ?? "")) continue;
+    packages.push({ name, arch: field("Architecture") ?? "all", installedSize: Number(field("Installed-Size") ?? 0) || 0 });
+  }
+  return packages.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.arch < b.arch ? -1 : 1));
+}
+
+/** 32-bit FNV-1a: a stable hash, the same in every build and on every host. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * Groups packages into at most `groups` lists. A package bigger than an even share of the total gets
+ * a group of its own (at most groups - 1 of them, largest first); the others are spread over the
+ * remaining groups by a hash of the name. Empty groups are dropped; names in a group are sorted.
+ */
+export function groupPackages(packages: { name: string; size: number }[], groups: number): string[][] {
+  if (groups < 1) throw new Error("groups must be at least 1");
+  const total = packages.reduce((sum, p) => sum + p.size, 0);
+  const bySize = [...packages].sort((a, b) => b.size - a.size || (a.name < b.name ? -1 : 1));
+  const own: string[][] = [];
+  while (own.length < groups - 1 && bySize.length && bySize[0].size > total / groups) own.push([bySize.shift()!.name]);
+  const shared: string[][] = Array.from({ length: groups - own.length }, () => []);
+  for (const p of bySize) shared[fnv1a(p.name) % shared.length].push(p.name);
+  return [...own, ...shared.filter((g) => g.length).map((g) => g.sort())];
+}
+
+/** The dpkg database of a tree: where apt-ostree's compose keeps it, else the usual place. */
+function findDpkgDatabase(tree: string): string | undefined {
+  for (const rel of ["usr/share/dpkg/database", "var/lib/dpkg"]) {
+    // Every component must be a real directory: a symlink could point out of the tree (at the host's).
+    let dir = tree;
+    let ok = true;
+    for (const part of rel.split("/")) {
+      dir = join(dir, part);
+      try {
+        if (!lstatSync(dir).isDirectory()) ok = false;
+      } catch {
+        ok = false;
+      }
+      if (!ok) break;
+    }
+    if (ok && isFile(join(dir, "status"))) return dir;
+  }
+  return undefined;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Top-level symlinks into /usr (merged /usr: bin -> usr/bin, lib -> usr/lib): dpkg lists a file as
+ * /lib/x while it lives at usr/lib/x.
+ */
+function usrMergeLinks(tree: string): Map<string, string> {
+  const links = new Map<string, string>();
+  for (const name of readdirSync(tree)) {
+    const path = join(tree, name);
+    if (!lstatSync(path).isSymbolicLink()) continue;
+    const target = readlinkSync(path).replace(/^\/+/, "").replace(/\/+$/, "");
+    if (/^usr\/[^/]+$/.test(target)) links.set(name, target);
+  }
+  return links;
+}
+
+/** The tar name of a path as dpkg lists it, or undefined for the root. */
+export function tarNameOf(listed: string, links: Map<string, string>): string | undefined {
+  const rel = listed.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (!rel || rel === ".") return undefined;
+  const slash = rel.indexOf("/");
+  const first = slash < 0 ? rel : rel.slice(0, slash);
+  const mapped = links.get(first);
+  return mapped ? mapped + rel.slice(first.length) : rel;
+}
+
+/**
+ * Plans the layers of a tree: at most `maxLayers`, the last holding what no package owns. Undefined
+ * when the tree has no dpkg database (or no packages), which makes one layer.
+ */
+export function planPackageLayers(tree: string, maxLayers: number): LayerPart[] | undefined {
+  if (maxLayers < 2) return undefined;
+  const database = findDpkgDatabase(tree);
+  if (!database) return undefined;
+  const packages = parseDpkgStatus(readFileSync(join(database, "status"), "utf8"));
+  if (!packages.length) return undefined;
+  const links = usrMergeLinks(tree);
+  // Each path belongs to the first package (by name) that lists it. Directories need no owner:
+  // every layer gets the directories leading to its files, and the last layer gets them all.
+  const owner = new Map<string, string>();
+  const filesOf = new Map<string, string[]>();
+  for (const p of packages) {
+    let text: string;
+    try {
+      text = readFileSync(join(database, "info", `${p.name}:${p.arch}.list`), "utf8");
+    } catch {
+      try {
+        text = readFileSync(join(database, "info", `${p.name}.list`), "utf8");
+      } catch {
+        continue;
+      }
+    }
+    const files = filesOf.get(p.name) ?? [];
+    for (const line of text.split("\n")) {
+      const name = tarNameOf(line, links);
+      if (name === undefined || owner.has(name)) continue;
+      owner.set(name, p.name);
+      files.push(name);
+    }
+    filesOf.set(p.name, files);
+  }
+  const sizes = new Map<string, number>();
+  for (const p of packages) sizes.set(p.name, (sizes.get(p.name) ?? 0) + p.installedSize);
+  const groups = groupPackages(
+    [...filesOf.keys()].map((name) => ({ name, size: sizes.get(name) ?? 0 })),
+    maxLayers - 1,
+  );
+  return [
+    ...groups.map((names) => ({ packages: names, paths: names.flatMap((n) => filesOf.get(n) ?? []) })),
+    { packages: [] },
+  ];
+}

@@ -1,0 +1,84 @@
+// Planning layers by dpkg package: the pure parts, and the plan of a small fake dpkg database.
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { groupPackages, parseDpkgStatus, planPackageLayers, tarNameOf } from "../src/package-layers.ts";
+import { tempDir } from "./helpers/cli.ts";
+
+const tmp = tempDir("package-layers-");
+afterAll(() => tmp.cleanup());
+
+const status = (name: string, size: number, state = "install ok installed", arch = "amd64") =>
+  `Package: ${name}\nStatus: ${state}\nPriority: optional\nInstalled-Size: ${size}\nArchitecture: ${arch}\nVersion: 1.0\nDescription: x\n continued line\n`;
+
+describe("parseDpkgStatus", () => {
+  it("keeps installed packages only, sorted, with their sizes", () => {
+    const text = [status("zlib1g", 160), status("bash", 7000), status("old", 5, "deinstall ok config-files"), status("awk", 10, "install ok half-configured")].join("\n");
+    expect(parseDpkgStatus(text)).toEqual([
+      { name: "bash", arch: "amd64", installedSize: 7000 },
+      { name: "zlib1g", arch: "amd64", installedSize: 160 },
+    ]);
+  });
+});
+
+describe("groupPackages", () => {
+  const many = Array.from({ length: 200 }, (_, i) => ({ name: `pkg${i}`, size: 10 + (i % 7) }));
+
+  it("gives packages bigger than an even share a group each, largest first, and never more groups than asked", () => {
+    const groups = groupPackages([...many, { name: "kernel", size: 5000 }, { name: "firmware", size: 3000 }], 5);
+    expect(groups[0]).toEqual(["kernel"]);
+    expect(groups[1]).toEqual(["firmware"]);
+    expect(groups.length).toBeLessThanOrEqual(5);
+    expect(groups.flat().sort()).toEqual([...many.map((p) => p.name), "kernel", "firmware"].sort());
+    expect(groupPackages(many, 1)).toEqual([many.map((p) => p.name).sort()]);
+  });
+
+  it("keeps a package in its group when other packages come and go", () => {
+    const before = groupPackages(many, 4);
+    const after = groupPackages([...many.slice(0, 150), ...many.slice(160), { name: "newcomer", size: 12 }], 4);
+    const groupOf = (groups: string[][], name: string) => groups.findIndex((g) => g.includes(name));
+    for (const p of many.slice(0, 150)) expect(groupOf(after, p.name)).toBe(groupOf(before, p.name));
+    expect(() => groupPackages(many, 0)).toThrow();
+  });
+});
+
+describe("tarNameOf", () => {
+  it("maps merged-/usr paths and drops the root", () => {
+    const links = new Map([["lib", "usr/lib"], ["bin", "usr/bin"]]);
+    expect(tarNameOf("/lib/x86_64-linux-gnu/libc.so.6", links)).toBe("usr/lib/x86_64-linux-gnu/libc.so.6");
+    expect(tarNameOf("/bin", links)).toBe("usr/bin");
+    expect(tarNameOf("/library/x", links)).toBe("library/x");
+    expect(tarNameOf("/etc/passwd", links)).toBe("etc/passwd");
+    expect(tarNameOf("/.", links)).toBeUndefined();
+    expect(tarNameOf("", links)).toBeUndefined();
+  });
+});
+
+describe("planPackageLayers", () => {
+  it("plans package layers and a last layer from a tree's dpkg database", () => {
+    const tree = join(tmp.path, "tree");
+    const info = join(tree, "var/lib/dpkg/info");
+    mkdirSync(info, { recursive: true });
+    mkdirSync(join(tree, "usr/lib"), { recursive: true });
+    symlinkSync("usr/lib", join(tree, "lib"));
+    writeFileSync(join(tree, "var/lib/dpkg/status"), [status("big", 9000), status("libc6", 100), status("tzdata", 100, "install ok installed", "all")].join("\n"));
+    writeFileSync(join(info, "big.list"), "/.\n/usr\n/usr/share/big\n/usr/share/big/data\n");
+    writeFileSync(join(info, "libc6:amd64.list"), "/.\n/lib\n/lib/libc.so.6\n/usr/share/big/data\n");
+    writeFileSync(join(info, "tzdata.list"), "/.\n/usr/share/zoneinfo/UTC\n");
+    const plan = planPackageLayers(tree, 3)!;
+    expect(plan).toHaveLength(3);
+    expect(plan[0]).toEqual({ packages: ["big"], paths: ["usr", "usr/share/big", "usr/share/big/data"] });
+    // A path two packages list belongs to the first by name only.
+    expect(plan[1]).toEqual({ packages: ["libc6", "tzdata"], paths: ["usr/lib", "usr/lib/libc.so.6", "usr/share/zoneinfo/UTC"] });
+    expect(plan[2]).toEqual({ packages: [] });
+    expect(planPackageLayers(tree, 1)).toBeUndefined();
+    expect(planPackageLayers(join(tmp.path, "empty"), 4)).toBeUndefined();
+  });
+
+  it("never follows a symlinked database out of the tree", () => {
+    const tree = join(tmp.path, "escape");
+    mkdirSync(join(tree, "var/lib"), { recursive: true });
+    symlinkSync("/var/lib/dpkg", join(tree, "var/lib/dpkg"));
+    expect(planPackageLayers(tree, 4)).toBeUndefined();
+  });
+});
