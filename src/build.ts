@@ -10,6 +10,7 @@ import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/l
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult } from "./native.ts";
+import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { planPackageLayers, type LayerPart } from "./package-layers.ts";
 import type { ProgressSink } from "./progress.ts";
 
@@ -27,7 +28,7 @@ export interface BuildOptions {
   /** Debian architecture name (amd64, arm64, ...); default: the commit's, else the host's. */
   arch?: string;
   bootc: boolean;
-  /** Split the tree into at most this many layers by dpkg package (default 1: one layer). */
+  /** Split the tree into at most this many layers by dpkg package (default DEFAULT_MAX_LAYERS; 1: one layer). */
   maxLayers?: number;
   /** Clamp for file mtimes and default `created`: SOURCE_DATE_EPOCH. */
   sourceDateEpoch?: number;
@@ -80,9 +81,11 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
   const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0 });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
-    const parts: LayerPart[] = (options.maxLayers ?? 1) > 1 ? (planPackageLayers(tree, options.maxLayers!) ?? [{ packages: [] }]) : [{ packages: [] }];
+    const maxLayers = options.maxLayers ?? DEFAULT_MAX_LAYERS;
+    const parts: LayerPart[] = planPackageLayers(tree, maxLayers) ?? [{ packages: [] }];
     const warnings: string[] = [];
-    if ((options.maxLayers ?? 1) > 1 && parts.length === 1) warnings.push("no dpkg database in the tree: writing one layer");
+    // Only when asked for explicitly: a tree without packages is a normal thing to export.
+    if (options.maxLayers !== undefined && maxLayers > 1 && parts.length === 1) warnings.push("no dpkg database in the tree: writing one layer");
     // Everything a package layer holds is left out of the last layer.
     const owned = parts.flatMap((p) => p.paths ?? []);
     const mediaType = layerMediaType(options.compression);

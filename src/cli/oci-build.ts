@@ -151,7 +151,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
     .option("--level <n>", "compression level")
     .option("--threads <n>", "compression threads (default: all cores; output is the same for any count)")
-    .option("--max-layers <n>", "split the tree into at most N layers by dpkg package, the last holding files no package owns (default: 1)")
+    .option("--max-layers <n>", "split the tree into at most N layers by dpkg package, the last holding files no package owns; 1: one layer (default: 8)")
     .option("--config <file>", "settings from a JSON, YAML or TOML file; flags win")
     .option("--force", "replace an existing output")
     .option("--json", "print the result as JSON")
