@@ -80,6 +80,13 @@ pub fn export_layer(opts: &ExportOptions, ctl: &Control) -> Result<ExportResult,
     if res.is_err() {
         let _ = std::fs::remove_file(&opts.output);
     }
+    // The pipeline's threads are gone; hand their malloc arenas' free memory back, or the next
+    // export of a several-layer image starts new arenas on top (peak RSS 112 instead of 77 MiB).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     res
 }
 
