@@ -146,6 +146,7 @@ function debianScan(): TopScan {
     usrEtc: false,
     dpkgDatabase: false,
     varLibDpkg: dir("var/lib/dpkg"),
+    usrLocal: dir("usr/local"),
     prepareRootConf: false,
   };
 }
@@ -163,6 +164,11 @@ describe("reshape plan", () => {
     expect(ops).toContainEqual({ op: "symlink", path: "var/lib/dpkg", target: "../../usr/share/dpkg/database" });
     expect(ops).toContainEqual({ op: "move", from: "home", to: "var/home" });
     expect(ops).toContainEqual({ op: "move", from: "root", to: "var/roothome" });
+    expect(ops).toContainEqual({ op: "move", from: "usr/local", to: "var/usrlocal" });
+    expect(ops).toContainEqual({ op: "symlink", path: "usr/local", target: "../var/usrlocal" });
+    // Already a link (a reshaped tree): left alone; missing: made.
+    expect(planTop({ ...debianScan(), usrLocal: link("usr/local", "../var/usrlocal") }).ops.filter((o) => JSON.stringify(o).includes("usrlocal"))).toEqual([]);
+    expect(planTop({ ...debianScan(), usrLocal: undefined }).ops).toContainEqual({ op: "mkdir", path: "var/usrlocal", mode: 0o755 });
     expect(ops).toContainEqual({ op: "move", from: "opt/vendor", to: "usr/lib/opt/vendor" });
     expect(ops).toContainEqual({ op: "symlink", path: "var/opt/vendor", target: "../../usr/lib/opt/vendor" });
     for (const [name, target] of Object.entries({ home: "var/home", root: "var/roothome", opt: "var/opt", srv: "var/srv", mnt: "var/mnt", media: "run/media" })) {

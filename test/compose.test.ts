@@ -205,6 +205,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(tmpfiles).toContain("L /var/lib/dpkg - - - - ../../usr/share/dpkg/database");
     expect(tmpfiles).toContain("C /var/lib/apt/extended_states - - - - /usr/share/factory/var/lib/apt/extended_states");
     expect(tmpfiles).toContain("d /var/roothome 0700 0 0 -");
+    expect(ostree("ls", `--repo=${repo}`, "debian/bookworm", "/usr/local")).toContain("/usr/local -> ../var/usrlocal");
+    expect(tmpfiles).toMatch(/^d \/var\/usrlocal\/bin \d+ \d+ \d+ -$/m);
     expect(ostree("show", `--repo=${repo}`, "debian/bookworm")).toContain("Date:  2023-11-14 22:13:20 +0000");
 
     // dpkg and systemd's own tools see the system in a checkout

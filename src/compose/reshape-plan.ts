@@ -4,7 +4,7 @@
 //
 // The shape:
 //   /etc -> /usr/etc; /boot emptied, kernel and initramfs at /usr/lib/modules/$kver/{vmlinuz,initramfs.img};
-//   /home /root /opt /srv /mnt /media are links into /var (or /run) as OSTree does it;
+//   /home /root /opt /srv /mnt /media and /usr/local are links into /var (or /run) as OSTree does it;
 //   /dev /proc /sys /run /tmp are empty; /sysroot, /ostree -> sysroot/ostree, prepare-root.conf;
 //   the dpkg database lives at /usr/share/dpkg/database; /var holds only the link
 //   var/lib/dpkg -> ../../usr/share/dpkg/database; everything else /var had is described by
@@ -73,6 +73,8 @@ export interface TopScan {
   usrEtc: boolean;
   dpkgDatabase: boolean;
   varLibDpkg?: Entry;
+  /** usr/local, if it exists. */
+  usrLocal?: Entry;
   prepareRootConf: boolean;
 }
 
@@ -159,6 +161,17 @@ export function planTop(scan: TopScan): TopPlan {
     }
     if (target.startsWith("var/") && !e) ops.push({ op: "mkdir", path: target, mode: name === "root" ? 0o700 : 0o755 });
     ops.push({ op: "symlink", path: name, target });
+  }
+
+  // /usr/local is where people install by hand: writable on a deployed system only as a link into
+  // /var (rpm-ostree's choice too). Its directories become tmpfiles.d lines with the rest of /var.
+  if (scan.usrLocal?.type !== "symlink") {
+    if (scan.usrLocal?.type === "dir") ops.push({ op: "move", from: "usr/local", to: "var/usrlocal" });
+    else {
+      if (scan.usrLocal) ops.push({ op: "remove", path: "usr/local" });
+      ops.push({ op: "mkdir", path: "var/usrlocal", mode: 0o755 });
+    }
+    ops.push({ op: "symlink", path: "usr/local", target: "../var/usrlocal" });
   }
 
   if (top.get("lost+found")?.type === "dir") ops.push({ op: "remove", path: "lost+found" });

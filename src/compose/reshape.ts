@@ -157,6 +157,7 @@ export function reshapeTree(root: string): ReshapeResult {
     if (existsSync(join(root, TMPFILES_CONF)) && !existsSync(join(root, "etc"))) unreshapeTree(root);
     const top = list(root, "");
     const varLibDpkg = lstatOrNull(join(root, "var/lib/dpkg"));
+    const usrLocal = lstatOrNull(join(root, "usr/local"));
     const plan = planTop({
       top,
       boot: list(root, "boot"),
@@ -165,6 +166,7 @@ export function reshapeTree(root: string): ReshapeResult {
       usrEtc: existsSync(join(root, "usr/etc")),
       dpkgDatabase: existsSync(join(root, DPKG_DATABASE)),
       varLibDpkg: varLibDpkg ? entryOf("var/lib/dpkg", varLibDpkg, join(root, "var/lib/dpkg")) : undefined,
+      usrLocal: usrLocal ? entryOf("usr/local", usrLocal, join(root, "usr/local")) : undefined,
       prepareRootConf: existsSync(join(root, PREPARE_ROOT_CONF)),
     });
     applyOps(root, plan.ops);
