@@ -1,7 +1,7 @@
 // `oci build` as a library call: an OSTree commit or a directory in, an OCI image out (layout,
 // oci-archive or docker-archive). The layer is written by the native core in one pass straight into
 // a temporary layout beside the output, which becomes the output only when everything succeeded.
-import { existsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
@@ -91,7 +91,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     const mediaType = layerMediaType(options.compression);
     const layers: (ExportLayerResult & { packages: string[] })[] = [];
     const shown = { bytes: 0, entries: 0, written: 0 };
-    for (const part of parts) {
+    for (const [index, part] of parts.entries()) {
       const layerPath = sink.tempBlobPath();
       const task = new (native().LayerExport)({
         root: tree,
@@ -109,7 +109,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
       const timer = options.onProgress
         ? setInterval(() => {
             const p = task.progress();
-            const layerNote = parts.length > 1 ? `layer ${layers.length + 1}/${parts.length}, ` : "";
+            const layerNote = parts.length > 1 ? `layer ${index + 1}/${parts.length}, ` : "";
             options.onProgress!({
               task: "layer",
               done: shown.bytes + p.bytesRead,
@@ -130,6 +130,11 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
       shown.bytes += layer.uncompressedSize;
       shown.entries += layer.entries;
       shown.written += layer.size;
+      if (layer.entries === 0 && part.paths) {
+        // None of these packages' files is in the tree (say, all moved by a reshape): no layer.
+        rmSync(layerPath, { force: true });
+        continue;
+      }
       await sink.commitBlob(layerPath, { mediaType, digest: layer.digest, size: layer.size });
       layers.push({ ...layer, packages: part.packages });
       warnings.push(...layer.warnings);

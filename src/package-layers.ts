@@ -122,8 +122,8 @@ export function planPackageLayers(tree: string, maxLayers: number): LayerPart[] 
   const packages = parseDpkgStatus(readFileSync(join(database, "status"), "utf8"));
   if (!packages.length) return undefined;
   const links = usrMergeLinks(tree);
-  // Each path belongs to the first package (by name) that lists it. Directories need no owner:
-  // every layer gets the directories leading to its files, and the last layer gets them all.
+  // Each path belongs to the first package (by name) that lists it. A directory is written in
+  // its owner's layer and, where needed, in any other layer as the way to that layer's files.
   const owner = new Map<string, string>();
   const filesOf = new Map<string, string[]>();
   for (const p of packages) {

@@ -96,6 +96,31 @@ describe("oci build --rootfs", () => {
     expectSameTree(tree, join(bundle, "rootfs"));
   });
 
+  it("splits a directory with a dpkg database into package layers, leaving out packages with no files", async () => {
+    const root = join(tmp.path, "dpkg-tree");
+    mkdirSync(join(root, "var/lib/dpkg/info"), { recursive: true });
+    mkdirSync(join(root, "usr/share/big"), { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    writeFileSync(join(root, "usr/share/big/data"), "x".repeat(100000));
+    writeFileSync(join(root, "etc/hostname"), "unowned\n");
+    const stanza = (name: string, size: number) => `Package: ${name}\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: ${size}\n`;
+    writeFileSync(join(root, "var/lib/dpkg/status"), [stanza("big", 9000), stanza("ghost", 100)].join("\n"));
+    writeFileSync(join(root, "var/lib/dpkg/info/big.list"), "/.\n/usr\n/usr/share\n/usr/share/big\n/usr/share/big/data\n");
+    writeFileSync(join(root, "var/lib/dpkg/info/ghost.list"), "/.\n/usr/share/ghost/gone\n");
+    const out = join(tmp.path, "dpkg-split");
+    const result = await build(["--rootfs", root, "--output", `oci:${out}:t`, "--max-layers", "3"]);
+    // big gets a layer; ghost's files are not there, so it gets none; the rest is last.
+    expect(result.layers.map((l: { packages?: string[] }) => l.packages)).toEqual([["big"], undefined]);
+    expect(result.warnings).toEqual([]);
+    const list = (digest: string) => execFileSync("tar", ["-tzf", join(out, "blobs/sha256", digest.slice(7))]).toString().trim().split("\n");
+    expect(list(result.layers[0].digest)).toEqual(["usr/", "usr/share/", "usr/share/big/", "usr/share/big/data"]);
+    expect(list(result.layers[1].digest)).toContain("etc/hostname");
+    expect(list(result.layers[1].digest)).not.toContain("usr/share/big/data");
+    const bundle = join(tmp.path, "dpkg-split.bundle");
+    umociUnpack(out, "t", bundle);
+    expectSameTree(root, join(bundle, "rootfs"));
+  });
+
   it("writes one layer, with a warning, when --max-layers meets a tree without a dpkg database", async () => {
     const result = await build(["--rootfs", tree, "--output", join(tmp.path, "no-dpkg"), "--max-layers", "4"]);
     expect(result.layers).toHaveLength(1);

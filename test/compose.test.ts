@@ -321,10 +321,10 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(readFileSync(join(rootfs, "usr/share/dpkg/database/status"), "utf8")).toContain("Package: systemd\n");
   }, SLOW);
 
-  it("splits the kernel commit into layers by dpkg package (--max-layers): each file in one layer, the same tree", async () => {
+  it("splits the kernel commit into layers by dpkg package (--max-layers): each file in one layer, the same tree, an update changes two layers", async () => {
     const out = join(tmp.path, "img-split");
-    const build = async (output: string) => {
-      const r = await runCli(["oci", "build", "--source", "debian/bookworm", "--repo", repo, "--output", `oci:${output}:latest`, "--bootc", "--max-layers", "6", "--json"], { timeoutMs: SLOW });
+    const build = async (output: string, ref = "debian/bookworm") => {
+      const r = await runCli(["oci", "build", "--source", ref, "--repo", repo, "--output", `oci:${output}:latest`, "--bootc", "--max-layers", "6", "--json"], { timeoutMs: SLOW });
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       return JSON.parse(r.stdout);
@@ -369,5 +369,14 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     // Deterministic: a second build gives the same digests.
     const again = await build(join(tmp.path, "img-split-2"));
     expect(again.digest).toBe(result.digest);
+    // What package layers are for: the child commit with `hello` installed shares every layer but
+    // the one hello falls into and the last (which holds the dpkg database).
+    const child = await build(join(tmp.path, "img-split-hello"), "debian/hello");
+    expect(child.layers).toHaveLength(layers.length);
+    const before = new Set(layers.map((l) => l.digest));
+    const changed = child.layers.map((l: { digest: string }, i: number) => (before.has(l.digest) ? -1 : i)).filter((i: number) => i >= 0);
+    const helloLayer = child.layers.findIndex((l: { packages?: string[] }) => l.packages?.includes("hello"));
+    expect(helloLayer).toBeGreaterThanOrEqual(0);
+    expect(changed).toEqual([helloLayer, layers.length - 1]);
   }, SLOW);
 });

@@ -24,13 +24,14 @@ pub struct Entry {
 /// names: relative, no leading `/`, after the `usr/etc` -> `etc` rewrite.
 #[derive(Debug)]
 pub enum Selection {
-    /// These entries, and the directories that lead to them. Nothing else is even stat'ed, so a
-    /// small layer of a big tree costs little more than its own files.
+    /// These entries, and the directories that lead to those found. Nothing else is even
+    /// stat'ed, so a small layer of a big tree costs little more than its own files.
     Only {
         paths: HashSet<Vec<u8>>,
         parents: HashSet<Vec<u8>>,
     },
-    /// Every directory, and every other entry but these.
+    /// Every entry but these; a directory among them is still written when something below it
+    /// is.
     AllBut(HashSet<Vec<u8>>),
 }
 
@@ -111,12 +112,18 @@ pub fn walk(
         children: top,
         next: 0,
     }];
+    // Only-mode directories that lead to listed entries are written just before the first such
+    // entry is found, so that a layer holds no directories leading nowhere: (depth, entry).
+    let mut pending: Vec<(usize, Entry)> = Vec::new();
     while let Some(frame) = stack.last_mut() {
         if opts.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
         let Some((name, path)) = frame.children.get(frame.next).cloned() else {
             stack.pop();
+            if pending.last().map(|p| p.0) == Some(stack.len()) {
+                pending.pop();
+            }
             continue;
         };
         frame.next += 1;
@@ -144,11 +151,19 @@ pub fn walk(
         if !listed && !(is_dir && leads) {
             continue;
         }
-        f(Entry {
+        let entry = Entry {
             rel: rel.clone(),
             path: path.clone(),
             meta,
-        })?;
+        };
+        if listed {
+            for (_, parent) in pending.drain(..) {
+                f(parent)?;
+            }
+            f(entry)?;
+        } else {
+            pending.push((stack.len(), entry));
+        }
         if is_dir && leads {
             let mut children = list(&path)?;
             if rewrite && rel == b"usr" {

@@ -371,6 +371,20 @@ fn selections_split_a_tree() {
             String::from_utf8_lossy(x)
         );
     }
+    // No directories that lead nowhere: a layer whose entries are all missing is empty, and a
+    // listed directory whose content is all listed too is left out of the rest.
+    let (c, _) = split(Selection::only([b"usr/bin/missing".to_vec()]), "c.tar");
+    assert!(c.is_empty(), "{:?}", text(&c));
+    let bin: Vec<Vec<u8>> = ["usr/bin", "usr/bin/tool", "usr/bin/tool-link"]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let (d, _) = split(Selection::all_but(bin), "d.tar");
+    assert!(
+        d.contains(&b"usr/".to_vec()) && !d.iter().any(|x| x.starts_with(b"usr/bin")),
+        "{:?}",
+        text(&d)
+    );
 }
 
 #[test]
