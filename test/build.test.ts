@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "./helpers/cli.ts";
-import { makeHardCaseTree, treeManifest, type ManifestEntry } from "./helpers/tree.ts";
+import { makeDpkgTree, makeHardCaseTree, treeManifest, type ManifestEntry } from "./helpers/tree.ts";
 import { ociImageToolValidate, sh, sha256sum, skopeoConfig, skopeoInspect, umociUnpack } from "./helpers/validate.ts";
 
 const tmp = tempDir("build-test-");
@@ -98,15 +98,7 @@ describe("oci build --rootfs", () => {
 
   it("splits a directory with a dpkg database into package layers, leaving out packages with no files", async () => {
     const root = join(tmp.path, "dpkg-tree");
-    mkdirSync(join(root, "var/lib/dpkg/info"), { recursive: true });
-    mkdirSync(join(root, "usr/share/big"), { recursive: true });
-    mkdirSync(join(root, "etc"), { recursive: true });
-    writeFileSync(join(root, "usr/share/big/data"), "x".repeat(100000));
-    writeFileSync(join(root, "etc/hostname"), "unowned\n");
-    const stanza = (name: string, size: number) => `Package: ${name}\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: ${size}\n`;
-    writeFileSync(join(root, "var/lib/dpkg/status"), [stanza("big", 9000), stanza("ghost", 100)].join("\n"));
-    writeFileSync(join(root, "var/lib/dpkg/info/big.list"), "/.\n/usr\n/usr/share\n/usr/share/big\n/usr/share/big/data\n");
-    writeFileSync(join(root, "var/lib/dpkg/info/ghost.list"), "/.\n/usr/share/ghost/gone\n");
+    makeDpkgTree(root);
     const out = join(tmp.path, "dpkg-split");
     const result = await build(["--rootfs", root, "--output", `oci:${out}:t`, "--max-layers", "3"]);
     // big gets a layer; ghost's files are not there, so it gets none; the rest is last.

@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, tempDir } from "./helpers/cli.ts";
+import { makeDpkgTree } from "./helpers/tree.ts";
 import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
 import { makeMultiArchImage, makeTestImage, sha256Hex, skopeo, startRegistry, type TestImage, type TestRegistry } from "./helpers/registry.ts";
 
@@ -244,6 +245,15 @@ describe("tags, inspect, copy", () => {
     expect(JSON.parse(m.stdout).platforms.map((p: { platform: string }) => p.platform)).toEqual(["linux/amd64", "linux/arm64"]);
     const text = await cli(["oci", "inspect", `docker://${registry.host}/demo:latest`]);
     expect(text.stdout).toContain(`Digest:     ${image.digest}`);
+    // Layer annotations: which packages each layer of a package-split image holds.
+    const tree = join(tmp.path, "dpkg-tree");
+    makeDpkgTree(tree);
+    const built = await cli(["oci", "build", "--rootfs", tree, "--output", `oci:${join(tmp.path, "split")}:1`, "--max-layers", "3"]);
+    expect(built.code, built.stderr).toBe(0);
+    expect((await cli(["oci", "push", `oci:${join(tmp.path, "split")}:1`, `docker://${registry.host}/split:1`])).code).toBe(0);
+    const split = JSON.parse((await cli(["oci", "inspect", `docker://${registry.host}/split:1`, "--json"])).stdout);
+    expect(split.layers.map((l: { annotations?: Record<string, string> }) => l.annotations?.["ostree.components"])).toEqual(["big", undefined]);
+    expect((await cli(["oci", "inspect", `docker://${registry.host}/split:1`])).stdout).toMatch(/^ {4}ostree\.components=big$/m);
   });
 
   it("copies within a registry by mounting, and across registries by streaming", async () => {

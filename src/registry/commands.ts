@@ -177,7 +177,11 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
   if (result.created) lines.push(`Created:    ${result.created}`);
   if (result.layers) {
     lines.push("Layers:");
-    for (const l of result.layers) lines.push(`  ${l.digest}  ${String(l.size).padStart(12)}  ${l.mediaType}`);
+    for (const l of result.layers) {
+      lines.push(`  ${l.digest}  ${String(l.size).padStart(12)}  ${l.mediaType}`);
+      // Say, which packages a layer holds (ostree.components); --json has the whole values.
+      for (const [k, v] of Object.entries(l.annotations ?? {})) lines.push(`    ${k}=${v.length > 100 ? `${v.slice(0, 97)}...` : v}`);
+    }
   }
   if (result.labels && Object.keys(result.labels).length) {
     lines.push("Labels:");

@@ -342,7 +342,7 @@ export interface InspectResult {
   platforms?: { platform: string; digest: string }[];
   /** Of the platform manifest shown (the host's, or the only one). */
   manifestDigest?: string;
-  layers?: { digest: string; size: number; mediaType: string }[];
+  layers?: { digest: string; size: number; mediaType: string; annotations?: Record<string, string> }[];
   labels?: Record<string, string>;
   architecture?: string;
   os?: string;
@@ -368,7 +368,7 @@ export async function inspectImage(repo: RepositoryClient, reference: string, pl
   let config: Uint8Array | undefined;
   if (manifestBytes) {
     const manifest = parseJson<ImageManifest>(manifestBytes, "manifest");
-    if (manifest.layers) result.layers = manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
+    if (manifest.layers) result.layers = manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, ...(l.annotations ? { annotations: l.annotations } : {}) }));
     if (manifest.config) {
       config = await repo.getBlobBytes(manifest.config);
       const parsed = parseJson<ImageConfig>(config, "config");

@@ -1,5 +1,6 @@
 // Builds the "every hard case" tree that a layer must carry faithfully, and compares trees.
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import { join } from "node:path";
 
 const PY = String.raw`
@@ -63,4 +64,20 @@ export interface ManifestEntry {
 export function treeManifest(dir: string): ManifestEntry[] {
   const out = execFileSync("python3", [join(__dirname, "tree_manifest.py"), dir], { maxBuffer: 1 << 30 }).toString();
   return out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+/**
+ * A small root filesystem with a dpkg database: package `big` (its files present), `ghost` (its
+ * files absent) and a file no package owns (etc/hostname).
+ */
+export function makeDpkgTree(root: string): void {
+  fs.mkdirSync(join(root, "var/lib/dpkg/info"), { recursive: true });
+  fs.mkdirSync(join(root, "usr/share/big"), { recursive: true });
+  fs.mkdirSync(join(root, "etc"), { recursive: true });
+  fs.writeFileSync(join(root, "usr/share/big/data"), "x".repeat(100000));
+  fs.writeFileSync(join(root, "etc/hostname"), "unowned\n");
+  const stanza = (name: string, size: number) => `Package: ${name}\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: ${size}\n`;
+  fs.writeFileSync(join(root, "var/lib/dpkg/status"), [stanza("big", 9000), stanza("ghost", 100)].join("\n"));
+  fs.writeFileSync(join(root, "var/lib/dpkg/info/big.list"), "/.\n/usr\n/usr/share\n/usr/share/big\n/usr/share/big/data\n");
+  fs.writeFileSync(join(root, "var/lib/dpkg/info/ghost.list"), "/.\n/usr/share/ghost/gone\n");
 }
