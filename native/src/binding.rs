@@ -64,7 +64,9 @@ pub struct FileDigest {
     pub size: i64,
 }
 
-fn to_options(o: &ExportLayerOptions) -> napi::Result<ExportOptions> {
+/// Takes the options by value: the path lists (a whole tree's worth for the last layer of a
+/// split) become the selection without a second copy.
+fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
     let compression = Compression::parse(&o.compression, o.level).map_err(napi::Error::from_reason)?;
     let threads = match o.threads {
         None => export::default_threads(),
@@ -89,17 +91,17 @@ fn to_options(o: &ExportLayerOptions) -> napi::Result<ExportOptions> {
         threads,
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
-        select: match (&o.include, &o.exclude) {
+        select: match (o.include.take(), o.exclude.take()) {
             (Some(_), Some(_)) => {
                 return Err(napi::Error::from_reason(
                     "include and exclude cannot both be given",
                 ))
             }
             (Some(paths), None) => Some(Arc::new(Selection::only(
-                paths.iter().map(|p| p.as_bytes().to_vec()),
+                paths.into_iter().map(String::into_bytes),
             ))),
             (None, Some(paths)) => Some(Arc::new(Selection::all_but(
-                paths.iter().map(|p| p.as_bytes().to_vec()),
+                paths.into_iter().map(String::into_bytes),
             ))),
             (None, None) => None,
         },
@@ -119,7 +121,7 @@ impl LayerExport {
     #[napi(constructor)]
     pub fn new(options: ExportLayerOptions) -> napi::Result<Self> {
         Ok(LayerExport {
-            options: to_options(&options)?,
+            options: to_options(options)?,
             control: Arc::new(Control::default()),
         })
     }
