@@ -35,12 +35,17 @@ export interface ExportLayerOptions {
   /** Write the tree's usr/etc as etc (for OSTree commits). */
   usrEtcAsEtc?: boolean
   /**
-   * One layer of several: only these tar names (after the usr/etc rewrite), with the
-   * directories leading to them.
+   * One layer of a tree split by package: per package layer, the dpkg `.list` contents of
+   * its packages (absolute paths, one a line); a path belongs to the first layer listing it.
    */
-  include?: Array<string>
-  /** One layer of several: every directory and every entry but these tar names. */
-  exclude?: Array<string>
+  layerLists?: Array<string>
+  /**
+   * The layer to write: an index into `layer_lists`, or its length for the last layer
+   * (everything no list holds).
+   */
+  layerIndex?: number
+  /** Top-level links the lists' paths go through, "name=target" (merged /usr: "lib=usr/lib"). */
+  listLinks?: Array<string>
 }
 
 export interface ExportLayerResult {

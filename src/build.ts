@@ -11,7 +11,7 @@ import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
-import { planPackageLayers, type LayerPart } from "./package-layers.ts";
+import { planPackageLayers } from "./package-layers.ts";
 import type { ProgressSink } from "./progress.ts";
 
 export type BuildSource = { kind: "ostree"; repo: string; ref: string } | { kind: "rootfs"; dir: string };
@@ -82,12 +82,12 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
     const maxLayers = options.maxLayers ?? DEFAULT_MAX_LAYERS;
-    const parts: LayerPart[] = planPackageLayers(tree, maxLayers) ?? [{ packages: [] }];
+    const plan = planPackageLayers(tree, maxLayers);
+    // The package layers, then the last one (what no package owns, or the whole tree).
+    const parts: { packages: string[] }[] = [...(plan?.packages ?? []).map((packages) => ({ packages })), { packages: [] }];
     const warnings: string[] = [];
     // Only when asked for explicitly: a tree without packages is a normal thing to export.
-    if (options.maxLayers !== undefined && maxLayers > 1 && parts.length === 1) warnings.push("no dpkg database in the tree: writing one layer");
-    // Everything a package layer holds is left out of the last layer.
-    const owned = parts.flatMap((p) => p.paths ?? []);
+    if (options.maxLayers !== undefined && maxLayers > 1 && !plan) warnings.push("no dpkg database in the tree: writing one layer");
     const mediaType = layerMediaType(options.compression);
     const layers: (ExportLayerResult & { packages: string[] })[] = [];
     const shown = { bytes: 0, entries: 0, written: 0 };
@@ -103,7 +103,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
         // as ostree's own container export does.
         sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
         usrEtcAsEtc,
-        ...(parts.length > 1 ? (part.paths ? { include: part.paths } : { exclude: owned }) : {}),
+        ...(plan ? { layerLists: plan.lists, layerIndex: index, listLinks: plan.links } : {}),
       });
       const stopOnInterrupt = onInterrupt(() => task.cancel());
       const timer = options.onProgress
@@ -130,7 +130,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
       shown.bytes += layer.uncompressedSize;
       shown.entries += layer.entries;
       shown.written += layer.size;
-      if (layer.entries === 0 && part.paths) {
+      if (layer.entries === 0 && part.packages.length) {
         // None of these packages' files is in the tree (say, all moved by a reshape): no layer.
         rmSync(layerPath, { force: true });
         continue;

@@ -16,11 +16,18 @@ export interface DpkgPackage {
   installedSize: number;
 }
 
-export interface LayerPart {
-  /** Packages whose files the layer holds; empty for the last layer. */
-  packages: string[];
-  /** Tar names of the files (no leading `/`); undefined for the last layer, which holds the rest. */
-  paths?: string[];
+/** The package layers of a tree; the native core reads the lists and writes each layer. */
+export interface PackageLayers {
+  /** Packages of each package layer (the last layer, what no package owns, is not listed). */
+  packages: string[][];
+  /**
+   * Per package layer, the dpkg `.list` files of its packages, concatenated: absolute paths, one a
+   * line. Passed as is (one string per layer, not a string per path: a big tree lists hundreds of
+   * thousands); a path belongs to the first layer that lists it.
+   */
+  lists: string[];
+  /** Top-level merged-/usr links to follow in those paths, as "lib=usr/lib". */
+  links: string[];
 }
 
 /** Installed packages of a dpkg `status` file, sorted by name. */
@@ -101,31 +108,18 @@ function usrMergeLinks(tree: string): Map<string, string> {
   return links;
 }
 
-/** The tar name of a path as dpkg lists it, or undefined for the root. */
-export function tarNameOf(listed: string, links: Map<string, string>): string | undefined {
-  const rel = listed.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (!rel || rel === ".") return undefined;
-  const slash = rel.indexOf("/");
-  const first = slash < 0 ? rel : rel.slice(0, slash);
-  const mapped = links.get(first);
-  return mapped ? mapped + rel.slice(first.length) : rel;
-}
-
 /**
  * Plans the layers of a tree: at most `maxLayers`, the last holding what no package owns. Undefined
  * when the tree has no dpkg database (or no packages), which makes one layer.
  */
-export function planPackageLayers(tree: string, maxLayers: number): LayerPart[] | undefined {
+export function planPackageLayers(tree: string, maxLayers: number): PackageLayers | undefined {
   if (maxLayers < 2) return undefined;
   const database = findDpkgDatabase(tree);
   if (!database) return undefined;
   const packages = parseDpkgStatus(readFileSync(join(database, "status"), "utf8"));
   if (!packages.length) return undefined;
-  const links = usrMergeLinks(tree);
-  // Each path belongs to the first package (by name) that lists it. A directory is written in
-  // its owner's layer and, where needed, in any other layer as the way to that layer's files.
-  const owner = new Map<string, string>();
-  const filesOf = new Map<string, string[]>();
+  const listOf = new Map<string, string[]>();
+  const sizes = new Map<string, number>();
   for (const p of packages) {
     let text: string;
     try {
@@ -137,23 +131,14 @@ export function planPackageLayers(tree: string, maxLayers: number): LayerPart[] 
         continue;
       }
     }
-    const files = filesOf.get(p.name) ?? [];
-    for (const line of text.split("\n")) {
-      const name = tarNameOf(line, links);
-      if (name === undefined || owner.has(name)) continue;
-      owner.set(name, p.name);
-      files.push(name);
-    }
-    filesOf.set(p.name, files);
+    listOf.set(p.name, [...(listOf.get(p.name) ?? []), text.endsWith("\n") ? text : `${text}\n`]);
+    sizes.set(p.name, (sizes.get(p.name) ?? 0) + p.installedSize);
   }
-  const sizes = new Map<string, number>();
-  for (const p of packages) sizes.set(p.name, (sizes.get(p.name) ?? 0) + p.installedSize);
-  const groups = groupPackages(
-    [...filesOf.keys()].map((name) => ({ name, size: sizes.get(name) ?? 0 })),
-    maxLayers - 1,
-  );
-  return [
-    ...groups.map((names) => ({ packages: names, paths: names.flatMap((n) => filesOf.get(n) ?? []) })),
-    { packages: [] },
-  ];
+  if (!listOf.size) return undefined;
+  const groups = groupPackages([...listOf.keys()].map((name) => ({ name, size: sizes.get(name) ?? 0 })), maxLayers - 1);
+  return {
+    packages: groups,
+    lists: groups.map((names) => names.flatMap((n) => listOf.get(n)!).join("")),
+    links: [...usrMergeLinks(tree)].map(([name, target]) => `${name}=${target}`),
+  };
 }

@@ -126,9 +126,10 @@ describe("native addon", () => {
     expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "brotli" })).toThrow(
       /unknown compression "brotli"/,
     );
-    expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", include: ["a"], exclude: ["b"] })).toThrow(
-      /include and exclude cannot both be given/,
+    expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", layerLists: ["/a\n"], layerIndex: 2 })).toThrow(
+      /layer index 2 is out of range \(0-1\)/,
     );
+    expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", layerIndex: 0 })).toThrow(/go together/);
     expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", level: 12 })).toThrow(
       /level 12 is out of range for gzip/,
     );

@@ -30,11 +30,14 @@ pub struct ExportLayerOptions {
     pub source_date_epoch: Option<i64>,
     /// Write the tree's usr/etc as etc (for OSTree commits).
     pub usr_etc_as_etc: Option<bool>,
-    /// One layer of several: only these tar names (after the usr/etc rewrite), with the
-    /// directories leading to them.
-    pub include: Option<Vec<String>>,
-    /// One layer of several: every directory and every entry but these tar names.
-    pub exclude: Option<Vec<String>>,
+    /// One layer of a tree split by package: per package layer, the dpkg `.list` contents of
+    /// its packages (absolute paths, one a line); a path belongs to the first layer listing it.
+    pub layer_lists: Option<Vec<String>>,
+    /// The layer to write: an index into `layer_lists`, or its length for the last layer
+    /// (everything no list holds).
+    pub layer_index: Option<u32>,
+    /// Top-level links the lists' paths go through, "name=target" (merged /usr: "lib=usr/lib").
+    pub list_links: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -64,8 +67,8 @@ pub struct FileDigest {
     pub size: i64,
 }
 
-/// Takes the options by value: the path lists (a whole tree's worth for the last layer of a
-/// split) become the selection without a second copy.
+/// Takes the options by value: the layer lists (a whole tree's worth of paths) are dropped as
+/// soon as the selection is built.
 fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
     let compression = Compression::parse(&o.compression, o.level).map_err(napi::Error::from_reason)?;
     let threads = match o.threads {
@@ -91,19 +94,32 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
         threads,
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
-        select: match (o.include.take(), o.exclude.take()) {
-            (Some(_), Some(_)) => {
+        select: match (o.layer_lists.take(), o.layer_index) {
+            (None, None) => None,
+            (Some(lists), Some(index)) if index as usize <= lists.len() => {
+                let links: Vec<(Vec<u8>, Vec<u8>)> = o
+                    .list_links
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|l| {
+                        let (name, target) = l.split_once('=')?;
+                        Some((name.as_bytes().to_vec(), target.as_bytes().to_vec()))
+                    })
+                    .collect();
+                Some(Arc::new(Selection::for_layer(&lists, index as usize, &links)))
+            }
+            (Some(lists), Some(index)) => {
+                return Err(napi::Error::from_reason(format!(
+                    "layer index {index} is out of range (0-{})",
+                    lists.len()
+                )))
+            }
+            _ => {
                 return Err(napi::Error::from_reason(
-                    "include and exclude cannot both be given",
+                    "layer lists and layer index go together",
                 ))
             }
-            (Some(paths), None) => Some(Arc::new(Selection::only(
-                paths.into_iter().map(String::into_bytes),
-            ))),
-            (None, Some(paths)) => Some(Arc::new(Selection::all_but(
-                paths.into_iter().map(String::into_bytes),
-            ))),
-            (None, None) => None,
         },
     })
 }
