@@ -67,15 +67,9 @@ pub enum Selection {
 
 impl Selection {
     pub fn only(paths: impl IntoIterator<Item = Vec<u8>>) -> Self {
-        let mut keys = KeySet::default();
-        let mut parents = KeySet::default();
+        let (mut keys, mut parents) = (KeySet::default(), KeySet::default());
         for p in paths {
-            keys.insert(path_key(&p));
-            for (i, &b) in p.iter().enumerate() {
-                if b == b'/' && i > 0 {
-                    parents.insert(path_key(&p[..i]));
-                }
-            }
+            insert_with_parents(&p, &mut keys, &mut parents);
         }
         Selection::Only { paths: keys, parents }
     }
@@ -116,29 +110,26 @@ impl Selection {
             if !tar_name_into(line, links, &mut name) {
                 continue;
             }
-            let key = path_key(&name);
-            if earlier.contains(&key) {
-                continue;
-            }
-            paths.insert(key);
-            for (i, &b) in name.iter().enumerate() {
-                if b == b'/' && i > 0 {
-                    parents.insert(path_key(&name[..i]));
-                }
+            if !earlier.contains(&path_key(&name)) {
+                insert_with_parents(&name, &mut paths, &mut parents);
             }
         }
         Selection::Only { paths, parents }
     }
 }
 
-/// The tar name of a path as dpkg lists it ("/lib/x" -> "usr/lib/x" through `links`), or None
-/// for the root and empty lines.
-pub fn tar_name(listed: &[u8], links: &[(Vec<u8>, Vec<u8>)]) -> Option<Vec<u8>> {
-    let mut name = Vec::new();
-    tar_name_into(listed, links, &mut name).then_some(name)
+/// Adds the key of `path` to `paths` and those of the directories leading to it to `parents`.
+fn insert_with_parents(path: &[u8], paths: &mut KeySet, parents: &mut KeySet) {
+    paths.insert(path_key(path));
+    for (i, &b) in path.iter().enumerate() {
+        if b == b'/' && i > 0 {
+            parents.insert(path_key(&path[..i]));
+        }
+    }
 }
 
-/// `tar_name` into a reused buffer; false for the root and empty lines.
+/// Puts the tar name of a path as dpkg lists it ("/lib/x" -> "usr/lib/x" through `links`) into
+/// a reused buffer; false for the root and empty lines.
 fn tar_name_into(listed: &[u8], links: &[(Vec<u8>, Vec<u8>)], name: &mut Vec<u8>) -> bool {
     let (Some(start), Some(last)) = (
         listed.iter().position(|&b| b != b'/'),
@@ -257,7 +248,7 @@ pub fn walk(
             }
         }
         let is_dir = meta.is_dir();
-        if !listed && !(is_dir && leads) {
+        if !(listed || (is_dir && leads)) {
             continue;
         }
         let entry = Entry {
@@ -303,7 +294,10 @@ mod tests {
     #[test]
     fn tar_names_of_dpkg_paths() {
         let l = links();
-        let t = |s: &str| tar_name(s.as_bytes(), &l).map(|v| String::from_utf8(v).unwrap());
+        let t = |s: &str| {
+            let mut name = Vec::new();
+            tar_name_into(s.as_bytes(), &l, &mut name).then(|| String::from_utf8(name).unwrap())
+        };
         assert_eq!(
             t("/lib/x86_64-linux-gnu/libc.so.6").as_deref(),
             Some("usr/lib/x86_64-linux-gnu/libc.so.6")
