@@ -79,11 +79,15 @@ function sizeOfDir(dir: string): number {
   return total;
 }
 
+/** The manifest of an OCI layout's first image. */
+function manifestOf(layout: string): { layers: { size: number }[] } {
+  const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8"));
+  return JSON.parse(readFileSync(join(layout, "blobs/sha256", index.manifests[0].digest.slice(7)), "utf8"));
+}
+
 /** The blob size of all layers of an OCI layout. */
 function layerSize(layout: string): number {
-  const index = JSON.parse(sh(`cat '${layout}/index.json'`, { quiet: true }));
-  const manifest = JSON.parse(sh(`cat '${layout}/blobs/sha256/${index.manifests[0].digest.slice(7)}'`, { quiet: true }));
-  return manifest.layers.reduce((n: number, l: any) => n + l.size, 0);
+  return manifestOf(layout).layers.reduce((n, l) => n + l.size, 0);
 }
 
 interface Row {
@@ -128,11 +132,7 @@ function exportBench(label: string, tree: string): Row[] {
         sh(`umoci init --layout '${out}/umoci' && umoci new --image '${out}/umoci:t'`, { quiet: true });
       },
       cmd: `umoci insert --image '${out}/umoci:t' '${tree}' /`,
-      size: () => {
-        const index = JSON.parse(sh(`cat '${out}/umoci/index.json'`, { quiet: true }));
-        const m = JSON.parse(sh(`cat '${out}/umoci/blobs/sha256/${index.manifests[0].digest.slice(7)}'`, { quiet: true }));
-        return m.layers.reduce((n: number, l: any) => n + l.size, 0);
-      },
+      size: () => layerSize(`${out}/umoci`),
     },
     {
       name: `tar \\| pigz -6 -p2 (${label})`,
@@ -176,8 +176,7 @@ if (!flag("skip-registry")) {
     const layout = join(work, `registry-image-${i}`);
     rmSync(layout, { recursive: true, force: true });
     sh(`'${bin}' oci build --rootfs '${tree}' --output 'oci:${layout}:latest' ${flags}`, { quiet: true });
-    const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8"));
-    const layers = JSON.parse(readFileSync(join(layout, "blobs/sha256", index.manifests[0].digest.slice(7)), "utf8")).layers.length;
+    const layers = manifestOf(layout).layers.length;
     const out = sh(`./node_modules/.bin/bun scripts/bench-registry.ts '${layout}:latest' --runs ${rounds} --header`);
     const [header, row] = out.trim().split("\n").map((l) => l.split("\t"));
     return { label, layers, v: Object.fromEntries(header.map((h, j) => [h, row[j]])) };
