@@ -6,7 +6,7 @@
 // Which group a package lands in must not depend on the other packages, or every update would
 // reshuffle the layers: the largest packages get a layer each, the others go to a group chosen by
 // a hash of their name.
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { lstatSync, readFileSync, readdirSync, readlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 
 export interface DpkgPackage {
@@ -68,28 +68,19 @@ export function groupPackages(packages: { name: string; size: number }[], groups
 /** The dpkg database of a tree: where apt-ostree's compose keeps it, else the usual place. */
 function findDpkgDatabase(tree: string): string | undefined {
   for (const rel of ["usr/share/dpkg/database", "var/lib/dpkg"]) {
+    const parts = rel.split("/");
     // Every component must be a real directory: a symlink could point out of the tree (at the host's).
-    let dir = tree;
-    let ok = true;
-    for (const part of rel.split("/")) {
-      dir = join(dir, part);
-      try {
-        if (!lstatSync(dir).isDirectory()) ok = false;
-      } catch {
-        ok = false;
-      }
-      if (!ok) break;
-    }
-    if (ok && isFile(join(dir, "status"))) return dir;
+    const real = parts.every((_, i) => lstatOrUndefined(join(tree, ...parts.slice(0, i + 1)))?.isDirectory());
+    if (real && lstatOrUndefined(join(tree, rel, "status"))?.isFile()) return join(tree, rel);
   }
   return undefined;
 }
 
-function isFile(path: string): boolean {
+function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    return lstatSync(path).isFile();
+    return lstatSync(path);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -131,7 +122,9 @@ export function planPackageLayers(tree: string, maxLayers: number): PackageLayer
         continue;
       }
     }
-    listOf.set(p.name, [...(listOf.get(p.name) ?? []), text.endsWith("\n") ? text : `${text}\n`]);
+    const texts = listOf.get(p.name) ?? [];
+    texts.push(text.endsWith("\n") ? text : `${text}\n`);
+    listOf.set(p.name, texts);
     sizes.set(p.name, (sizes.get(p.name) ?? 0) + p.installedSize);
   }
   if (!listOf.size) return undefined;
