@@ -183,7 +183,7 @@ if (!flag("skip-registry")) {
   });
   lines.push(
     "",
-    `Registry (local docker-registry on 127.0.0.1, the large tree's gzip image, ${results[0].v.image_MiB} MiB; best of ${rounds}):`,
+    `Registry (local docker-registry on 127.0.0.1, the ${name} tree's gzip image, ${results[0].v.image_MiB} MiB; best of ${rounds}):`,
     "",
     "| image | operation | skopeo copy | apt-ostree | ratio | our peak RSS |",
     "|---|---|---|---|---|---|",
