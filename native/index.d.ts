@@ -72,5 +72,32 @@ export interface FileDigest {
   size: number
 }
 
+/**
+ * Stats the whole tree (reads no file) before an export: its tar size for progress, and for a
+ * split, the paths each package layer must take to keep hardlink groups whole. Not cancellable:
+ * it takes a fraction of a second per GB, and an interrupted process simply exits.
+ */
+export declare function scanTree(options: TreeScanOptions): Promise<TreeScanResult>
+
 /** Streaming SHA-256 of a file, off the JS thread: `{ digest: "sha256:<hex>", size }`. */
 export declare function sha256File(path: string): Promise<FileDigest>
+
+export interface TreeScanOptions {
+  root: string
+  /** Write the tree's usr/etc as etc (for OSTree commits), as the export will. */
+  usrEtcAsEtc?: boolean
+  /** A split's package layers, as for `LayerExport` (omit for one layer). */
+  layerLists?: Array<string>
+  listLinks?: Array<string>
+}
+
+export interface TreeScanResult {
+  entries: number
+  /** The tar's size as the export will write it, within a few headers per entry. */
+  tarBytes: number
+  /**
+   * Per package layer: paths (one a line) to append to its list so that every hardlink group
+   * stays in one layer.
+   */
+  hardlinkMoves: Array<string>
+}

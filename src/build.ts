@@ -9,7 +9,7 @@ import { buildConfig, buildManifest, hostDebianArch, platformForDebianArch, rfc3
 import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
-import { mapNativeError, native, type ExportLayerResult } from "./native.ts";
+import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { planPackageLayers } from "./package-layers.ts";
 import type { ProgressSink } from "./progress.ts";
@@ -88,6 +88,17 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     const warnings: string[] = [];
     // Only when asked for explicitly: a tree without packages is a normal thing to export.
     if (options.maxLayers !== undefined && maxLayers > 1 && !plan) warnings.push("no dpkg database in the tree: writing one layer");
+    // One stat-only pass first: the tar's size for progress, and for a split, the paths each layer
+    // must take so that files hardlinked to each other stay in one layer (one copy of the content).
+    let scan: TreeScanResult | undefined;
+    if (plan || options.onProgress) {
+      try {
+        scan = await native().scanTree({ root: tree, usrEtcAsEtc, ...(plan ? { layerLists: plan.lists, listLinks: plan.links } : {}) });
+      } catch (error) {
+        throw mapNativeError(error);
+      }
+      if (plan) plan.lists = plan.lists.map((list, i) => list + (scan!.hardlinkMoves[i] ?? ""));
+    }
     const mediaType = layerMediaType(options.compression);
     const layers: (ExportLayerResult & { packages: string[] })[] = [];
     const shown = { bytes: 0, entries: 0, written: 0 };
@@ -113,7 +124,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
             options.onProgress!({
               task: "layer",
               done: shown.bytes + p.bytesRead,
-              total: 0,
+              total: scan?.tarBytes ?? 0,
               detail: `${layerNote}${shown.entries + p.entries} entries, ${((shown.written + p.bytesWritten) / 1048576).toFixed(0)} MiB written`,
             });
           }, 100)

@@ -3,13 +3,14 @@
 // Loaded lazily: commands that need no native code (push, pull, compose) never extract it.
 import { ExitCode, UserError, oneLine } from "./errors.ts";
 
-import type { ExportLayerResult, FileDigest, LayerExport } from "../native/index.d.ts";
+import type { ExportLayerResult, FileDigest, LayerExport, TreeScanOptions, TreeScanResult } from "../native/index.d.ts";
 
-export type { ExportLayerOptions, ExportLayerResult, ExportProgress } from "../native/index.d.ts";
+export type { ExportLayerOptions, ExportLayerResult, ExportProgress, TreeScanResult } from "../native/index.d.ts";
 
 interface Addon {
   LayerExport: typeof LayerExport;
   sha256File(path: string): Promise<FileDigest>;
+  scanTree(options: TreeScanOptions): Promise<TreeScanResult>;
 }
 
 let addon: Addon | undefined;

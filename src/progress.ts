@@ -45,8 +45,10 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): R
     if (now - last < 100 && !(event.total && event.done >= event.total)) return;
     last = now;
     const parts = [...tasks.values()].slice(-3).map((e) => {
-      const amount = e.unit === "entries" ? `${e.done}` : human(e.done);
-      const of = e.total ? ` / ${e.unit === "entries" ? e.total : human(e.total)}` : "";
+      // A total may be an estimate: never show more than it.
+      const done = e.total ? Math.min(e.done, e.total) : e.done;
+      const amount = e.unit === "entries" ? `${done}` : human(done);
+      const of = e.total ? ` / ${e.unit === "entries" ? e.total : human(e.total)} ${Math.floor((100 * done) / e.total)}%` : "";
       return `${e.task} ${amount}${of}${e.detail ? ` (${e.detail})` : ""}`;
     });
     const width = stream.columns || 80;

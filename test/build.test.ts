@@ -105,9 +105,22 @@ describe("oci build --rootfs", () => {
     expect(result.layers.map((l: { packages?: string[] }) => l.packages)).toEqual([["big"], undefined]);
     expect(result.warnings).toEqual([]);
     const list = (digest: string) => execFileSync("tar", ["-tzf", join(out, "blobs/sha256", digest.slice(7))]).toString().trim().split("\n");
-    expect(list(result.layers[0].digest)).toEqual(["usr/", "usr/share/", "usr/share/big/", "usr/share/big/data"]);
+    // The unowned hardlink of big's LICENSE joins big's layer: one copy of the content, one link.
+    expect(list(result.layers[0].digest)).toEqual([
+      "usr/",
+      "usr/share/",
+      "usr/share/big/",
+      "usr/share/big/LICENSE",
+      "usr/share/big/data",
+      "usr/share/doc/",
+      "usr/share/doc/unowned/",
+      "usr/share/doc/unowned/LICENSE",
+    ]);
+    const verbose = execFileSync("tar", ["-tvzf", join(out, "blobs/sha256", result.layers[0].digest.slice(7))]).toString();
+    expect(verbose).toMatch(/^h.* usr\/share\/doc\/unowned\/LICENSE link to usr\/share\/big\/LICENSE$/m);
     expect(list(result.layers[1].digest)).toContain("etc/hostname");
     expect(list(result.layers[1].digest)).not.toContain("usr/share/big/data");
+    expect(list(result.layers[1].digest)).not.toContain("usr/share/doc/unowned/LICENSE");
     const bundle = join(tmp.path, "dpkg-split.bundle");
     umociUnpack(out, "t", bundle);
     expectSameTree(root, join(bundle, "rootfs"));

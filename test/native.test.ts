@@ -146,6 +146,19 @@ describe("native addon", () => {
     expect(existsSync(join(dir, "y"))).toBe(false);
   });
 
+  it("scanTree counts what an export writes and keeps hardlink groups in one layer", async () => {
+    const whole = await addon.scanTree({ root: small, usrEtcAsEtc: true });
+    const out = join(dir, "small-scan.tar");
+    const r = await new addon.LayerExport({ root: small, output: out, compression: "none", usrEtcAsEtc: true }).run();
+    expect(whole.entries).toBe(r.entries);
+    expect(whole.tarBytes).toBe(r.uncompressedSize);
+    expect(whole.hardlinkMoves).toEqual([]);
+    // hello (not listed: the last layer) and hello2 (layer 1): both go to layer 1.
+    const split = await addon.scanTree({ root: small, layerLists: ["/etc/os-release\n", "/bin/hello2\n"], listLinks: ["bin=usr/bin"] });
+    expect(split.hardlinkMoves).toEqual(["", "/usr/bin/hello\n"]);
+    await expect(addon.scanTree({ root: join(dir, "missing") })).rejects.toThrow(/^cannot read .*missing: No such file/);
+  });
+
   it("sha256File streams a file's digest", async () => {
     const f = join(dir, "large/f00");
     const r = await addon.sha256File(f);

@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 use crate::compress::Compression;
 use crate::export::{self, Control, ExportOptions};
+use crate::scan::{self, TreeScan};
 use crate::walk::Selection;
 
 #[napi(object)]
@@ -97,16 +98,7 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
         select: match (o.layer_lists.take(), o.layer_index) {
             (None, None) => None,
             (Some(lists), Some(index)) if index as usize <= lists.len() => {
-                let links: Vec<(Vec<u8>, Vec<u8>)> = o
-                    .list_links
-                    .take()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|l| {
-                        let (name, target) = l.split_once('=')?;
-                        Some((name.as_bytes().to_vec(), target.as_bytes().to_vec()))
-                    })
-                    .collect();
+                let links = parse_links(o.list_links.take());
                 Some(Arc::new(Selection::for_layer(&lists, index as usize, &links)))
             }
             (Some(lists), Some(index)) => {
@@ -122,6 +114,18 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
             }
         },
     })
+}
+
+/// "name=target" pairs as the lists' paths go through them.
+fn parse_links(links: Option<Vec<String>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    links
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|l| {
+            let (name, target) = l.split_once('=')?;
+            Some((name.as_bytes().to_vec(), target.as_bytes().to_vec()))
+        })
+        .collect()
 }
 
 /// One layer export: construct, then `run()`; `progress()` and `cancel()` may be called meanwhile.
@@ -222,4 +226,64 @@ pub fn sha256_file(path: String) -> AsyncTask<Sha256Task> {
     AsyncTask::new(Sha256Task {
         path: PathBuf::from(path),
     })
+}
+
+#[napi(object)]
+pub struct TreeScanOptions {
+    pub root: String,
+    /// Write the tree's usr/etc as etc (for OSTree commits), as the export will.
+    pub usr_etc_as_etc: Option<bool>,
+    /// A split's package layers, as for `LayerExport` (omit for one layer).
+    pub layer_lists: Option<Vec<String>>,
+    pub list_links: Option<Vec<String>>,
+}
+
+#[napi(object)]
+pub struct TreeScanResult {
+    pub entries: i64,
+    /// The tar's size as the export will write it, within a few headers per entry.
+    pub tar_bytes: i64,
+    /// Per package layer: paths (one a line) to append to its list so that every hardlink group
+    /// stays in one layer.
+    pub hardlink_moves: Vec<String>,
+}
+
+pub struct ScanTask {
+    options: TreeScanOptions,
+}
+
+impl Task for ScanTask {
+    type Output = TreeScan;
+    type JsValue = TreeScanResult;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let o = &mut self.options;
+        let lists = o.layer_lists.take().unwrap_or_default();
+        let links = parse_links(o.list_links.take());
+        let never = std::sync::atomic::AtomicBool::new(false);
+        scan::scan_tree(
+            std::path::Path::new(&o.root),
+            o.usr_etc_as_etc.unwrap_or(false),
+            &lists,
+            &links,
+            &never,
+        )
+        .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, r: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(TreeScanResult {
+            entries: r.entries as i64,
+            tar_bytes: r.tar_bytes as i64,
+            hardlink_moves: r.hardlink_moves,
+        })
+    }
+}
+
+/// Stats the whole tree (reads no file) before an export: its tar size for progress, and for a
+/// split, the paths each package layer must take to keep hardlink groups whole. Not cancellable:
+/// it takes a fraction of a second per GB, and an interrupted process simply exits.
+#[napi(ts_return_type = "Promise<TreeScanResult>")]
+pub fn scan_tree(options: TreeScanOptions) -> AsyncTask<ScanTask> {
+    AsyncTask::new(ScanTask { options })
 }

@@ -1,7 +1,7 @@
 //! Sorted, depth-first walk of a directory tree, like `tar --sort=name`: the names in each
 //! directory in byte order, each directory followed by its contents before its next sibling.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::os::unix::ffi::OsStrExt;
@@ -23,7 +23,7 @@ pub struct Entry {
 /// A path as a 128-bit key: two SipHash-1-3 sums with fixed keys. A tree's path lists are held
 /// as keys (16 bytes each instead of ~120 for a set of byte strings: 7 instead of 27 MB for a
 /// 220k-file tree); two paths would need a 2^-128-scale coincidence to share one.
-fn path_key(path: &[u8]) -> u128 {
+pub fn path_key(path: &[u8]) -> u128 {
     use std::hash::Hasher;
     let mut a = std::hash::DefaultHasher::new();
     a.write(path);
@@ -52,6 +52,24 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 pub type KeySet = HashSet<u128, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The package layer of each listed path, by key.
+pub type LayerOf = HashMap<u128, u32, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// Which package layer each path the lists hold belongs to: the first listing it (as
+/// [`Selection::for_layer`] decides).
+pub fn layers_of_listed(lists: &[String], links: &[(Vec<u8>, Vec<u8>)]) -> LayerOf {
+    let mut layer_of = LayerOf::default();
+    let mut name = Vec::new();
+    for (index, list) in lists.iter().enumerate() {
+        for line in list.as_bytes().split(|&b| b == b'\n') {
+            if tar_name_into(line, links, &mut name) {
+                layer_of.entry(path_key(&name)).or_insert(index as u32);
+            }
+        }
+    }
+    layer_of
+}
 
 /// The part of a tree one layer gets when a tree is split into several layers. Paths are tar
 /// names: relative, no leading `/`, after the `usr/etc` -> `etc` rewrite.

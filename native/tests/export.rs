@@ -10,6 +10,7 @@ use std::process::Command;
 
 use apt_ostree_native::compress::Compression;
 use apt_ostree_native::export::{export_layer, sha256_file, Control, ExportOptions, ExportResult};
+use apt_ostree_native::scan::scan_tree;
 use apt_ostree_native::walk::Selection;
 use apt_ostree_native::Error;
 
@@ -384,6 +385,62 @@ fn selections_split_a_tree() {
         d.contains(&b"usr/".to_vec()) && !d.iter().any(|x| x.starts_with(b"usr/bin")),
         "{:?}",
         text(&d)
+    );
+}
+
+#[test]
+fn scan_keeps_hardlink_groups_in_one_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_tree(&root);
+    fs::remove_file(root.join("var/sock")).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    // Groups: usr/bin/tool + usr/bin/tool-link, etc/default/conf (usr/etc) + var/lib/conf-link.
+    let mut lists = vec![
+        "/var/lib/conf-link\n".to_string(),
+        "/usr/bin/tool-link\n/etc/default/conf\n".to_string(),
+    ];
+    let scan = scan_tree(&root, true, &lists, &[], &never).unwrap();
+    // Each group goes to the earliest layer a member belongs to (tool: layer 1, not the rest).
+    assert_eq!(scan.hardlink_moves, ["/etc/default/conf\n", "/usr/bin/tool\n"]);
+    for (list, extra) in lists.iter_mut().zip(&scan.hardlink_moves) {
+        list.push_str(extra);
+    }
+    let layer = |index: usize| {
+        let out = tmp.path().join(format!("layer{index}.tar"));
+        let mut o = opts(&root, &out, Compression::None, 1);
+        o.usr_etc_as_etc = true;
+        o.select = Some(std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+        run(&o).unwrap();
+        tar_list(&out).join("\n")
+    };
+    let (zero, one, rest) = (layer(0), layer(1), layer(2));
+    assert!(
+        zero.contains("var/lib/conf-link link to etc/default/conf"),
+        "{zero}"
+    );
+    assert!(one.contains("usr/bin/tool-link link to usr/bin/tool"), "{one}");
+    assert!(
+        !rest
+            .lines()
+            .any(|l| l.ends_with(" usr/bin/tool") || l.contains("conf")),
+        "{rest}"
+    );
+
+    // Totals, against a one-layer export of the same tree.
+    let whole = scan_tree(&root, true, &[], &[], &never).unwrap();
+    assert!(whole.hardlink_moves.is_empty());
+    let out = tmp.path().join("whole.tar");
+    let mut o = opts(&root, &out, Compression::None, 1);
+    o.usr_etc_as_etc = true;
+    let r = run(&o).unwrap();
+    assert_eq!(whole.entries, r.entries);
+    // PAX headers (the long and the non-UTF-8 name, xattrs) are not counted: a few KiB here.
+    assert!(
+        whole.tar_bytes <= r.uncompressed_size && r.uncompressed_size - whole.tar_bytes < 16384,
+        "{} vs {}",
+        whole.tar_bytes,
+        r.uncompressed_size
     );
 }
 

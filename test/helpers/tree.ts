@@ -68,7 +68,7 @@ export function treeManifest(dir: string): ManifestEntry[] {
 
 /**
  * A small root filesystem with a dpkg database: package `big` (its files present), `ghost` (its
- * files absent) and a file no package owns (etc/hostname).
+ * files absent), a file no package owns (etc/hostname) and one hardlinked to a file of `big`.
  */
 export function makeDpkgTree(root: string): void {
   fs.mkdirSync(join(root, "var/lib/dpkg/info"), { recursive: true });
@@ -76,8 +76,12 @@ export function makeDpkgTree(root: string): void {
   fs.mkdirSync(join(root, "etc"), { recursive: true });
   fs.writeFileSync(join(root, "usr/share/big/data"), "x".repeat(100000));
   fs.writeFileSync(join(root, "etc/hostname"), "unowned\n");
+  // A hardlink group across a package and what no package owns (as a checkout links equal files).
+  fs.mkdirSync(join(root, "usr/share/doc/unowned"), { recursive: true });
+  fs.writeFileSync(join(root, "usr/share/big/LICENSE"), "the same text\n");
+  fs.linkSync(join(root, "usr/share/big/LICENSE"), join(root, "usr/share/doc/unowned/LICENSE"));
   const stanza = (name: string, size: number) => `Package: ${name}\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: ${size}\n`;
   fs.writeFileSync(join(root, "var/lib/dpkg/status"), [stanza("big", 9000), stanza("ghost", 100)].join("\n"));
-  fs.writeFileSync(join(root, "var/lib/dpkg/info/big.list"), "/.\n/usr\n/usr/share\n/usr/share/big\n/usr/share/big/data\n");
+  fs.writeFileSync(join(root, "var/lib/dpkg/info/big.list"), "/.\n/usr\n/usr/share\n/usr/share/big\n/usr/share/big/LICENSE\n/usr/share/big/data\n");
   fs.writeFileSync(join(root, "var/lib/dpkg/info/ghost.list"), "/.\n/usr/share/ghost/gone\n");
 }

@@ -1,0 +1,94 @@
+//! A look at the whole tree before its layers are written (stat only, no file is read): the
+//! size the tar will have, for progress, and the hardlink groups a split into layers must keep
+//! together.
+//!
+//! A checkout hardlinks files whose content is equal (a licence text shipped by many packages,
+//! say). Split by package, the members of such a group would land in different layers and each
+//! layer would carry the content again; a layer cannot link into another. So a whole group goes
+//! to the earliest layer that any member belongs to, and stays one file plus tar hardlinks.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use crate::walk::{self, WalkOptions};
+use crate::Error;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TreeScan {
+    /// Entries of the tree (the root not counted).
+    pub entries: u64,
+    /// The tar stream's size as the export will write it, within a few headers per entry
+    /// (PAX records and directories repeated in several layers are not counted).
+    pub tar_bytes: u64,
+    /// Per package layer: paths (absolute, one a line, as dpkg lists them) that must join it
+    /// to keep their hardlink group in one layer. Empty strings when nothing moves.
+    pub hardlink_moves: Vec<String>,
+}
+
+/// The entries sharing one inode: (package layer, tar name) each, in walk order.
+type Members = Vec<(u32, Vec<u8>)>;
+
+/// Scans `root` as the export will walk it. `lists` and `links` are a split's package layers
+/// (see [`walk::Selection::for_layer`]); empty for one layer.
+pub fn scan_tree(
+    root: &Path,
+    usr_etc_as_etc: bool,
+    lists: &[String],
+    links: &[(Vec<u8>, Vec<u8>)],
+    cancel: &AtomicBool,
+) -> Result<TreeScan, Error> {
+    let layer_of = walk::layers_of_listed(lists, links);
+    let rest = lists.len() as u32;
+    let mut groups: HashMap<(u64, u64), Members> = HashMap::new();
+    let mut scan = TreeScan::default();
+    let opts = WalkOptions {
+        select: None,
+        usr_etc_as_etc,
+        skip: None,
+        cancel,
+    };
+    walk::walk(root, &opts, &mut |ent| {
+        scan.entries += 1;
+        scan.tar_bytes += 512;
+        let m = &ent.meta;
+        let mut first_of_inode = true;
+        if !m.is_dir() && m.nlink() > 1 {
+            let members = groups.entry((m.dev(), m.ino())).or_default();
+            first_of_inode = members.is_empty();
+            if !lists.is_empty() {
+                let layer = layer_of.get(&walk::path_key(&ent.rel)).copied().unwrap_or(rest);
+                members.push((layer, ent.rel));
+            } else if first_of_inode {
+                members.push((rest, Vec::new()));
+            }
+        }
+        if m.is_file() && first_of_inode {
+            scan.tar_bytes += m.size().div_ceil(512) * 512;
+        }
+        Ok(())
+    })?;
+    scan.tar_bytes += 1024;
+    let mut moves: Vec<Vec<&str>> = vec![Vec::new(); lists.len()];
+    for members in groups.values().filter(|m| m.len() > 1) {
+        let target = members.iter().map(|(layer, _)| *layer).min().unwrap_or(rest);
+        for (layer, name) in members {
+            // A name that is not UTF-8 or holds a newline cannot be a list line: that member
+            // stays where it is, written as a copy.
+            match std::str::from_utf8(name) {
+                Ok(text) if *layer != target && !text.contains('\n') => moves[target as usize].push(text),
+                _ => {}
+            }
+        }
+    }
+    // Sorted, so the same tree always gives the same lists.
+    scan.hardlink_moves = moves
+        .into_iter()
+        .map(|mut names| {
+            names.sort_unstable();
+            names.iter().map(|n| format!("/{n}\n")).collect()
+        })
+        .collect();
+    Ok(scan)
+}
