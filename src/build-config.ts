@@ -23,7 +23,7 @@ export const BuildConfigSchema = z
     format: z.enum(["oci", "oci-archive", "docker", "docker-archive"]).optional(),
     tag: z.string().min(1).optional(),
     compression: z.enum(["gzip", "zstd", "none"]).optional(),
-    level: z.number().int().min(-7).max(22).optional(),
+    level: z.number().int().min(-7).max(19).optional(),
     threads: z.number().int().min(1).max(256).optional(),
     maxLayers: z.number().int().min(1).max(MAX_LAYERS).optional(),
     labels: stringMap.optional(),

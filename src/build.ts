@@ -104,7 +104,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     const shown = { bytes: 0, entries: 0, written: 0 };
     for (const [index, part] of parts.entries()) {
       const layerPath = sink.tempBlobPath();
-      const task = new (native().LayerExport)({
+      const task = construct(() => new (native().LayerExport)({
         root: tree,
         output: layerPath,
         compression: options.compression,
@@ -115,7 +115,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
         sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
         usrEtcAsEtc,
         ...(plan ? { layerLists: plan.lists, layerIndex: index, listLinks: plan.links } : {}),
-      });
+      }));
       const stopOnInterrupt = onInterrupt(() => task.cancel());
       const timer = options.onProgress
         ? setInterval(() => {
@@ -211,6 +211,15 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
   } catch (error) {
     sink.abort();
     throw error;
+  }
+}
+
+/** The addon's constructors check their options and throw plain errors: map them as run() errors are. */
+function construct<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    throw mapNativeError(error);
   }
 }
 

@@ -171,6 +171,13 @@ describe("oci build --rootfs", () => {
         expect(Number(listing)).toBe(result.layers[0].entries);
       }
     }
+    // zstd's fast levels ("--level -3" as two words): the same tar, a valid frame.
+    const fast = join(tmp.path, "c-zstd-fast");
+    const f = await build(["--rootfs", tree, "--output", `oci:${fast}:t`, "--compression", "zstd", "--level", "-3"]);
+    const zstd = await build(["--rootfs", tree, "--output", `oci:${join(tmp.path, "c-zstd-1")}:t`, "--compression", "zstd"]);
+    expect(f.layers[0].diffId).toBe(zstd.layers[0].diffId);
+    expect(f.layers[0].digest).not.toBe(zstd.layers[0].digest);
+    execFileSync("zstd", ["-tq", join(fast, "blobs/sha256", f.layers[0].digest.slice(7))]);
   });
 
   it("writes an oci-archive and a docker-archive that skopeo reads", async () => {

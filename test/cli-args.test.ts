@@ -1,5 +1,6 @@
 // Flag handling of `oci build`: defaults < config file < flags, and conflicts are usage errors.
 import { describe, expect, it } from "vitest";
+import { joinNegativeValues } from "../src/cli/main.ts";
 import { resolveBuildOptions } from "../src/cli/oci-build.ts";
 import { ExitCode, UserError } from "../src/errors.ts";
 
@@ -45,6 +46,12 @@ describe("oci build options", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "0" }, {}))).toMatch(/--max-layers must be between 1 and 100/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "200" }, {}))).toMatch(/--max-layers/);
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "8" }, {}).maxLayers).toBe(8);
+    // zstd's fast levels are negative: "--level -3" is a value, not a flag.
+    expect(joinNegativeValues(["build", "--level", "-3", "--threads", "2", "--", "--x", "-1"])).toEqual(["build", "--level=-3", "--threads", "2", "--", "--x", "-1"]);
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: -3 }, {}).level).toBe(-3);
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: "-8" }, {}))).toBe("--level -8 is out of range for zstd (1-19, or -7 to -1 for the fast levels)");
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "10" }, {}))).toBe("--level 10 is out of range for gzip (1-9)");
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "none", level: "3" }, {}))).toMatch(/out of range for none \(only 0\)/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "x" }, {}))).toMatch(/--level/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", volume: "rel" }, {}))).toMatch(/absolute/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "soon" }))).toMatch(/SOURCE_DATE_EPOCH/);

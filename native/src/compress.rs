@@ -54,9 +54,10 @@ impl Compression {
             }
             "zstd" => {
                 let level = level.unwrap_or(ZSTD_DEFAULT_LEVEL);
-                if !(1..=19).contains(&level) {
+                // -7..-1: zstd's fast levels (faster, bigger); 20-22 would need ultra mode.
+                if !(-7..=19).contains(&level) || level == 0 {
                     return Err(format!(
-                        "compression level {level} is out of range for zstd (1-19)"
+                        "compression level {level} is out of range for zstd (1-19, or -7 to -1 for the fast levels)"
                     ));
                 }
                 Ok(Compression::Zstd { level })
@@ -330,6 +331,16 @@ mod tests {
             .unwrap_err()
             .contains("out of range"));
         assert!(Compression::parse("zstd", Some(0))
+            .unwrap_err()
+            .contains("out of range"));
+        assert_eq!(
+            Compression::parse("zstd", Some(-7)).unwrap(),
+            Compression::Zstd { level: -7 }
+        );
+        assert!(Compression::parse("zstd", Some(-8))
+            .unwrap_err()
+            .contains("-7 to -1"));
+        assert!(Compression::parse("zstd", Some(20))
             .unwrap_err()
             .contains("out of range"));
         assert!(Compression::parse("brotli", None)

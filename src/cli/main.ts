@@ -52,7 +52,24 @@ export function buildCli(groups: CommandGroup[], argv: string[], ctx: CliContext
   cli.help();
   // Our own version flag (not cac's), so every form prints the same line.
   cli.option("-v, --version", "Display the version, git commit and target");
-  return { cli, rest: group ? argv.slice(1) : argv };
+  return { cli, rest: joinNegativeValues(group ? argv.slice(1) : argv) };
+}
+
+/**
+ * "--level -3" -> "--level=-3": cac would read "-3" as a flag. No command takes a negative number
+ * as a positional argument, so a long option followed by one always means its value.
+ */
+export function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [arg, next] = [argv[i], argv[i + 1]];
+    if (arg === "--") return [...out, ...argv.slice(i)];
+    if (arg.startsWith("--") && arg.length > 2 && !arg.includes("=") && next !== undefined && /^-\d+$/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 export async function main(argv: string[], ctx: CliContext = processContext): Promise<number> {

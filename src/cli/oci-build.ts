@@ -53,6 +53,13 @@ function integer(value: unknown, flag: string): number | undefined {
 }
 
 /** Merges defaults < config file < flags into BuildOptions (pure apart from reading --config). */
+/** The levels each compression takes (the native core checks again; this fails before any work). */
+function checkLevel(compression: string, level: number): void {
+  const ok = compression === "gzip" ? level >= 1 && level <= 9 : compression === "zstd" ? (level >= 1 && level <= 19) || (level >= -7 && level <= -1) : level === 0;
+  const range = compression === "gzip" ? "1-9" : compression === "zstd" ? "1-19, or -7 to -1 for the fast levels" : "only 0";
+  if (!ok) throw usageError(`--level ${level} is out of range for ${compression} (${range})`);
+}
+
 export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = process.env) {
   const file: BuildConfig = flags.config ? wrap(() => parseBuildConfig(readConfigFile(flags.config!), flags.config!)) : {};
   const source = flags.source ?? (flags.rootfs ? undefined : file.source);
@@ -93,6 +100,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got '${sde}'`);
   const level = integer(flags.level ?? file.level, "--level");
+  if (level !== undefined) checkLevel(compression, level);
   const threads = integer(flags.threads ?? file.threads, "--threads");
   if (threads !== undefined && threads < 1) throw usageError("--threads must be at least 1");
   const maxLayers = integer(flags.maxLayers ?? file.maxLayers, "--max-layers");
@@ -149,7 +157,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--created <time>", "creation time: ISO 8601, @SECONDS or now (default: the commit's time, else SOURCE_DATE_EPOCH, else 1970)")
     .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true)")
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
-    .option("--level <n>", "compression level")
+    .option("--level <n>", "compression level: gzip 1-9 (default 2), zstd 1-19 or -7..-1 (default 1)")
     .option("--threads <n>", "compression threads (default: all cores; output is the same for any count)")
     .option("--max-layers <n>", "split the tree into at most N layers by dpkg package, the last holding files no package owns; 1: one layer (default: 8)")
     .option("--config <file>", "settings from a JSON, YAML or TOML file; flags win")
