@@ -46,6 +46,11 @@ export interface ExportLayerOptions {
   layerIndex?: number
   /** Top-level links the lists' paths go through, "name=target" (merged /usr: "lib=usr/lib"). */
   listLinks?: Array<string>
+  /**
+   * Paths to leave out should they lie inside the tree, a directory with all below it (the
+   * image being written, an output about to be replaced). The output blob always is.
+   */
+  skipPaths?: Array<string>
 }
 
 export interface ExportLayerResult {
@@ -89,6 +94,8 @@ export interface TreeScanOptions {
   /** A split's package layers, as for `LayerExport` (omit for one layer). */
   layerLists?: Array<string>
   listLinks?: Array<string>
+  /** As for `LayerExport`. */
+  skipPaths?: Array<string>
 }
 
 export interface TreeScanResult {

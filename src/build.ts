@@ -81,6 +81,9 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
   const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0 });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
+    // An output inside the tree it is made of: neither the image being written nor the one it
+    // replaces (--force) goes into the layers.
+    const skipPaths = [sink.layout.dir, resolve(options.target.path)];
     const maxLayers = options.maxLayers ?? DEFAULT_MAX_LAYERS;
     const plan = planPackageLayers(tree, maxLayers);
     // The package layers, then the last one (what no package owns, or the whole tree).
@@ -93,7 +96,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     let scan: TreeScanResult | undefined;
     if (plan || options.onProgress) {
       try {
-        scan = await native().scanTree({ root: tree, usrEtcAsEtc, ...(plan ? { layerLists: plan.lists, listLinks: plan.links } : {}) });
+        scan = await native().scanTree({ root: tree, usrEtcAsEtc, skipPaths, ...(plan ? { layerLists: plan.lists, listLinks: plan.links } : {}) });
       } catch (error) {
         throw mapNativeError(error);
       }
@@ -114,6 +117,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
         // as ostree's own container export does.
         sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
         usrEtcAsEtc,
+        skipPaths,
         ...(plan ? { layerLists: plan.lists, layerIndex: index, listLinks: plan.links } : {}),
       }));
       const stopOnInterrupt = onInterrupt(() => task.cancel());

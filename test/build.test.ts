@@ -126,6 +126,19 @@ describe("oci build --rootfs", () => {
     expectSameTree(root, join(bundle, "rootfs"));
   });
 
+  it("leaves an output inside the tree out of the image: the layout being written, and the one --force replaces", async () => {
+    const root = join(tmp.path, "dpkg-inside");
+    makeDpkgTree(root);
+    const names = (out: string, result: { layers: { digest: string }[] }) =>
+      result.layers.flatMap((l) => execFileSync("tar", ["-tzf", join(out, "blobs/sha256", l.digest.slice(7))]).toString().trim().split("\n"));
+    const out = join(root, "image.oci");
+    const first = await build(["--rootfs", root, "--output", `oci:${out}:t`]);
+    expect(first.layers).toHaveLength(2);
+    const again = await build(["--rootfs", root, "--output", `oci:${out}:t`, "--force"]);
+    for (const n of names(out, again)) expect(n).not.toMatch(/image\.oci/);
+    expect(again.digest).toBe(first.digest);
+  });
+
   it("writes one layer, with a warning, when --max-layers meets a tree without a dpkg database", async () => {
     const result = await build(["--rootfs", tree, "--output", join(tmp.path, "no-dpkg"), "--max-layers", "4"]);
     expect(result.layers).toHaveLength(1);

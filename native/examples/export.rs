@@ -20,6 +20,7 @@ fn main() {
         source_date_epoch: None,
         usr_etc_as_etc: false,
         select: None,
+        skip_paths: Vec::new(),
     };
     let t = Instant::now();
     match export_layer(&opts, &Control::default()) {

@@ -39,6 +39,9 @@ pub struct ExportLayerOptions {
     pub layer_index: Option<u32>,
     /// Top-level links the lists' paths go through, "name=target" (merged /usr: "lib=usr/lib").
     pub list_links: Option<Vec<String>>,
+    /// Paths to leave out should they lie inside the tree, a directory with all below it (the
+    /// image being written, an output about to be replaced). The output blob always is.
+    pub skip_paths: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -95,6 +98,13 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
         threads,
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
+        skip_paths: o
+            .skip_paths
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
         select: match (o.layer_lists.take(), o.layer_index) {
             (None, None) => None,
             (Some(lists), Some(index)) if index as usize <= lists.len() => {
@@ -236,6 +246,8 @@ pub struct TreeScanOptions {
     /// A split's package layers, as for `LayerExport` (omit for one layer).
     pub layer_lists: Option<Vec<String>>,
     pub list_links: Option<Vec<String>>,
+    /// As for `LayerExport`.
+    pub skip_paths: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -260,10 +272,18 @@ impl Task for ScanTask {
         let o = &mut self.options;
         let lists = o.layer_lists.take().unwrap_or_default();
         let links = parse_links(o.list_links.take());
+        let skip: Vec<PathBuf> = o
+            .skip_paths
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
         let never = std::sync::atomic::AtomicBool::new(false);
         scan::scan_tree(
             std::path::Path::new(&o.root),
             o.usr_etc_as_etc.unwrap_or(false),
+            &skip,
             &lists,
             &links,
             &never,

@@ -35,6 +35,9 @@ pub struct ExportOptions {
     pub usr_etc_as_etc: bool,
     /// Only part of the tree, for one of several layers.
     pub select: Option<Arc<walk::Selection>>,
+    /// Paths left out of the layer if they lie inside the tree, a directory with all below it
+    /// (the image being written, an output about to be replaced). The output blob always is.
+    pub skip_paths: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,11 +135,22 @@ fn pick(errors: Vec<Error>) -> Error {
         .unwrap_or(Error::Pipeline)
 }
 
+/// (dev, ino) of the paths that exist (a missing one cannot be in the tree either).
+pub fn skip_ids(paths: &[PathBuf]) -> Vec<(u64, u64)> {
+    paths
+        .iter()
+        .filter_map(|p| std::fs::symlink_metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect()
+}
+
 fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, Error> {
     let out_meta = file
         .metadata()
         .map_err(|e| Error::io("cannot stat", &opts.output, &e))?;
-    let skip = Some((out_meta.dev(), out_meta.ino()));
+    let mut skip = skip_ids(&opts.skip_paths);
+    skip.push((out_meta.dev(), out_meta.ino()));
+    let skip = skip.as_slice();
     let threads = opts.threads;
     let output = opts.output.clone();
 
@@ -379,7 +393,7 @@ fn changed_size(path: &Path) -> Error {
 fn produce(
     opts: &ExportOptions,
     ctl: &Control,
-    skip: Option<(u64, u64)>,
+    skip: &[(u64, u64)],
     tx: SyncSender<Job>,
     tokens: Option<Receiver<()>>,
     want_dict: bool,

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::walk::{self, WalkOptions};
@@ -30,11 +30,12 @@ pub struct TreeScan {
 /// The entries sharing one inode: (package layer, tar name) each, in walk order.
 type Members = Vec<(u32, Vec<u8>)>;
 
-/// Scans `root` as the export will walk it. `lists` and `links` are a split's package layers
-/// (see [`walk::Selection::for_layer`]); empty for one layer.
+/// Scans `root` as the export will walk it, leaving out `skip_paths` as it does. `lists` and
+/// `links` are a split's package layers (see [`walk::Selection::for_layer`]); empty for one layer.
 pub fn scan_tree(
     root: &Path,
     usr_etc_as_etc: bool,
+    skip_paths: &[PathBuf],
     lists: &[String],
     links: &[(Vec<u8>, Vec<u8>)],
     cancel: &AtomicBool,
@@ -46,7 +47,7 @@ pub fn scan_tree(
     let opts = WalkOptions {
         select: None,
         usr_etc_as_etc,
-        skip: None,
+        skip: &crate::export::skip_ids(skip_paths),
         cancel,
     };
     walk::walk(root, &opts, &mut |ent| {

@@ -176,8 +176,9 @@ pub struct WalkOptions<'a> {
     pub select: Option<&'a Selection>,
     /// Write the tree's `usr/etc` as top-level `etc` (and not under `usr/`).
     pub usr_etc_as_etc: bool,
-    /// (dev, ino) of a file to leave out (the output blob, if it lies inside the tree).
-    pub skip: Option<(u64, u64)>,
+    /// (dev, ino) of entries to leave out, a directory with all below it: what the export is
+    /// writing, should that lie inside the tree.
+    pub skip: &'a [(u64, u64)],
     pub cancel: &'a AtomicBool,
 }
 
@@ -260,10 +261,8 @@ pub fn walk(
             Some(Selection::AllBut(paths)) => (!paths.contains(&path_key(&rel)), true),
         };
         let meta = fs::symlink_metadata(&path).map_err(|e| Error::io("cannot stat", &path, &e))?;
-        if let Some(skip) = opts.skip {
-            if (meta.dev(), meta.ino()) == skip {
-                continue;
-            }
+        if opts.skip.contains(&(meta.dev(), meta.ino())) {
+            continue;
         }
         let is_dir = meta.is_dir();
         if !(listed || (is_dir && leads)) {

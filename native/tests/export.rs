@@ -108,6 +108,7 @@ fn opts(root: &Path, out: &Path, compression: Compression, threads: usize) -> Ex
         source_date_epoch: None,
         usr_etc_as_etc: false,
         select: None,
+        skip_paths: Vec::new(),
     }
 }
 
@@ -400,7 +401,7 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
         "/var/lib/conf-link\n".to_string(),
         "/usr/bin/tool-link\n/etc/default/conf\n".to_string(),
     ];
-    let scan = scan_tree(&root, true, &lists, &[], &never).unwrap();
+    let scan = scan_tree(&root, true, &[], &lists, &[], &never).unwrap();
     // Each group goes to the earliest layer a member belongs to (tool: layer 1, not the rest).
     assert_eq!(scan.hardlink_moves, ["/etc/default/conf\n", "/usr/bin/tool\n"]);
     for (list, extra) in lists.iter_mut().zip(&scan.hardlink_moves) {
@@ -428,7 +429,7 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
     );
 
     // Totals, against a one-layer export of the same tree.
-    let whole = scan_tree(&root, true, &[], &[], &never).unwrap();
+    let whole = scan_tree(&root, true, &[], &[], &[], &never).unwrap();
     assert!(whole.hardlink_moves.is_empty());
     let out = tmp.path().join("whole.tar");
     let mut o = opts(&root, &out, Compression::None, 1);
@@ -441,6 +442,44 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
         "{} vs {}",
         whole.tar_bytes,
         r.uncompressed_size
+    );
+}
+
+#[test]
+fn skip_paths_leave_out_what_is_being_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_tree(&root);
+    fs::remove_file(root.join("var/sock")).unwrap();
+    // An image being written inside the tree it is made of, and an old output to be replaced.
+    fs::create_dir_all(root.join("var/.img.layout-1/blobs")).unwrap();
+    fs::write(root.join("var/.img.layout-1/blobs/layer0"), b"earlier layer").unwrap();
+    fs::write(root.join("var/old.tar"), b"old output").unwrap();
+    let skip = vec![
+        root.join("var/.img.layout-1"),
+        root.join("var/old.tar"),
+        root.join("var/not-there"),
+    ];
+    let out = tmp.path().join("skip.tar");
+    let mut o = opts(&root, &out, Compression::None, 1);
+    o.skip_paths = skip.clone();
+    let r = run(&o).unwrap();
+    let listed = names(&out);
+    assert!(listed.contains(&b"var/big.txt".to_vec()));
+    assert!(
+        !listed
+            .iter()
+            .any(|n| n.starts_with(b"var/.img") || n.starts_with(b"var/old")),
+        "{:?}",
+        listed
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+    );
+    let never = std::sync::atomic::AtomicBool::new(false);
+    assert_eq!(
+        scan_tree(&root, false, &skip, &[], &[], &never).unwrap().entries,
+        r.entries
     );
 }
 
