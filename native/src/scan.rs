@@ -7,7 +7,7 @@
 //! layer would carry the content again; a layer cannot link into another. So a whole group goes
 //! to the earliest layer that any member belongs to, and stays one file plus tar hardlinks.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -27,8 +27,16 @@ pub struct TreeScan {
     pub hardlink_moves: Vec<String>,
 }
 
-/// The entries sharing one inode: (package layer, tar name) each, in walk order.
-type Members = Vec<(u32, Vec<u8>)>;
+/// One entry of a hardlink group: its package layer, its tar name (a range of the names arena)
+/// and the next member of its group. Names live in one arena, not a Vec each: a checkout links
+/// every file to the repository, so every file is recorded (~220k on a big tree).
+struct Member {
+    layer: u32,
+    next: u32,
+    name: std::ops::Range<usize>,
+}
+
+const NO_MEMBER: u32 = u32::MAX;
 
 /// Scans `root` as the export will walk it, leaving out `skip_paths` as it does. `lists` and
 /// `links` are a split's package layers (see [`walk::Selection::for_layer`]); empty for one layer.
@@ -40,9 +48,12 @@ pub fn scan_tree(
     links: &[(Vec<u8>, Vec<u8>)],
     cancel: &AtomicBool,
 ) -> Result<TreeScan, Error> {
+    let split = !lists.is_empty();
     let layer_of = walk::layers_of_listed(lists, links);
     let rest = lists.len() as u32;
-    let mut groups: HashMap<(u64, u64), Members> = HashMap::new();
+    let (mut names, mut members) = (Vec::<u8>::new(), Vec::<Member>::new());
+    // (dev, ino) of every multiply-linked entry -> (first, last) of its members.
+    let mut groups: HashMap<(u64, u64), (u32, u32)> = HashMap::new();
     let mut scan = TreeScan::default();
     let opts = WalkOptions {
         select: None,
@@ -56,13 +67,29 @@ pub fn scan_tree(
         let m = &ent.meta;
         let mut first_of_inode = true;
         if !m.is_dir() && m.nlink() > 1 {
-            let members = groups.entry((m.dev(), m.ino())).or_default();
-            first_of_inode = members.is_empty();
-            if !lists.is_empty() {
-                let layer = layer_of.get(&walk::path_key(&ent.rel)).copied().unwrap_or(rest);
-                members.push((layer, ent.rel));
-            } else if first_of_inode {
-                members.push((rest, Vec::new()));
+            let member = if split {
+                let start = names.len();
+                names.extend_from_slice(&ent.rel);
+                members.push(Member {
+                    layer: layer_of.get(&walk::path_key(&ent.rel)).copied().unwrap_or(rest),
+                    next: NO_MEMBER,
+                    name: start..names.len(),
+                });
+                members.len() as u32 - 1
+            } else {
+                NO_MEMBER
+            };
+            match groups.entry((m.dev(), m.ino())) {
+                Entry::Occupied(mut e) => {
+                    first_of_inode = false;
+                    if split {
+                        members[e.get().1 as usize].next = member;
+                        e.get_mut().1 = member;
+                    }
+                }
+                Entry::Vacant(e) => {
+                    e.insert((member, member));
+                }
             }
         }
         if m.is_file() && first_of_inode {
@@ -72,16 +99,19 @@ pub fn scan_tree(
     })?;
     scan.tar_bytes += 1024;
     let mut moves: Vec<Vec<&str>> = vec![Vec::new(); lists.len()];
-    for members in groups.values().filter(|m| m.len() > 1) {
-        let target = members.iter().map(|(layer, _)| *layer).min().unwrap_or(rest);
-        for (layer, name) in members {
+    for &(first, last) in groups.values().filter(|(first, last)| first != last) {
+        let chain =
+            || std::iter::successors(Some(&members[first as usize]), |m| members.get(m.next as usize));
+        let target = chain().map(|m| m.layer).min().unwrap_or(rest);
+        for m in chain() {
             // A name that is not UTF-8 or holds a newline cannot be a list line: that member
             // stays where it is, written as a copy.
-            match std::str::from_utf8(name) {
-                Ok(text) if *layer != target && !text.contains('\n') => moves[target as usize].push(text),
+            match std::str::from_utf8(&names[m.name.clone()]) {
+                Ok(text) if m.layer != target && !text.contains('\n') => moves[target as usize].push(text),
                 _ => {}
             }
         }
+        debug_assert!(members[last as usize].next == NO_MEMBER);
     }
     // Sorted, so the same tree always gives the same lists.
     scan.hardlink_moves = moves
