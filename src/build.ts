@@ -65,20 +65,21 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   if (source.kind === "rootfs") {
     if (!existsSync(source.dir)) throw new UserError(`no such directory: ${source.dir}`, ExitCode.NotFound);
     if (!statSync(source.dir).isDirectory()) throw new UserError(`not a directory: ${source.dir}`, ExitCode.Usage);
-    return exportTree(options, resolve(source.dir), undefined);
+    return exportTree(options, resolve(source.dir), undefined, [source.dir]);
   }
   const checksum = await resolveRef(source.repo, source.ref);
   const commit = await readCommit(source.repo, checksum);
   // Fail on an existing output before the (possibly long) checkout.
-  checkOutputPath(options.target.path, options.force);
+  checkOutputPath(options.target.path, options.force, [source.repo]);
   return withTemporaryPath(checkoutDirFor(source.repo), async (dir) => {
     await checkout(source.repo, checksum, dir);
-    return exportTree(options, dir, commit);
+    return exportTree(options, dir, commit, [source.repo]);
   });
 }
 
-async function exportTree(options: BuildOptions, tree: string, commit: CommitInfo | undefined): Promise<BuildResult> {
-  const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0 });
+/** `keep`: the source (tree or repository), which the output must not replace. */
+async function exportTree(options: BuildOptions, tree: string, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
+  const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0, keep });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
     // An output inside the tree it is made of: neither the image being written nor the one it

@@ -295,6 +295,26 @@ describe("bad input", () => {
     expect(existsSync(join(existing, "index.json"))).toBe(true);
   });
 
+  it("refuses an output that is or holds the source tree or repository, even with --force", async () => {
+    const src = join(tmp.path, "keep-src");
+    mkdirSync(join(src, "sub"), { recursive: true });
+    writeFileSync(join(src, "sub", "file"), "precious\n");
+    const same = await runCli(["oci", "build", "--rootfs", src, "--output", src, "--force"]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toBe(`apt-ostree: output ${src} is the source ${src}: replacing it would delete the source; choose another output\n`);
+    const parent = await runCli(["oci", "build", "--rootfs", join(src, "sub"), "--output", src, "--force"]);
+    expect(parent.code).toBe(2);
+    expect(parent.stderr).toMatch(/holds the source/);
+    expect(readFileSync(join(src, "sub", "file"), "utf8")).toBe("precious\n");
+    const keepRepo = join(tmp.path, "keep-repo");
+    execFileSync("ostree", ["init", `--repo=${keepRepo}`, "--mode=bare"]);
+    execFileSync("ostree", ["commit", `--repo=${keepRepo}`, "-b", "k", src]);
+    const repoOut = await runCli(["oci", "build", "--source", "k", "--repo", keepRepo, "--output", keepRepo, "--force"]);
+    expect(repoOut.code).toBe(2);
+    expect(repoOut.stderr).toMatch(/is the source/);
+    expect(execFileSync("ostree", ["refs", `--repo=${keepRepo}`]).toString().trim()).toBe("k");
+  });
+
   it("reports an unreadable file and leaves nothing behind", async () => {
     const dir = join(tmp.path, "unreadable");
     mkdirSync(join(dir, "sub"), { recursive: true });

@@ -3,7 +3,7 @@
 // becomes the requested format only when everything succeeded; reading gives blobs by byte range so
 // they can be streamed without copies.
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ExitCode, UserError } from "../errors.ts";
@@ -120,9 +120,20 @@ export function temporarySibling(path: string, what: string): string {
 }
 
 /** Refuses an existing output unless `force`; checks the parent directory exists. */
-export function checkOutputPath(path: string, force: boolean): void {
+export function checkOutputPath(path: string, force: boolean, keep: string[] = []): void {
   const parent = dirname(resolve(path));
   if (!existsSync(parent)) throw new UserError(`output directory ${parent} does not exist`, ExitCode.NotFound);
+  // Replacing the output deletes what is there: never the source tree or repository, nor a directory holding them.
+  if (existsSync(path)) {
+    const output = realpathSync(path);
+    const prefix = output.endsWith("/") ? output : `${output}/`;
+    for (const source of keep.filter((k) => existsSync(k))) {
+      const real = realpathSync(source);
+      if (real === output || real.startsWith(prefix)) {
+        throw new UserError(`output ${path} ${real === output ? "is" : "holds"} the source ${source}: replacing it would delete the source; choose another output`, ExitCode.Usage);
+      }
+    }
+  }
   if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it)`, ExitCode.Exists);
 }
 
@@ -241,8 +252,8 @@ export interface ImageSink {
   abort(): void;
 }
 
-export function createLocalImageSink(target: LocalTarget, options: { force: boolean; mtime?: number }): ImageSink {
-  checkOutputPath(target.path, options.force);
+export function createLocalImageSink(target: LocalTarget, options: { force: boolean; mtime?: number; keep?: string[] }): ImageSink {
+  checkOutputPath(target.path, options.force, options.keep);
   const dir = temporarySibling(target.path, "layout");
   const dispose = removeOnInterrupt(dir);
   const layout = new LayoutWriter(dir).init();
