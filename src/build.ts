@@ -5,7 +5,7 @@ import { existsSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
-import { buildConfig, buildManifest, hostDebianArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
+import { buildConfig, buildManifest, hostDebianArch, isKnownArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
@@ -157,6 +157,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     }
 
     const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
+    if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}' : pass --arch (a Debian architecture)`, ExitCode.Usage);
     const platform = platformForDebianArch(arch);
     const created =
       options.settings.created ??

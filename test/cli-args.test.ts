@@ -46,6 +46,10 @@ describe("oci build options", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "0" }, {}))).toMatch(/--max-layers must be between 1 and 100/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "200" }, {}))).toMatch(/--max-layers/);
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", maxLayers: "8" }, {}).maxLayers).toBe(8);
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", threads: "300" }, {}))).toBe("--threads must be between 1 and 256");
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", arch: "foo" }, {}))).toMatch(/^unknown --arch 'foo': expected a Debian architecture/);
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", arch: "ppc64le" }, {}).arch).toBe("ppc64le");
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", arch: "armhf" }, {}).arch).toBe("armhf");
     // zstd's fast levels are negative: "--level -3" is a value, not a flag.
     expect(joinNegativeValues(["build", "--level", "-3", "--threads", "2", "--", "--x", "-1"])).toEqual(["build", "--level=-3", "--threads", "2", "--", "--x", "-1"]);
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: -3 }, {}).level).toBe(-3);

@@ -4,7 +4,7 @@ import { mkdtempSync, openSync, closeSync, writeFileSync, readFileSync } from "n
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildConfig, buildIndex, buildManifest, normalisePort, parseCreated, parseKeyValue, platformForDebianArch, type ImageSettings } from "../src/oci/image.ts";
+import { buildConfig, buildIndex, buildManifest, isKnownArch, normalisePort, parseCreated, parseKeyValue, platformForDebianArch, type ImageSettings } from "../src/oci/image.ts";
 import { sha256 } from "../src/oci/digest.ts";
 import { dockerRepoTag, parseLocalTarget } from "../src/oci/local.ts";
 import { indexTar, readMember, writeTar } from "../src/oci/tar.ts";
@@ -52,6 +52,9 @@ describe("image config and manifest", () => {
     expect(() => parseCreated("yesterday")).toThrow(/invalid time/);
     expect(platformForDebianArch("armhf")).toEqual({ architecture: "arm", variant: "v7" });
     expect(platformForDebianArch("ppc64el")).toEqual({ architecture: "ppc64le" });
+    expect(platformForDebianArch("386")).toEqual({ architecture: "386" });
+    expect(() => platformForDebianArch("foo")).toThrow(/unknown architecture 'foo'/);
+    expect(isKnownArch("riscv64") && isKnownArch("mips64le") && !isKnownArch("x64") && !isKnownArch("constructor")).toBe(true);
     expect(parseCommand('["/bin/sh", "-c", "a b"]', "--cmd")).toEqual(["/bin/sh", "-c", "a b"]);
     expect(parseCommand("/usr/bin/env  bash", "--cmd")).toEqual(["/usr/bin/env", "bash"]);
     expect(() => parseCommand("[1,2]", "--cmd")).toThrow(/array of strings/);

@@ -2,7 +2,7 @@
 import type { CAC } from "cac";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import { MAX_LAYERS, parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
-import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
+import { isKnownArch, normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
 import { parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
 import { readConfigFile } from "./config-file.ts";
@@ -102,7 +102,9 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const level = integer(flags.level ?? file.level, "--level");
   if (level !== undefined) checkLevel(compression, level);
   const threads = integer(flags.threads ?? file.threads, "--threads");
-  if (threads !== undefined && threads < 1) throw usageError("--threads must be at least 1");
+  if (threads !== undefined && (threads < 1 || threads > 256)) throw usageError("--threads must be between 1 and 256");
+  const arch = flags.arch ?? file.arch;
+  if (arch !== undefined && !isKnownArch(arch)) throw usageError(`unknown --arch '${arch}': expected a Debian architecture (amd64, arm64, armhf, armel, i386, ppc64el, s390x, riscv64, mips64el, loong64)`);
   const maxLayers = integer(flags.maxLayers ?? file.maxLayers, "--max-layers");
   if (maxLayers !== undefined && (maxLayers < 1 || maxLayers > MAX_LAYERS)) throw usageError(`--max-layers must be between 1 and ${MAX_LAYERS}`);
 
@@ -115,7 +117,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     maxLayers,
     force: Boolean(flags.force),
     bootc: Boolean(flags.bootc ?? file.bootc),
-    arch: flags.arch ?? file.arch,
+    arch,
     sourceDateEpoch: sde !== undefined ? Number(sde) : undefined,
     settings: {
       labels,

@@ -161,23 +161,30 @@ export function buildIndex(manifests: Descriptor[], annotations: Record<string, 
 }
 
 /** Debian architecture names to OCI platform fields. */
+const DEBIAN_PLATFORMS: Record<string, { architecture: string; variant?: string }> = {
+  amd64: { architecture: "amd64" },
+  arm64: { architecture: "arm64", variant: "v8" },
+  armhf: { architecture: "arm", variant: "v7" },
+  armel: { architecture: "arm", variant: "v5" },
+  i386: { architecture: "386" },
+  ppc64el: { architecture: "ppc64le" },
+  s390x: { architecture: "s390x" },
+  riscv64: { architecture: "riscv64" },
+  mips64el: { architecture: "mips64le" },
+  loong64: { architecture: "loong64" },
+};
+const OCI_ARCHITECTURES = new Set(Object.values(DEBIAN_PLATFORMS).map((p) => p.architecture));
+
+/** A Debian architecture name, or the OCI name of one of them (arm, 386, ppc64le...). */
+export function isKnownArch(arch: string): boolean {
+  return Object.hasOwn(DEBIAN_PLATFORMS, arch) || OCI_ARCHITECTURES.has(arch);
+}
+
 export function platformForDebianArch(arch: string): { architecture: string; variant?: string } {
-  const table: Record<string, { architecture: string; variant?: string }> = {
-    amd64: { architecture: "amd64" },
-    arm64: { architecture: "arm64", variant: "v8" },
-    armhf: { architecture: "arm", variant: "v7" },
-    armel: { architecture: "arm", variant: "v5" },
-    i386: { architecture: "386" },
-    ppc64el: { architecture: "ppc64le" },
-    s390x: { architecture: "s390x" },
-    riscv64: { architecture: "riscv64" },
-    mips64el: { architecture: "mips64le" },
-    loong64: { architecture: "loong64" },
-  };
-  const known = table[arch];
-  if (known) return known;
+  if (Object.hasOwn(DEBIAN_PLATFORMS, arch)) return DEBIAN_PLATFORMS[arch];
   // Already an OCI name (x64 from Node's process.arch is mapped by the caller).
-  return { architecture: arch };
+  if (OCI_ARCHITECTURES.has(arch)) return { architecture: arch };
+  throw new Error(`unknown architecture '${arch}'`);
 }
 
 /** The host's Debian-style architecture name. */
