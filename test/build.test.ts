@@ -121,6 +121,11 @@ describe("oci build --rootfs", () => {
     expect(list(result.layers[1].digest)).toContain("etc/hostname");
     expect(list(result.layers[1].digest)).not.toContain("usr/share/big/data");
     expect(list(result.layers[1].digest)).not.toContain("usr/share/doc/unowned/LICENSE");
+    // inspect reads a local layout as it reads a registry.
+    const shown = await runCli(["oci", "inspect", `oci:${out}:t`]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`Digest:     ${result.digest}`);
+    expect(shown.stdout).toMatch(/^ {4}ostree\.components=big$/m);
     const bundle = join(tmp.path, "dpkg-split.bundle");
     umociUnpack(out, "t", bundle);
     expectSameTree(root, join(bundle, "rootfs"));

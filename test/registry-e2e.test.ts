@@ -185,6 +185,12 @@ describe("pull", () => {
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout.trim()).toBe(multi.digest);
     verifyLayout(all);
+    // The pulled index, inspected locally as in the registry: every platform, the one asked for.
+    const local = JSON.parse((await cli(["oci", "inspect", `oci:${all}`, "--arch", "arm64", "--json"])).stdout);
+    expect(local).toMatchObject({ name: `oci:${all}`, digest: multi.digest, manifestDigest: multi.platforms.arm64, architecture: "arm64" });
+    expect(local.platforms.map((p: { platform: string }) => p.platform)).toEqual(["linux/amd64", "linux/arm64"]);
+    const rawLocal = await cli(["oci", "inspect", `oci:${all}`, "--raw"]);
+    expect(sha256Hex(rawLocal.stdout)).toBe(multi.digest.slice(7));
     const none = await cli(["oci", "pull", `docker://${registry.host}/multi:1`, join(tmp.path, "multi-none"), "--arch", "s390x"]);
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/linux\/s390x/);

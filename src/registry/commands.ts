@@ -5,11 +5,16 @@ import { dirname } from "node:path";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { openLocalImage, parseLocalTarget, createLocalImageSink } from "../oci/local.ts";
+import { openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
+import { MediaType } from "../oci/mediatypes.ts";
+import { sha256 } from "../oci/digest.ts";
+
+/** oci:, oci-archive: and docker-archive: name local images; anything else is a registry reference. */
+const LOCAL_IMAGE = /^(oci|oci-archive|docker-archive):/;
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
-import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type PlatformChoice } from "./images.ts";
+import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type ManifestReader, type PlatformChoice } from "./images.ts";
 import { DOCKER_HUB, ReferenceError, formatReference, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
 import { connect, type ConnectOptions } from "./session.ts";
 import { Transport } from "./transport.ts";
@@ -147,19 +152,47 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
   }
 }
 
+/** A local image (layout, oci-archive, docker-archive) read the way inspect reads a registry. */
+function localManifestReader(image: LocalImage): ManifestReader {
+  const root = image.root.descriptor;
+  return {
+    async getManifest(reference) {
+      if (reference === root.digest) return { bytes: image.root.bytes, mediaType: root.mediaType, digest: root.digest };
+      const bytes = await image.readBlob(reference);
+      if (sha256(bytes) !== reference) throw new UserError(`the manifest ${reference} does not match its digest`);
+      const declared = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: string }).mediaType;
+      return { bytes, mediaType: declared ?? MediaType.ociManifest, digest: reference };
+    },
+    getBlobBytes: (desc) => image.readBlob(desc.digest),
+  };
+}
+
+async function inspectLocal(text: string, flags: RegistryFlags) {
+  const image = await openLocalImage(parseLocalTarget(text));
+  try {
+    return await inspectImage(localManifestReader(image), image.root.descriptor.digest, platformOf(flags), text);
+  } finally {
+    await image.close();
+  }
+}
+
 export async function inspect(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
-  const source = ref(text, "reference");
-  const options = connectOptions(ctx, flags);
-  const { result, raw, config } = await guarded(async () => {
-    const repo = await connect(source, ["pull"], options);
-    return inspectImage(repo, manifestReference(source), platformOf(flags), formatReference(source));
-  });
+  const { result, raw, config } = LOCAL_IMAGE.test(text)
+    ? await inspectLocal(text, flags)
+    : await (async () => {
+        const source = ref(text, "reference");
+        const options = connectOptions(ctx, flags);
+        return guarded(async () => {
+          const repo = await connect(source, ["pull"], options);
+          return inspectImage(repo, manifestReference(source), platformOf(flags), formatReference(source));
+        });
+      })();
   if (flags.raw) {
     process.stdout.write(raw);
     return ExitCode.Ok;
   }
   if (flags.config) {
-    if (!config) throw new UserError(`${formatReference(source)} is an index with no image for ${describePlatform(platformOf(flags))}; pick one with --arch`, ExitCode.NotFound);
+    if (!config) throw new UserError(`${result.name} is an index with no image for ${describePlatform(platformOf(flags))}; pick one with --arch`, ExitCode.NotFound);
     process.stdout.write(config);
     return ExitCode.Ok;
   }

@@ -350,7 +350,13 @@ export interface InspectResult {
   size?: number;
 }
 
-export async function inspectImage(repo: RepositoryClient, reference: string, platform: PlatformChoice, name: string): Promise<{ result: InspectResult; raw: Uint8Array; config?: Uint8Array }> {
+/** What inspect reads: a registry repository, or a local image behind the same two calls. */
+export interface ManifestReader {
+  getManifest(reference: string): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }>;
+  getBlobBytes(desc: { digest: string; size: number; mediaType?: string }): Promise<Uint8Array>;
+}
+
+export async function inspectImage(repo: ManifestReader, reference: string, platform: PlatformChoice, name: string): Promise<{ result: InspectResult; raw: Uint8Array; config?: Uint8Array }> {
   const root = await repo.getManifest(reference);
   const result: InspectResult = { name, digest: root.digest, mediaType: root.mediaType };
   let manifestBytes: Uint8Array | undefined = root.bytes;
