@@ -272,6 +272,16 @@ describe("tags, inspect, copy", () => {
     expect(JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${other.host}/multi:copy`])).manifests).toHaveLength(2);
     expect(sha256Hex(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${other.host}/multi:copy`]))).toBe(multi.digest.slice(7));
     await skopeo(["copy", "--all", "--src-tls-verify=false", `docker://${other.host}/multi:copy`, `oci:${join(tmp.path, "copy-check")}:x`]);
+    // A local image on one side: copy pushes or pulls, as skopeo copy does.
+    const up = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `docker://${other.host}/from-local:1`]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout.trim()).toBe(image.digest);
+    const down = await cli(["oci", "copy", `docker://${other.host}/multi:copy`, `oci:${join(tmp.path, "copy-down")}:m`, "--all", "--json"]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(JSON.parse(down.stdout).digest).toBe(multi.digest);
+    const both = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `oci:${join(tmp.path, "copy-local")}`]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/copy needs a registry on at least one side/);
   });
 });
 

@@ -42,7 +42,7 @@ _apt_ostree() {
     "oci build") opts="--source --repo --rootfs --output --format --tag --label --annotation --env --expose --volume --cmd --entrypoint --user --workdir --arch --created --bootc --compression --level --threads --max-layers --config --force --json" ;;
     "oci push") opts="--jobs --chunk-size --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci pull") opts="--arch --os --variant --all --jobs --force --creds --authfile --cert-dir --tls-verify --json" ;;
-    "oci copy") opts="--jobs --src-creds --dest-creds --src-tls-verify --dest-tls-verify --authfile --cert-dir --tls-verify --json" ;;
+    "oci copy") opts="--jobs --arch --all --force --src-creds --dest-creds --src-tls-verify --dest-tls-verify --authfile --cert-dir --tls-verify --json" ;;
     "oci inspect") opts="--raw --config --arch --os --variant --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci tags") opts="--page-size --creds --authfile --cert-dir --tls-verify --json" ;;
     "compose base") opts="--release --arch --variant --include --mirror --components --keyring --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;

@@ -78,11 +78,12 @@ function normalizeArch(arch: string): { architecture: string; variant?: string }
 
 // ---------------------------------------------------------------------------------------------
 
-export async function push(ctx: CliContext, src: string, dest: string, name: string | undefined, flags: RegistryFlags): Promise<number> {
+/** `side`: which of copy's --src-/--dest- flags apply (push and pull have plain --creds, --tls-verify). */
+export async function push(ctx: CliContext, src: string, dest: string, name: string | undefined, flags: RegistryFlags, side?: "dest"): Promise<number> {
   const destText = name ? joinHostAndName(dest, name) : dest;
   const target = ref(destText, "destination");
   const jobs = parseJobs(flags.jobs);
-  const options = connectOptions(ctx, flags);
+  const options = connectOptions(ctx, flags, side);
   const image = await openLocalImage(parseLocalTarget(src));
   const progress = ctx.progress(Boolean(flags.json));
   const started = Date.now();
@@ -102,13 +103,13 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
   }
 }
 
-export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
+export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags, side?: "src"): Promise<number> {
   const source = ref(src, "source");
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = `${source.registry}/${source.repository}:${source.tag}`;
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   const jobs = parseJobs(flags.jobs);
-  const options = connectOptions(ctx, flags);
+  const options = connectOptions(ctx, flags, side);
   const progress = ctx.progress(Boolean(flags.json));
   const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
   try {
@@ -131,6 +132,11 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
 }
 
 export async function copy(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
+  // As skopeo copy: a local image on either side makes it a push or a pull.
+  const [localSource, localTarget] = [LOCAL_IMAGE.test(src), LOCAL_IMAGE.test(dest)];
+  if (localSource && localTarget) throw usageError("copy needs a registry on at least one side (docker://...); between local images, pull or build again");
+  if (localSource) return push(ctx, src, dest, undefined, flags, "dest");
+  if (localTarget) return pull(ctx, src, dest, flags, "src");
   const source = ref(src, "source");
   const target = ref(dest, "destination");
   const jobs = parseJobs(flags.jobs);
