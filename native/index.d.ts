@@ -51,6 +51,12 @@ export interface ExportLayerOptions {
    * image being written, an output about to be replaced). The output blob always is.
    */
   skipPaths?: Array<string>
+  /**
+   * Export a commit of the bare repository `root` instead of a directory: its root
+   * directory's dirtree and dirmeta checksums (hex).
+   */
+  commitDirtree?: string
+  commitDirmeta?: string
 }
 
 export interface ExportLayerResult {
@@ -96,6 +102,8 @@ export interface TreeScanOptions {
   listLinks?: Array<string>
   /** As for `LayerExport`. */
   skipPaths?: Array<string>
+  commitDirtree?: string
+  commitDirmeta?: string
 }
 
 export interface TreeScanResult {

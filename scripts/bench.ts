@@ -113,7 +113,7 @@ function runRounds(tools: { name: string; prepare?: () => void; cmd: string; siz
   return [...rows.values()];
 }
 
-function exportBench(label: string, tree: string): Row[] {
+function exportBench(label: string, tree: string, repo: string, ref: string): Row[] {
   const out = join(work, "out");
   const clean = () => {
     rmSync(out, { recursive: true, force: true });
@@ -125,6 +125,8 @@ function exportBench(label: string, tree: string): Row[] {
     { name: `apt-ostree gzip --max-layers 1 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz-one' --max-layers 1`, size: () => layerSize(`${out}/gz-one`) },
     { name: `apt-ostree gzip --level 1 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz1' --level 1`, size: () => layerSize(`${out}/gz1`) },
     { name: `apt-ostree zstd (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/zst' --compression zstd`, size: () => layerSize(`${out}/zst`) },
+    // The commit itself (read in place from the bare repository); the peers need a checkout first.
+    { name: `apt-ostree gzip --source (${label})`, prepare: clean, cmd: `'${bin}' oci build --source ${ref} --repo '${repo}' --output '${out}/src'`, size: () => layerSize(`${out}/src`) },
     {
       name: `umoci insert (${label})`,
       prepare: () => {
@@ -159,10 +161,10 @@ lines.push("| tool | wall | vs umoci | blob | vs umoci | peak RSS |", "|---|---|
 
 const sets: [string, string][] = flag("only") ? [[value("only", "small"), value("only", "small") === "small" ? "" : LARGE_PACKAGES]] : [["small", ""], ["large", LARGE_PACKAGES]];
 for (const [name, include] of sets) {
-  const { tree } = prepareTree(name, include);
+  const { tree, repo, ref } = prepareTree(name, include);
   const bytes = sizeOfDir(tree);
   console.error(`bench: ${name} tree: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
-  const rows = exportBench(`${name}, ${(bytes / 2 ** 20).toFixed(0)} MiB`, tree);
+  const rows = exportBench(`${name}, ${(bytes / 2 ** 20).toFixed(0)} MiB`, tree, repo, ref);
   lines.push(...fmt(rows, "umoci"));
 }
 

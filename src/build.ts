@@ -8,7 +8,7 @@ import { ExitCode, UserError } from "./errors.ts";
 import { buildConfig, buildManifest, hostDebianArch, isKnownArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
-import { checkout, checkoutDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { checkout, checkoutDirFor, checkoutPlanningSkeleton, commitRoot, readCommit, repoMode, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { planPackageLayers } from "./package-layers.ts";
@@ -65,20 +65,40 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   if (source.kind === "rootfs") {
     if (!existsSync(source.dir)) throw new UserError(`no such directory: ${source.dir}`, ExitCode.NotFound);
     if (!statSync(source.dir).isDirectory()) throw new UserError(`not a directory: ${source.dir}`, ExitCode.Usage);
-    return exportTree(options, resolve(source.dir), undefined, [source.dir]);
+    const dir = resolve(source.dir);
+    return exportTree(options, { planDir: dir, root: dir }, undefined, [source.dir]);
   }
   const checksum = await resolveRef(source.repo, source.ref);
   const commit = await readCommit(source.repo, checksum);
   // Fail on an existing output before the (possibly long) checkout.
   checkOutputPath(options.target.path, options.force, [source.repo]);
+  // A bare repository's objects are the files themselves: read the commit in place (no checkout of
+  // the whole tree, ~2 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
+  const inPlace = repoMode(source.repo) === "bare" && process.env.APT_OSTREE_READ !== "checkout";
   return withTemporaryPath(checkoutDirFor(source.repo), async (dir) => {
+    if (inPlace) {
+      const commitRootTree = await commitRoot(source.repo, checksum);
+      await checkoutPlanningSkeleton(source.repo, checksum, dir);
+      return exportTree(options, { planDir: dir, root: resolve(source.repo), commitRoot: commitRootTree }, commit, [source.repo]);
+    }
     await checkout(source.repo, checksum, dir);
-    return exportTree(options, dir, commit, [source.repo]);
+    return exportTree(options, { planDir: dir, root: dir }, commit, [source.repo]);
   });
 }
 
+/** What the native core reads: a directory, or a commit of a bare repository in place. */
+interface ExportSource {
+  /** What planning reads (usr/etc, the dpkg database): the tree, or a commit's planning skeleton. */
+  planDir: string;
+  /** The core's root: the tree, or the repository. */
+  root: string;
+  commitRoot?: { dirtree: string; dirmeta: string };
+}
+
 /** `keep`: the source (tree or repository), which the output must not replace. */
-async function exportTree(options: BuildOptions, tree: string, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
+async function exportTree(options: BuildOptions, source: ExportSource, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
+  const tree = source.planDir;
+  const nativeSource = { root: source.root, ...(source.commitRoot ? { commitDirtree: source.commitRoot.dirtree, commitDirmeta: source.commitRoot.dirmeta } : {}) };
   const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0, keep });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
@@ -97,7 +117,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     let scan: TreeScanResult | undefined;
     if (plan || options.onProgress) {
       try {
-        scan = await native().scanTree({ root: tree, usrEtcAsEtc, skipPaths, ...(plan ? { layerLists: plan.lists, listLinks: plan.links } : {}) });
+        scan = await native().scanTree({ ...nativeSource, usrEtcAsEtc, skipPaths, ...(plan ? { layerLists: plan.lists, listLinks: plan.links } : {}) });
       } catch (error) {
         throw mapNativeError(error);
       }
@@ -109,7 +129,7 @@ async function exportTree(options: BuildOptions, tree: string, commit: CommitInf
     for (const [index, part] of parts.entries()) {
       const layerPath = sink.tempBlobPath();
       const task = construct(() => new (native().LayerExport)({
-        root: tree,
+        ...nativeSource,
         output: layerPath,
         compression: options.compression,
         level: options.level,

@@ -1,7 +1,7 @@
 // The OSTree side, through the real `ostree` CLI: resolve refs, read commit metadata, check out.
 // Knows nothing of OCI.
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { check, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
 
@@ -160,6 +160,62 @@ export async function checkout(repo: string, checksum: string, dir: string): Pro
   const result = await run("ostree", ["checkout", `--repo=${repo}`, checksum, dir]);
   if (result.code !== 0) {
     throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim()}`, ExitCode.Failure);
+  }
+}
+
+/** The repository's mode (bare, bare-user, archive-z2...), from its config. */
+export function repoMode(repo: string): string | undefined {
+  return /^\s*mode\s*=\s*(\S+)\s*$/m.exec(readFileSync(join(repo, "config"), "utf8"))?.[1];
+}
+
+/** A commit's root directory: the checksums of its dirtree and dirmeta objects. */
+export async function commitRoot(repo: string, checksum: string): Promise<{ dirtree: string; dirmeta: string }> {
+  // "d00755 0 0 0 DIRTREE DIRMETA /"
+  const fields = (await check("ostree", ["ls", `--repo=${repo}`, "-d", "-C", checksum, "/"])).trim().split(/\s+/);
+  const [dirtree, dirmeta] = [fields[4], fields[5]];
+  if (!/^[0-9a-f]{64}$/.test(dirtree ?? "") || !/^[0-9a-f]{64}$/.test(dirmeta ?? "")) {
+    throw new UserError(`cannot read the root directory of commit ${checksum.slice(0, 12)}`, ExitCode.Failure);
+  }
+  return { dirtree, dirmeta };
+}
+
+/** Where a tree keeps its dpkg database, in the order the layer split looks for it. */
+const DPKG_DATABASES = ["usr/share/dpkg/database", "var/lib/dpkg"];
+
+/**
+ * What planning an export needs of a commit that is read straight from the repository, in `dir`
+ * (which must not exist): the top-level entries (links as links, directories empty), `usr/etc`, and
+ * the dpkg database (checked out, with hardlinks). Nothing is created outside `dir`: parents are
+ * made only below top-level directories that are real directories here.
+ */
+export async function checkoutPlanningSkeleton(repo: string, checksum: string, dir: string): Promise<void> {
+  mkdirSync(dir);
+  const top = await check("ostree", ["ls", `--repo=${repo}`, checksum, "/"]);
+  for (const line of top.split("\n")) {
+    // "d00755 0 0      0 /usr", "l00777 0 0      0 /bin -> usr/bin"
+    const m = /^([dl-])\d+\s+\d+\s+\d+\s+\d+\s+\/(.+)$/.exec(line.trim());
+    if (!m || m[2].includes("/") && m[1] !== "l") continue;
+    if (m[1] === "d") mkdirSync(join(dir, m[2]));
+    else if (m[1] === "l") {
+      const [name, target] = m[2].split(" -> ");
+      if (name && target !== undefined && !name.includes("/")) symlinkSync(target, join(dir, name));
+    }
+  }
+  const isDir = (rel: string) => lstatSafe(join(dir, rel))?.isDirectory() === true;
+  if (isDir("usr") && (await run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/usr/etc"])).stdout.startsWith("d")) mkdirSync(join(dir, "usr/etc"));
+  for (const db of DPKG_DATABASES) {
+    if (!isDir(db.split("/")[0])) continue;
+    mkdirSync(dirname(join(dir, db)), { recursive: true });
+    // A missing database, or one behind a symlink in the commit, is simply not there.
+    await run("ostree", ["checkout", `--repo=${repo}`, "--allow-noent", `--subpath=/${db}`, checksum, join(dir, db)]);
+  }
+}
+
+function lstatSafe(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -260,11 +260,22 @@ describe("oci build --source (OSTree)", () => {
     expectSameTree(ostreeTree, join(bundle, "rootfs"), { usrEtcAsEtc: true, mtimeClamp: 0 });
   });
 
-  it("is deterministic across checkouts, and marks bootc images", async () => {
+  it("is deterministic across builds and ways of reading the repository, and marks bootc images", async () => {
     const a = await build(["--source", checksum.slice(0, 10), "--repo", repo, "--output", join(tmp.path, "os-a"), "--bootc"]);
     await new Promise((r) => setTimeout(r, 1100));
     const b = await build(["--source", "test/hard", "--repo", repo, "--output", join(tmp.path, "os-b"), "--bootc"]);
     expect(b.digest).toBe(a.digest);
+    // A bare repository is read in place; the same commit checked out gives the same bytes.
+    const checkedOut = await build(["--source", "test/hard", "--repo", repo, "--output", join(tmp.path, "os-c"), "--bootc"], { APT_OSTREE_READ: "checkout" });
+    expect(checkedOut.digest).toBe(a.digest);
+    // An archive-mode repository (compressed objects) is checked out; its checkout cannot hardlink
+    // equal files, so they are separate files in the layer, but the entries are the same.
+    const archive = join(tmp.path, "archive-repo");
+    execFileSync("ostree", ["init", `--repo=${archive}`, "--mode=archive"]);
+    execFileSync("ostree", ["pull-local", `--repo=${archive}`, repo, "test/hard"]);
+    const fromArchive = await build(["--source", "test/hard", "--repo", archive, "--output", join(tmp.path, "os-d"), "--bootc"]);
+    expect(fromArchive.layers.map((l: { entries: number }) => l.entries)).toEqual(a.layers.map((l: { entries: number }) => l.entries));
+    expect(readdirSync(join(archive, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
     const labels = skopeoInspect(`oci:${join(tmp.path, "os-a")}:latest`).Labels;
     expect(labels["containers.bootc"]).toBe("1");
     expect(labels["ostree.bootable"]).toBe("true");
@@ -361,17 +372,24 @@ describe("bad input", () => {
     const outDir = join(tmp.path, "interrupt-out");
     mkdirSync(outDir);
     const [bin, ...pre] = (await import("./helpers/cli.ts")).binaryCommand();
-    const child = spawn(bin, [...pre, "oci", "build", "--rootfs", big, "--output", join(outDir, "img"), "--threads", "1"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    // Wait until the temporary layout exists, then interrupt.
-    for (let i = 0; i < 200 && readdirSync(outDir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
-    await new Promise((r) => setTimeout(r, 300));
-    child.kill("SIGINT");
-    const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 128 : 1))));
-    expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted/);
-    expect(readdirSync(outDir)).toEqual([]);
+    const interrupt = async (source: string[]) => {
+      const child = spawn(bin, [...pre, "oci", "build", ...source, "--output", join(outDir, "img"), "--threads", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      // Wait until the temporary layout exists, then interrupt.
+      for (let i = 0; i < 200 && readdirSync(outDir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill("SIGINT");
+      const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 128 : 1))));
+      expect(code).toBe(130);
+      expect(stderr).toMatch(/interrupted/);
+      expect(readdirSync(outDir)).toEqual([]);
+    };
+    await interrupt(["--rootfs", big]);
+    // From a commit read in place: the planning checkout in the repository goes too.
+    execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", "test/noise", big]);
+    await interrupt(["--source", "test/noise", "--repo", repo]);
+    expect(readdirSync(join(repo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
   });
 });
 

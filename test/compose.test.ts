@@ -323,8 +323,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
 
   it("splits the kernel commit into layers by dpkg package (--max-layers): each file in one layer, the same tree, an update changes two layers", async () => {
     const out = join(tmp.path, "img-split");
-    const build = async (output: string, ref = "debian/bookworm") => {
-      const r = await runCli(["oci", "build", "--source", ref, "--repo", repo, "--output", `oci:${output}:latest`, "--bootc", "--max-layers", "6", "--json"], { timeoutMs: SLOW });
+    const build = async (output: string, ref = "debian/bookworm", env: Record<string, string> = {}) => {
+      const r = await runCli(["oci", "build", "--source", ref, "--repo", repo, "--output", `oci:${output}:latest`, "--bootc", "--max-layers", "6", "--json"], { timeoutMs: SLOW, env });
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       return JSON.parse(r.stdout);
@@ -368,6 +368,9 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     // Deterministic: a second build gives the same digests.
     const again = await build(join(tmp.path, "img-split-2"));
     expect(again.digest).toBe(result.digest);
+    // The bare repository is read in place; a full checkout of the commit gives the same bytes.
+    const viaCheckout = await build(join(tmp.path, "img-split-co"), "debian/bookworm", { APT_OSTREE_READ: "checkout" });
+    expect(viaCheckout.digest).toBe(result.digest);
     // What package layers are for: the child commit with `hello` installed shares every layer but
     // the one hello falls into and the last (which holds the dpkg database).
     const child = await build(join(tmp.path, "img-split-hello"), "debian/hello");

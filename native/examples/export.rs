@@ -21,6 +21,7 @@ fn main() {
         usr_etc_as_etc: false,
         select: None,
         skip_paths: Vec::new(),
+        commit: None,
     };
     let t = Instant::now();
     match export_layer(&opts, &Control::default()) {

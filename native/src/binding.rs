@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 use crate::compress::Compression;
 use crate::export::{self, Control, ExportOptions};
+use crate::ostree_repo::{parse_checksum, CommitSource, TreeRef};
 use crate::scan::{self, TreeScan};
 use crate::walk::Selection;
 
@@ -42,6 +43,10 @@ pub struct ExportLayerOptions {
     /// Paths to leave out should they lie inside the tree, a directory with all below it (the
     /// image being written, an output about to be replaced). The output blob always is.
     pub skip_paths: Option<Vec<String>>,
+    /// Export a commit of the bare repository `root` instead of a directory: its root
+    /// directory's dirtree and dirmeta checksums (hex).
+    pub commit_dirtree: Option<String>,
+    pub commit_dirmeta: Option<String>,
 }
 
 #[napi(object)]
@@ -98,6 +103,7 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
         threads,
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
+        commit: commit_source(&o.root, o.commit_dirtree.as_deref(), o.commit_dirmeta.as_deref())?,
         skip_paths: o
             .skip_paths
             .take()
@@ -124,6 +130,28 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
             }
         },
     })
+}
+
+/// The commit to read from a bare repository, when both checksums are given.
+fn commit_source(
+    repo: &str,
+    dirtree: Option<&str>,
+    dirmeta: Option<&str>,
+) -> napi::Result<Option<Arc<CommitSource>>> {
+    let parse = |hex: &str| {
+        parse_checksum(hex).ok_or_else(|| napi::Error::from_reason(format!("not a checksum: '{hex}'")))
+    };
+    match (dirtree, dirmeta) {
+        (None, None) => Ok(None),
+        (Some(t), Some(m)) => Ok(Some(Arc::new(CommitSource::new(
+            PathBuf::from(repo),
+            TreeRef {
+                contents: parse(t)?,
+                meta: parse(m)?,
+            },
+        )))),
+        _ => Err(napi::Error::from_reason("commit dirtree and dirmeta go together")),
+    }
 }
 
 /// "name=target" pairs as the lists' paths go through them.
@@ -248,6 +276,8 @@ pub struct TreeScanOptions {
     pub list_links: Option<Vec<String>>,
     /// As for `LayerExport`.
     pub skip_paths: Option<Vec<String>>,
+    pub commit_dirtree: Option<String>,
+    pub commit_dirmeta: Option<String>,
 }
 
 #[napi(object)]
@@ -279,9 +309,11 @@ impl Task for ScanTask {
             .into_iter()
             .map(PathBuf::from)
             .collect();
+        let commit = commit_source(&o.root, o.commit_dirtree.as_deref(), o.commit_dirmeta.as_deref())?;
         let never = std::sync::atomic::AtomicBool::new(false);
         scan::scan_tree(
             std::path::Path::new(&o.root),
+            commit.as_deref(),
             o.usr_etc_as_etc.unwrap_or(false),
             &skip,
             &lists,

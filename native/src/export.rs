@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::compress::{self, Compression, GzipPieces, BLOCK_SIZE, DICT_SIZE};
+use crate::ostree_repo::CommitSource;
 use crate::tar::{self, Header, Kind};
 use crate::walk::{self, WalkOptions};
 use crate::Error;
@@ -38,6 +39,8 @@ pub struct ExportOptions {
     /// Paths left out of the layer if they lie inside the tree, a directory with all below it
     /// (the image being written, an output about to be replaced). The output blob always is.
     pub skip_paths: Vec<PathBuf>,
+    /// Export this commit of the bare repository `root` instead of the directory `root`.
+    pub commit: Option<Arc<CommitSource>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -418,11 +421,12 @@ fn produce(
         usr_etc_as_etc: opts.usr_etc_as_etc,
         skip,
         cancel: &ctl.cancel,
+        commit: opts.commit.as_deref(),
     };
     walk::walk(&opts.root, &wopts, &mut |ent| {
         let m = &ent.meta;
-        let ft = m.file_type();
-        let mut mtime = m.mtime();
+        let ft = m;
+        let mut mtime = m.mtime;
         if let Some(sde) = opts.source_date_epoch {
             mtime = mtime.min(sde);
         }
@@ -434,7 +438,7 @@ fn produce(
             path.push(b'/');
             Kind::Directory
         } else if ft.is_file() {
-            size = m.size();
+            size = m.size;
             Kind::Regular
         } else if ft.is_symlink() {
             link = std::fs::read_link(&ent.path)
@@ -443,7 +447,7 @@ fn produce(
                 .into_encoded_bytes();
             Kind::Symlink
         } else if ft.is_char_device() || ft.is_block_device() {
-            let rdev = m.rdev();
+            let rdev = m.rdev;
             dev_major = libc::major(rdev) as u64;
             dev_minor = libc::minor(rdev) as u64;
             if ft.is_char_device() {
@@ -457,20 +461,22 @@ fn produce(
             warnings.push(format!("skipped socket {}", String::from_utf8_lossy(&ent.rel)));
             return Ok(());
         };
-        if !ft.is_dir() && m.nlink() > 1 {
-            match links.get(&(m.dev(), m.ino())) {
+        if !ft.is_dir() && m.nlink > 1 {
+            match links.get(&(m.dev, m.ino)) {
                 Some(first) => {
                     link = first.clone();
                     kind = Kind::HardLink;
                     size = 0;
                 }
                 None => {
-                    links.insert((m.dev(), m.ino()), path.clone());
+                    links.insert((m.dev, m.ino), path.clone());
                 }
             }
         }
         let xattrs = if kind == Kind::HardLink {
             Vec::new()
+        } else if let Some(x) = &ent.xattrs {
+            x.clone()
         } else {
             read_xattrs(&ent.path)?
         };
@@ -491,9 +497,9 @@ fn produce(
             &Header {
                 path: &path,
                 kind,
-                mode: m.mode(),
-                uid: m.uid() as u64,
-                gid: m.gid() as u64,
+                mode: m.mode,
+                uid: m.uid as u64,
+                gid: m.gid as u64,
                 size,
                 mtime,
                 link: &link,
@@ -505,7 +511,7 @@ fn produce(
         out.write(&hdr_buf)?;
         if let Some(f) = file.as_mut() {
             // Fewer 512-byte blocks allocated than the size needs: there are holes.
-            let sparse = m.blocks().saturating_mul(512) < size;
+            let sparse = m.blocks.saturating_mul(512) < size;
             out.copy_file(f, size, sparse, &ent.path)?;
         }
         entries += 1;
@@ -525,6 +531,14 @@ fn produce(
 
 /// (name, value) pairs.
 pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What a layer keeps of a set of xattrs, in the tar's order: sorted by name, without
+/// `security.selinux` (the deploying system labels files itself).
+pub fn keep_xattrs(mut xattrs: Xattrs) -> Xattrs {
+    xattrs.retain(|(name, _)| name != b"security.selinux");
+    xattrs.sort();
+    xattrs
+}
 
 /// Extended attributes of `path` (not following symlinks), sorted by name, without
 /// `security.selinux`. A filesystem without xattr support gives none.

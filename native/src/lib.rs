@@ -3,6 +3,7 @@
 
 pub mod compress;
 pub mod export;
+pub mod ostree_repo;
 pub mod scan;
 pub mod tar;
 pub mod walk;

@@ -8,10 +8,10 @@
 //! to the earliest layer that any member belongs to, and stays one file plus tar hardlinks.
 
 use std::collections::hash_map::{Entry, HashMap};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use crate::ostree_repo::CommitSource;
 use crate::walk::{self, WalkOptions};
 use crate::Error;
 
@@ -42,6 +42,7 @@ const NO_MEMBER: u32 = u32::MAX;
 /// `links` are a split's package layers (see [`walk::Selection::for_layer`]); empty for one layer.
 pub fn scan_tree(
     root: &Path,
+    commit: Option<&CommitSource>,
     usr_etc_as_etc: bool,
     skip_paths: &[PathBuf],
     lists: &[String],
@@ -60,13 +61,14 @@ pub fn scan_tree(
         usr_etc_as_etc,
         skip: &crate::export::skip_ids(skip_paths),
         cancel,
+        commit,
     };
     walk::walk(root, &opts, &mut |ent| {
         scan.entries += 1;
         scan.tar_bytes += 512;
         let m = &ent.meta;
         let mut first_of_inode = true;
-        if !m.is_dir() && m.nlink() > 1 {
+        if !m.is_dir() && m.nlink > 1 {
             let member = if split {
                 let start = names.len();
                 names.extend_from_slice(&ent.rel);
@@ -79,7 +81,7 @@ pub fn scan_tree(
             } else {
                 NO_MEMBER
             };
-            match groups.entry((m.dev(), m.ino())) {
+            match groups.entry((m.dev, m.ino)) {
                 Entry::Occupied(mut e) => {
                     first_of_inode = false;
                     if split {
@@ -93,7 +95,7 @@ pub fn scan_tree(
             }
         }
         if m.is_file() && first_of_inode {
-            scan.tar_bytes += m.size().div_ceil(512) * 512;
+            scan.tar_bytes += m.size.div_ceil(512) * 512;
         }
         Ok(())
     })?;

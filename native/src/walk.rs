@@ -2,22 +2,83 @@
 //! directory in byte order, each directory followed by its contents before its next sibling.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::export::{keep_xattrs, Xattrs};
+use crate::ostree_repo::{CommitSource, TreeRef};
 use crate::Error;
 
 /// One entry of the tree (never the root itself).
 pub struct Entry {
     /// Path relative to the root, without leading `./` or `/` and without a trailing `/`.
     pub rel: Vec<u8>,
-    /// Where the entry really is on disk (differs from root/rel for `usr/etc` written as `etc`).
+    /// Where the entry really is: on disk (differs from root/rel for `usr/etc` written as
+    /// `etc`), or its object in a repository (for a commit's directory, the dirtree object,
+    /// named in messages only).
     pub path: PathBuf,
-    pub meta: Metadata,
+    pub meta: Stat,
+    /// A commit directory's xattrs, from its dirmeta; None: read them from `path`.
+    pub xattrs: Option<Xattrs>,
+}
+
+/// What the export needs of an entry's inode: from lstat, or from a commit directory's dirmeta.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stat {
+    /// st_mode, type bits included.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub rdev: u64,
+    pub nlink: u64,
+    pub dev: u64,
+    pub ino: u64,
+    /// 512-byte blocks allocated (fewer than the size needs: a sparse file).
+    pub blocks: u64,
+}
+
+impl Stat {
+    pub fn of(m: &Metadata) -> Stat {
+        Stat {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            mtime: m.mtime(),
+            rdev: m.rdev(),
+            nlink: m.nlink(),
+            dev: m.dev(),
+            ino: m.ino(),
+            blocks: m.blocks(),
+        }
+    }
+
+    fn is(&self, kind: libc::mode_t) -> bool {
+        self.mode & libc::S_IFMT == kind
+    }
+    pub fn is_dir(&self) -> bool {
+        self.is(libc::S_IFDIR)
+    }
+    pub fn is_file(&self) -> bool {
+        self.is(libc::S_IFREG)
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.is(libc::S_IFLNK)
+    }
+    pub fn is_char_device(&self) -> bool {
+        self.is(libc::S_IFCHR)
+    }
+    pub fn is_block_device(&self) -> bool {
+        self.is(libc::S_IFBLK)
+    }
+    pub fn is_fifo(&self) -> bool {
+        self.is(libc::S_IFIFO)
+    }
 }
 
 /// A path as a 128-bit key: two SipHash-1-3 sums with fixed keys. A tree's path lists are held
@@ -180,50 +241,130 @@ pub struct WalkOptions<'a> {
     /// writing, should that lie inside the tree.
     pub skip: &'a [(u64, u64)],
     pub cancel: &'a AtomicBool,
+    /// Walk this commit of a bare repository instead of the directory `root`.
+    pub commit: Option<&'a CommitSource>,
+}
+
+/// Where a child's content and children are: a path (a directory's entry, or a file object of a
+/// repository), or a commit's directory.
+#[derive(Clone)]
+enum Node {
+    Fs(PathBuf),
+    Tree(TreeRef),
 }
 
 struct Frame {
     /// rel path of the directory, with a trailing '/' (empty for the root).
     prefix: Vec<u8>,
-    /// (name, on-disk path), sorted by name bytes.
-    children: Vec<(OsString, PathBuf)>,
+    /// (name, node), sorted by name bytes.
+    children: Vec<(Vec<u8>, Node)>,
     next: usize,
 }
 
-fn list(dir: &Path) -> Result<Vec<(OsString, PathBuf)>, Error> {
+fn list(dir: &Path) -> Result<Vec<(Vec<u8>, Node)>, Error> {
     let rd = fs::read_dir(dir).map_err(|e| Error::io("cannot list directory", dir, &e))?;
     let mut out = Vec::new();
     for ent in rd {
         let ent = ent.map_err(|e| Error::io("cannot list directory", dir, &e))?;
         let name = ent.file_name();
-        out.push((name.clone(), dir.join(&name)));
+        out.push((name.as_bytes().to_vec(), Node::Fs(dir.join(&name))));
     }
-    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-/// Calls `f` for every entry under `root` in sorted depth-first order.
+fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Vec<(Vec<u8>, Node)>, Error> {
+    let t = src.dirtree(&tree.contents)?;
+    let mut out: Vec<(Vec<u8>, Node)> = t
+        .files
+        .into_iter()
+        .map(|(name, cs)| (name, Node::Fs(src.object_path(&cs, "file"))))
+        .chain(t.dirs.into_iter().map(|(name, r)| (name, Node::Tree(r))))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn children_of(node: &Node, commit: Option<&CommitSource>) -> Result<Vec<(Vec<u8>, Node)>, Error> {
+    match (node, commit) {
+        (Node::Tree(t), Some(src)) => list_tree(src, t),
+        (Node::Fs(p), _) => list(p),
+        (Node::Tree(_), None) => Err(Error::Pipeline),
+    }
+}
+
+/// The stat of a child, and a commit directory's xattrs.
+fn stat_of(node: &Node, commit: Option<&CommitSource>) -> Result<(PathBuf, Stat, Option<Xattrs>), Error> {
+    match (node, commit) {
+        (Node::Fs(p), _) => {
+            let m = fs::symlink_metadata(p).map_err(|e| Error::io("cannot stat", p, &e))?;
+            let mut stat = Stat::of(&m);
+            // A file object can stand at several paths of a commit (equal content and metadata):
+            // a checkout hardlinks them, and so does the tar, whatever the object's link count
+            // (other checkouts add to it). But ostree checks out empty files as copies (unrelated
+            // lock files are not one inode), and so does this.
+            if commit.is_some() && !stat.is_dir() {
+                stat.nlink = if stat.is_file() && stat.size == 0 { 1 } else { 2 };
+            }
+            Ok((p.clone(), stat, None))
+        }
+        (Node::Tree(t), Some(src)) => {
+            let meta = src.dirmeta(&t.meta)?;
+            let stat = Stat {
+                mode: meta.mode,
+                uid: meta.uid,
+                gid: meta.gid,
+                nlink: 1,
+                ..Stat::default()
+            };
+            let path = src.object_path(&t.contents, "dirtree");
+            Ok((path, stat, Some(keep_xattrs(meta.xattrs.clone()))))
+        }
+        (Node::Tree(_), None) => Err(Error::Pipeline),
+    }
+}
+
+/// Calls `f` for every entry under `root` (or of the commit `opts.commit`) in sorted depth-first
+/// order.
 pub fn walk(
     root: &Path,
     opts: &WalkOptions,
     f: &mut dyn FnMut(Entry) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let meta = fs::metadata(root).map_err(|e| Error::io("cannot read", root, &e))?;
-    if !meta.is_dir() {
-        return Err(Error::msg(format!("{} is not a directory", root.display())));
-    }
-    let mut top = list(root)?;
-    let usr_etc = root.join("usr/etc");
-    let rewrite = opts.usr_etc_as_etc && fs::symlink_metadata(&usr_etc).is_ok();
+    let (mut top, usr_etc) = match opts.commit {
+        None => {
+            let meta = fs::metadata(root).map_err(|e| Error::io("cannot read", root, &e))?;
+            if !meta.is_dir() {
+                return Err(Error::msg(format!("{} is not a directory", root.display())));
+            }
+            let usr_etc = root.join("usr/etc");
+            let found = fs::symlink_metadata(&usr_etc).is_ok();
+            (list(root)?, found.then_some(Node::Fs(usr_etc)))
+        }
+        Some(src) => {
+            let top = list_tree(src, &src.root)?;
+            let mut usr_etc = None;
+            if let Some((_, Node::Tree(usr))) = top.iter().find(|(n, _)| n == b"usr") {
+                let usr = src.dirtree(&usr.contents)?;
+                usr_etc = usr
+                    .dirs
+                    .into_iter()
+                    .find(|(n, _)| n == b"etc")
+                    .map(|(_, r)| Node::Tree(r));
+            }
+            (top, usr_etc)
+        }
+    };
+    let rewrite = opts.usr_etc_as_etc && usr_etc.is_some();
     if rewrite {
-        if top.iter().any(|(n, _)| n.as_bytes() == b"etc") {
+        if top.iter().any(|(n, _)| n == b"etc") {
             return Err(Error::msg(format!(
                 "{} has both etc and usr/etc; cannot write usr/etc as etc",
                 root.display()
             )));
         }
-        top.push((OsString::from("etc"), usr_etc));
-        top.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        top.push((b"etc".to_vec(), usr_etc.expect("checked")));
+        top.sort_by(|a, b| a.0.cmp(&b.0));
     }
     let mut stack = vec![Frame {
         prefix: Vec::new(),
@@ -237,7 +378,7 @@ pub fn walk(
         if opts.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let Some((name, path)) = frame.children.get(frame.next).cloned() else {
+        let Some((name, node)) = frame.children.get(frame.next).cloned() else {
             stack.pop();
             if pending.last().map(|p| p.0) == Some(stack.len()) {
                 pending.pop();
@@ -246,7 +387,7 @@ pub fn walk(
         };
         frame.next += 1;
         let mut rel = frame.prefix.clone();
-        rel.extend_from_slice(name.as_bytes());
+        rel.extend_from_slice(&name);
         // (listed itself, leads to listed entries) for a partial layer.
         let (listed, leads) = match opts.select {
             None => (true, true),
@@ -260,8 +401,8 @@ pub fn walk(
             }
             Some(Selection::AllBut(paths)) => (!paths.contains(&path_key(&rel)), true),
         };
-        let meta = fs::symlink_metadata(&path).map_err(|e| Error::io("cannot stat", &path, &e))?;
-        if opts.skip.contains(&(meta.dev(), meta.ino())) {
+        let (path, meta, xattrs) = stat_of(&node, opts.commit)?;
+        if opts.skip.contains(&(meta.dev, meta.ino)) {
             continue;
         }
         let is_dir = meta.is_dir();
@@ -270,8 +411,9 @@ pub fn walk(
         }
         let entry = Entry {
             rel: rel.clone(),
-            path: path.clone(),
+            path,
             meta,
+            xattrs,
         };
         if listed {
             for (_, parent) in pending.drain(..) {
@@ -282,9 +424,9 @@ pub fn walk(
             pending.push((stack.len(), entry));
         }
         if is_dir && leads {
-            let mut children = list(&path)?;
+            let mut children = children_of(&node, opts.commit)?;
             if rewrite && rel == b"usr" {
-                children.retain(|(n, _)| n.as_bytes() != b"etc");
+                children.retain(|(n, _)| n != b"etc");
             }
             rel.push(b'/');
             stack.push(Frame {

@@ -109,6 +109,7 @@ fn opts(root: &Path, out: &Path, compression: Compression, threads: usize) -> Ex
         usr_etc_as_etc: false,
         select: None,
         skip_paths: Vec::new(),
+        commit: None,
     }
 }
 
@@ -401,7 +402,7 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
         "/var/lib/conf-link\n".to_string(),
         "/usr/bin/tool-link\n/etc/default/conf\n".to_string(),
     ];
-    let scan = scan_tree(&root, true, &[], &lists, &[], &never).unwrap();
+    let scan = scan_tree(&root, None, true, &[], &lists, &[], &never).unwrap();
     // Each group goes to the earliest layer a member belongs to (tool: layer 1, not the rest).
     assert_eq!(scan.hardlink_moves, ["/etc/default/conf\n", "/usr/bin/tool\n"]);
     for (list, extra) in lists.iter_mut().zip(&scan.hardlink_moves) {
@@ -429,7 +430,7 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
     );
 
     // Totals, against a one-layer export of the same tree.
-    let whole = scan_tree(&root, true, &[], &[], &[], &never).unwrap();
+    let whole = scan_tree(&root, None, true, &[], &[], &[], &never).unwrap();
     assert!(whole.hardlink_moves.is_empty());
     let out = tmp.path().join("whole.tar");
     let mut o = opts(&root, &out, Compression::None, 1);
@@ -478,9 +479,115 @@ fn skip_paths_leave_out_what_is_being_written() {
     );
     let never = std::sync::atomic::AtomicBool::new(false);
     assert_eq!(
-        scan_tree(&root, false, &skip, &[], &[], &never).unwrap().entries,
+        scan_tree(&root, None, false, &skip, &[], &[], &never)
+            .unwrap()
+            .entries,
         r.entries
     );
+}
+
+/// A commit read straight from a bare repository gives the same bytes as its hardlink checkout.
+#[test]
+fn commit_of_a_bare_repository_equals_its_checkout() {
+    use apt_ostree_native::ostree_repo::{parse_checksum, CommitSource, TreeRef};
+    use std::os::unix::fs::chown;
+    if Command::new("ostree").arg("--version").output().is_err() {
+        panic!("the ostree CLI is needed (apt-get install ostree)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    for d in [
+        "usr/bin",
+        "usr/etc/default",
+        "usr/share/doc/a",
+        "usr/share/doc/b",
+        "var/empty",
+        "srv/secret",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(root.join("usr/bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::hard_link(root.join("usr/bin/tool"), root.join("usr/bin/tool-link")).unwrap();
+    // Equal content in two places: one object, hardlinked by a checkout.
+    fs::write(root.join("usr/share/doc/a/copyright"), b"same licence\n").unwrap();
+    fs::write(root.join("usr/share/doc/b/copyright"), b"same licence\n").unwrap();
+    fs::write(root.join("usr/etc/default/conf"), b"a=1\n").unwrap();
+    // OSTree names are UTF-8.
+    fs::write(root.join("usr/share/café-ü"), b"utf-8").unwrap();
+    fs::write(root.join("usr/share/").join("n".repeat(150)), b"long").unwrap();
+    fs::write(root.join("usr/share/big"), vec![7u8; 3 << 20]).unwrap();
+    symlink("../bin/tool", root.join("usr/share/tool-sym")).unwrap();
+    symlink("usr/bin", root.join("bin")).unwrap();
+    fs::set_permissions(root.join("srv/secret"), fs::Permissions::from_mode(0o2700)).unwrap();
+    chown(root.join("srv/secret"), Some(1234), Some(5678)).unwrap();
+    chown(root.join("usr/share/big"), Some(4000000), Some(1)).unwrap();
+    set_xattr(&root.join("usr/bin/tool"), c"security.capability", &CAP_NET_RAW);
+    set_xattr(&root.join("srv/secret"), c"user.dir-note", b"kept");
+    let repo = tmp.path().join("repo");
+    let ostree = |args: &[&str]| {
+        let out = Command::new("ostree").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ostree {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let repo_arg = format!("--repo={}", repo.display());
+    ostree(&["init", &repo_arg, "--mode=bare"]);
+    ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
+    let line = ostree(&["ls", &repo_arg, "-d", "-C", "t", "/"]);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let commit = std::sync::Arc::new(CommitSource::new(
+        repo.clone(),
+        TreeRef {
+            contents: parse_checksum(fields[4]).unwrap(),
+            meta: parse_checksum(fields[5]).unwrap(),
+        },
+    ));
+    let checkout = repo.join("tmp/co");
+    ostree(&["checkout", &repo_arg, "t", checkout.to_str().unwrap()]);
+    let lists = vec!["/usr/share/doc/b/copyright\n/bin\n/usr/bin/tool-link\n".to_string()];
+    for (i, (compression, select)) in [
+        (Compression::None, None),
+        (Compression::Gzip { level: 2 }, None),
+        (Compression::None, Some(0)),
+        (Compression::None, Some(1)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let export = |from_commit: bool| {
+            let out = tmp.path().join(format!("{i}-{from_commit}.blob"));
+            let mut o = opts(if from_commit { &repo } else { &checkout }, &out, compression, 2);
+            o.usr_etc_as_etc = true;
+            o.source_date_epoch = Some(0);
+            o.commit = from_commit.then(|| commit.clone());
+            o.select = select.map(|index| std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+            let r = run(&o).unwrap();
+            (r, fs::read(&out).unwrap())
+        };
+        let (a, a_bytes) = export(true);
+        let (b, b_bytes) = export(false);
+        assert_eq!(a, b, "case {i}");
+        assert!(a_bytes == b_bytes, "case {i}: blobs differ");
+        if i == 0 {
+            let listing = tar_list(&tmp.path().join("0-true.blob")).join("\n");
+            assert!(
+                listing.contains("usr/share/doc/b/copyright link to usr/share/doc/a/copyright"),
+                "{listing}"
+            );
+            assert!(
+                listing.contains("drwx--S--- 1234/5678") && listing.contains("etc/default/conf"),
+                "{listing}"
+            );
+        }
+    }
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let from_commit = scan_tree(&repo, Some(&commit), true, &[], &lists, &[], &never).unwrap();
+    let from_checkout = scan_tree(&checkout, None, true, &[], &lists, &[], &never).unwrap();
+    assert_eq!(from_commit, from_checkout);
 }
 
 #[test]
