@@ -163,9 +163,13 @@ export async function checkout(repo: string, checksum: string, dir: string): Pro
   }
 }
 
-/** The repository's mode (bare, bare-user, archive-z2...), from its config. */
-export function repoMode(repo: string): string | undefined {
-  return /^\s*mode\s*=\s*(\S+)\s*$/m.exec(readFileSync(join(repo, "config"), "utf8"))?.[1];
+/**
+ * Whether a commit's objects can be read where they lie: a `bare` repository (its file objects are
+ * the files themselves) without a parent repository (objects could be there instead).
+ */
+export function canReadInPlace(repo: string): boolean {
+  const config = readFileSync(join(repo, "config"), "utf8");
+  return /^\s*mode\s*=\s*bare\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
 }
 
 /** A commit's root directory: the checksums of its dirtree and dirmeta objects. */

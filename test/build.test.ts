@@ -268,6 +268,12 @@ describe("oci build --source (OSTree)", () => {
     // A bare repository is read in place; the same commit checked out gives the same bytes.
     const checkedOut = await build(["--source", "test/hard", "--repo", repo, "--output", join(tmp.path, "os-c"), "--bootc"], { APT_OSTREE_READ: "checkout" });
     expect(checkedOut.digest).toBe(a.digest);
+    // A repository whose objects live in its parent repository is checked out (ostree follows the parent).
+    const child = join(tmp.path, "child-repo");
+    execFileSync("ostree", ["init", `--repo=${child}`, "--mode=bare"]);
+    execFileSync("ostree", ["config", `--repo=${child}`, "set", "core.parent", repo]);
+    const fromChild = await build(["--source", checksum, "--repo", child, "--output", join(tmp.path, "os-e"), "--bootc"]);
+    expect(fromChild.digest).toBe(a.digest);
     // An archive-mode repository (compressed objects) is checked out; its checkout cannot hardlink
     // equal files, so they are separate files in the layer, but the entries are the same.
     const archive = join(tmp.path, "archive-repo");
