@@ -104,13 +104,7 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
         commit: commit_source(&o.root, o.commit_dirtree.as_deref(), o.commit_dirmeta.as_deref())?,
-        skip_paths: o
-            .skip_paths
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
+        skip_paths: to_paths(o.skip_paths.take()),
         select: match (o.layer_lists.take(), o.layer_index) {
             (None, None) => None,
             (Some(lists), Some(index)) if index as usize <= lists.len() => {
@@ -152,6 +146,10 @@ fn commit_source(
         )))),
         _ => Err(napi::Error::from_reason("commit dirtree and dirmeta go together")),
     }
+}
+
+fn to_paths(paths: Option<Vec<String>>) -> Vec<PathBuf> {
+    paths.unwrap_or_default().into_iter().map(PathBuf::from).collect()
 }
 
 /// "name=target" pairs as the lists' paths go through them.
@@ -302,13 +300,7 @@ impl Task for ScanTask {
         let o = &mut self.options;
         let lists = o.layer_lists.take().unwrap_or_default();
         let links = parse_links(o.list_links.take());
-        let skip: Vec<PathBuf> = o
-            .skip_paths
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .map(PathBuf::from)
-            .collect();
+        let skip = to_paths(o.skip_paths.take());
         let commit = commit_source(&o.root, o.commit_dirtree.as_deref(), o.commit_dirmeta.as_deref())?;
         let never = std::sync::atomic::AtomicBool::new(false);
         scan::scan_tree(
