@@ -5,9 +5,10 @@
 # /proc, /sys, /dev and a tmpfs /tmp mounted. Prints what run.sh printed and exits with its status.
 #
 # The system lives entirely in an initramfs, so the stock Debian kernel needs no modules (no disk, no 9p):
-#   - base: mmdebstrap --variant=minbase --arch=arm64 bookworm (through qemu-user binfmt), trimmed, as a
-#     newc cpio; the kernel Image from linux-image-arm64. Both cached in /var/cache/apt-ostree-tests/
-#     (APT_OSTREE_VM_CACHE), built once (~3-4 min).
+#   - base: mmdebstrap --variant=minbase --include=ostree --arch=arm64 bookworm (through qemu-user
+#     binfmt; ostree for the native crate's commit test), trimmed, as a newc cpio; the kernel Image from
+#     linux-image-arm64. Both cached in /var/cache/apt-ostree-tests/ (APT_OSTREE_VM_CACHE), built once
+#     (~3-4 min); the base's name says what it holds, so a changed package set makes a new one.
 #   - per run: a second cpio with /init (a shell script: no systemd) and /payload, appended to the base.
 # run.sh's output travels over the serial console between two markers; init powers the machine off.
 set -euo pipefail
@@ -18,7 +19,7 @@ timeout_s=${2:-1500}
 [ -f "$payload/run.sh" ] || { echo "release-vm-arm64: $payload/run.sh missing" >&2; exit 2; }
 cache=${APT_OSTREE_VM_CACHE:-/var/cache/apt-ostree-tests}
 mkdir -p "$cache"
-base=$cache/arm64-bookworm-base.cpio
+base=$cache/arm64-bookworm-base-ostree.cpio
 kernel=$cache/arm64-vmlinuz
 
 if [ ! -s "$kernel" ]; then
@@ -34,10 +35,10 @@ fi
 
 if [ ! -s "$base" ]; then
   echo "release-vm-arm64: creating the arm64 base system (mmdebstrap under qemu-user, a few minutes)" >&2
-  root=$cache/arm64-bookworm-root
+  root=$cache/arm64-bookworm-root-ostree
   if [ ! -e "$root/.complete" ]; then
     rm -rf "$root"
-    mmdebstrap --quiet --variant=minbase --arch=arm64 bookworm "$root" >&2
+    mmdebstrap --quiet --variant=minbase --include=ostree --arch=arm64 bookworm "$root" >&2
     touch "$root/.complete"
   fi
   # The VM needs no documentation, locales or package lists.
