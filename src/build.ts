@@ -8,7 +8,7 @@ import { ExitCode, UserError } from "./errors.ts";
 import { buildConfig, buildManifest, hostDebianArch, isKnownArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
-import { checkout, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, commitRoot, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { checkout, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, commitRoot, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { planPackageLayers } from "./package-layers.ts";
@@ -75,7 +75,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // A bare repository's objects are the files themselves: read the commit in place (no checkout of
   // the whole tree, ~2 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
   const inPlace = canReadInPlace(source.repo) && process.env.APT_OSTREE_READ !== "checkout";
-  return withTemporaryPath(checkoutDirFor(source.repo), async (dir) => {
+  return withTemporaryPath(inPlace ? planningDirFor(source.repo) : checkoutDirFor(source.repo), async (dir) => {
     if (inPlace) {
       const commitRootTree = await commitRoot(source.repo, checksum);
       await checkoutPlanningSkeleton(source.repo, checksum, dir);

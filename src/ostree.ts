@@ -1,6 +1,7 @@
 // The OSTree side, through the real `ostree` CLI: resolve refs, read commit metadata, check out.
 // Knows nothing of OCI.
-import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { check, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
@@ -211,7 +212,10 @@ export async function checkoutPlanningSkeleton(repo: string, checksum: string, d
     if (!isDir(db.split("/")[0])) continue;
     mkdirSync(dirname(join(dir, db)), { recursive: true });
     // A missing database, or one behind a symlink in the commit, is simply not there.
-    await run("ostree", ["checkout", `--repo=${repo}`, "--allow-noent", `--subpath=/${db}`, checksum, join(dir, db)]);
+    // Only the contents are read: not root, keep our own ownership (a bare repository's files are
+    // owned by their real owners, which a user cannot give).
+    const userMode = process.getuid?.() === 0 ? [] : ["--user-mode"];
+    await run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${db}`, checksum, join(dir, db)]);
   }
 }
 
@@ -220,6 +224,21 @@ function lstatSafe(path: string) {
     return lstatSync(path);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Where a commit read in place gets its planning skeleton: the repository's `tmp/` (hardlinks), or,
+ * when that is not writable (a read-only repository), the system's temporary directory (copies of
+ * the dpkg database: a few MB).
+ */
+export function planningDirFor(repo: string): string {
+  try {
+    const dir = checkoutDirFor(repo);
+    accessSync(dirname(dir), constants.W_OK);
+    return dir;
+  } catch {
+    return join(tmpdir(), `apt-ostree-plan-${process.pid}-${Date.now().toString(36)}`);
   }
 }
 

@@ -353,6 +353,30 @@ describe("bad input", () => {
     expect(readdirSync(outDir)).toEqual([]);
   });
 
+  it("reads a commit in place from a repository it cannot write to (the planning files go to $TMPDIR)", async () => {
+    const src = join(tmp.path, "ro-src");
+    mkdirSync(join(src, "var/lib/dpkg/info"), { recursive: true });
+    mkdirSync(join(src, "usr/share/pkg"), { recursive: true });
+    writeFileSync(join(src, "usr/share/pkg/file"), "x\n");
+    writeFileSync(join(src, "var/lib/dpkg/status"), "Package: pkg\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: 1\n");
+    writeFileSync(join(src, "var/lib/dpkg/info/pkg.list"), "/.\n/usr\n/usr/share\n/usr/share/pkg\n/usr/share/pkg/file\n");
+    const roRepo = join(tmp.path, "ro-repo");
+    execFileSync("ostree", ["init", `--repo=${roRepo}`, "--mode=bare"]);
+    execFileSync("ostree", ["commit", `--repo=${roRepo}`, "-b", "ro", src]);
+    mkdirSync(join(roRepo, "tmp"), { recursive: true });
+    execFileSync("chmod", ["-R", "go+rX", roRepo]);
+    const outDir = join(tmp.path, "ro-out");
+    mkdirSync(outDir);
+    execFileSync("chown", ["65534:65534", outDir]);
+    const [bin] = (await import("./helpers/cli.ts")).binaryCommand();
+    const r = spawnSyncNobody(bin, ["oci", "build", "--source", "ro", "--repo", roRepo, "--output", join(outDir, "img"), "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    // Planned from the database it could not check out into the repository: the package got its layer.
+    expect(JSON.parse(r.stdout).layers.map((l: { packages?: string[] }) => l.packages)).toEqual([["pkg"], undefined]);
+    expect(readdirSync(join(roRepo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
+    expect(readdirSync("/tmp").filter((n) => n.startsWith("apt-ostree-plan-"))).toEqual([]);
+  });
+
   it("fails cleanly on a full disk", async () => {
     const small = join(tmp.path, "small");
     mkdirSync(small);
