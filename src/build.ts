@@ -8,10 +8,10 @@ import { ExitCode, UserError } from "./errors.ts";
 import { buildConfig, buildManifest, hostDebianArch, isKnownArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
-import { checkout, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, commitRoot, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { checkout, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
-import { planPackageLayers } from "./package-layers.ts";
+import { DPKG_DATABASE_PATHS, planPackageLayers } from "./package-layers.ts";
 import type { ProgressSink } from "./progress.ts";
 
 export type BuildSource = { kind: "ostree"; repo: string; ref: string } | { kind: "rootfs"; dir: string };
@@ -74,12 +74,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   checkOutputPath(options.target.path, options.force, [source.repo]);
   // A bare repository's objects are the files themselves: read the commit in place (no checkout of
   // the whole tree, ~2 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
-  const inPlace = canReadInPlace(source.repo) && process.env.APT_OSTREE_READ !== "checkout";
+  const inPlace = commit.root !== undefined && canReadInPlace(source.repo) && process.env.APT_OSTREE_READ !== "checkout";
   return withTemporaryPath(inPlace ? planningDirFor(source.repo) : checkoutDirFor(source.repo), async (dir) => {
     if (inPlace) {
-      const commitRootTree = await commitRoot(source.repo, checksum);
-      await checkoutPlanningSkeleton(source.repo, checksum, dir);
-      return exportTree(options, { planDir: dir, root: resolve(source.repo), commitRoot: commitRootTree }, commit, [source.repo]);
+      await checkoutPlanningSkeleton(source.repo, checksum, dir, DPKG_DATABASE_PATHS);
+      return exportTree(options, { planDir: dir, root: resolve(source.repo), commitRoot: commit.root }, commit, [source.repo]);
     }
     await checkout(source.repo, checksum, dir);
     return exportTree(options, { planDir: dir, root: dir }, commit, [source.repo]);
@@ -177,7 +176,7 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
     }
 
     const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
-    if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}' : pass --arch (a Debian architecture)`, ExitCode.Usage);
+    if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}': pass --arch (a Debian architecture)`, ExitCode.Usage);
     const platform = platformForDebianArch(arch);
     const created =
       options.settings.created ??

@@ -1,10 +1,11 @@
 // The OSTree side, through the real `ostree` CLI: resolve refs, read commit metadata, check out.
 // Knows nothing of OCI.
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { check, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
+import { lstatOrUndefined } from "./fs.ts";
 
 export interface CommitInfo {
   checksum: string;
@@ -13,6 +14,8 @@ export interface CommitInfo {
   subject: string;
   /** Commit metadata, as far as it maps onto JSON (strings, booleans, numbers, string arrays). */
   metadata: Record<string, unknown>;
+  /** The root directory's dirtree and dirmeta checksums (hex); undefined if they could not be read. */
+  root?: { dirtree: string; dirmeta: string };
 }
 
 export function assertRepo(repo: string): void {
@@ -37,7 +40,18 @@ export async function readCommit(repo: string, checksum: string): Promise<Commit
   const timestamp = parseTimestamp(raw);
   const metadata = parseMetadata(raw);
   const subject = (await check("ostree", ["log", `--repo=${repo}`, checksum])).split("\n").slice(4).find((l) => l.trim())?.trim() ?? "";
-  return { checksum, timestamp, subject, metadata };
+  return { checksum, timestamp, subject, metadata, root: parseRootChecksums(raw) };
+}
+
+/**
+ * The last two fields of `ostree show --raw`, root-contents and root-meta: 32-byte arrays printed as
+ * `[byte 0x.., ...]` at the very end of the tuple.
+ */
+export function parseRootChecksums(raw: string): { dirtree: string; dirmeta: string } | undefined {
+  const bytes32 = String.raw`\[byte ((?:0x[0-9a-f]{2}, ){31}0x[0-9a-f]{2})\]`;
+  const m = new RegExp(`${bytes32}, ${bytes32}\\)\\s*$`).exec(raw);
+  const hex = (list: string) => list.replaceAll("0x", "").replaceAll(", ", "");
+  return m ? { dirtree: hex(m[1]), dirmeta: hex(m[2]) } : undefined;
 }
 
 /** The commit timestamp in `ostree show --raw` is a big-endian uint64 printed as `uint64 N`. */
@@ -173,27 +187,14 @@ export function canReadInPlace(repo: string): boolean {
   return /^\s*mode\s*=\s*bare\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
 }
 
-/** A commit's root directory: the checksums of its dirtree and dirmeta objects. */
-export async function commitRoot(repo: string, checksum: string): Promise<{ dirtree: string; dirmeta: string }> {
-  // "d00755 0 0 0 DIRTREE DIRMETA /"
-  const fields = (await check("ostree", ["ls", `--repo=${repo}`, "-d", "-C", checksum, "/"])).trim().split(/\s+/);
-  const [dirtree, dirmeta] = [fields[4], fields[5]];
-  if (!/^[0-9a-f]{64}$/.test(dirtree ?? "") || !/^[0-9a-f]{64}$/.test(dirmeta ?? "")) {
-    throw new UserError(`cannot read the root directory of commit ${checksum.slice(0, 12)}`, ExitCode.Failure);
-  }
-  return { dirtree, dirmeta };
-}
-
-/** Where a tree keeps its dpkg database, in the order the layer split looks for it. */
-const DPKG_DATABASES = ["usr/share/dpkg/database", "var/lib/dpkg"];
-
 /**
  * What planning an export needs of a commit that is read straight from the repository, in `dir`
  * (which must not exist): the top-level entries (links as links, directories empty), `usr/etc`, and
- * the dpkg database (checked out, with hardlinks). Nothing is created outside `dir`: parents are
- * made only below top-level directories that are real directories here.
+ * the directories `subpaths` (checked out, with hardlinks where the filesystem allows). Nothing is
+ * created outside `dir`: parents are made only below top-level directories that are real
+ * directories here.
  */
-export async function checkoutPlanningSkeleton(repo: string, checksum: string, dir: string): Promise<void> {
+export async function checkoutPlanningSkeleton(repo: string, checksum: string, dir: string, subpaths: string[]): Promise<void> {
   mkdirSync(dir);
   const top = await check("ostree", ["ls", `--repo=${repo}`, checksum, "/"]);
   for (const line of top.split("\n")) {
@@ -206,24 +207,16 @@ export async function checkoutPlanningSkeleton(repo: string, checksum: string, d
       if (name && target !== undefined && !name.includes("/")) symlinkSync(target, join(dir, name));
     }
   }
-  const isDir = (rel: string) => lstatSafe(join(dir, rel))?.isDirectory() === true;
+  const isDir = (rel: string) => lstatOrUndefined(join(dir, rel))?.isDirectory() === true;
   if (isDir("usr") && (await run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/usr/etc"])).stdout.startsWith("d")) mkdirSync(join(dir, "usr/etc"));
-  for (const db of DPKG_DATABASES) {
-    if (!isDir(db.split("/")[0])) continue;
-    mkdirSync(dirname(join(dir, db)), { recursive: true });
-    // A missing database, or one behind a symlink in the commit, is simply not there.
+  for (const sub of subpaths) {
+    if (!isDir(sub.split("/")[0])) continue;
+    mkdirSync(dirname(join(dir, sub)), { recursive: true });
+    // A missing directory, or one behind a symlink in the commit, is simply not there.
     // Only the contents are read: not root, keep our own ownership (a bare repository's files are
     // owned by their real owners, which a user cannot give).
     const userMode = process.getuid?.() === 0 ? [] : ["--user-mode"];
-    await run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${db}`, checksum, join(dir, db)]);
-  }
-}
-
-function lstatSafe(path: string) {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
+    await run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${sub}`, checksum, join(dir, sub)]);
   }
 }
 

@@ -6,8 +6,9 @@
 // Which group a package lands in must not depend on the other packages, or every update would
 // reshuffle the layers: the largest packages get a layer each, the others go to a group chosen by
 // a hash of their name.
-import { lstatSync, readFileSync, readdirSync, readlinkSync, type Stats } from "node:fs";
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import { lstatOrUndefined } from "./fs.ts";
 
 export interface DpkgPackage {
   name: string;
@@ -65,23 +66,18 @@ export function groupPackages(packages: { name: string; size: number }[], groups
   return [...own, ...shared.filter((g) => g.length).map((g) => g.sort())];
 }
 
+/** Where a tree may keep its dpkg database, in the order the split looks: compose's place, then the usual one. */
+export const DPKG_DATABASE_PATHS = ["usr/share/dpkg/database", "var/lib/dpkg"];
+
 /** The dpkg database of a tree: where apt-ostree's compose keeps it, else the usual place. */
 function findDpkgDatabase(tree: string): string | undefined {
-  for (const rel of ["usr/share/dpkg/database", "var/lib/dpkg"]) {
+  for (const rel of DPKG_DATABASE_PATHS) {
     const parts = rel.split("/");
     // Every component must be a real directory: a symlink could point out of the tree (at the host's).
     const real = parts.every((_, i) => lstatOrUndefined(join(tree, ...parts.slice(0, i + 1)))?.isDirectory());
     if (real && lstatOrUndefined(join(tree, rel, "status"))?.isFile()) return join(tree, rel);
   }
   return undefined;
-}
-
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

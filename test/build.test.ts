@@ -5,6 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "./helpers/cli.ts";
+import { parseRootChecksums } from "../src/ostree.ts";
 import { makeDpkgTree, makeHardCaseTree, treeManifest, type ManifestEntry } from "./helpers/tree.ts";
 import { ociImageToolValidate, sh, sha256sum, skopeoConfig, skopeoInspect, umociUnpack } from "./helpers/validate.ts";
 
@@ -265,7 +266,11 @@ describe("oci build --source (OSTree)", () => {
     await new Promise((r) => setTimeout(r, 1100));
     const b = await build(["--source", "test/hard", "--repo", repo, "--output", join(tmp.path, "os-b"), "--bootc"]);
     expect(b.digest).toBe(a.digest);
-    // A bare repository is read in place; the same commit checked out gives the same bytes.
+    // A bare repository is read in place, from the root checksums `ostree show --raw` ends with.
+    const raw = execFileSync("ostree", ["show", `--repo=${repo}`, "--raw", checksum]).toString();
+    const ls = execFileSync("ostree", ["ls", `--repo=${repo}`, "-d", "-C", checksum, "/"]).toString().trim().split(/\s+/);
+    expect(parseRootChecksums(raw)).toEqual({ dirtree: ls[4], dirmeta: ls[5] });
+    // The same commit checked out gives the same bytes.
     const checkedOut = await build(["--source", "test/hard", "--repo", repo, "--output", join(tmp.path, "os-c"), "--bootc"], { APT_OSTREE_READ: "checkout" });
     expect(checkedOut.digest).toBe(a.digest);
     // A repository whose objects live in its parent repository is checked out (ostree follows the parent).

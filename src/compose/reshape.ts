@@ -4,7 +4,6 @@ import {
   chmodSync,
   chownSync,
   existsSync,
-
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -18,6 +17,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
+import { lstatOrUndefined } from "../fs.ts";
 import {
   DPKG_DATABASE,
   PREPARE_ROOT_CONF,
@@ -37,17 +37,9 @@ function entryOf(path: string, st: Stats, abs: string): Entry {
   return { path, type, mode: st.mode, uid: st.uid, gid: st.gid, target: type === "symlink" ? readlinkSync(abs) : undefined };
 }
 
-function lstatOrNull(abs: string): Stats | null {
-  try {
-    return lstatSync(abs);
-  } catch {
-    return null;
-  }
-}
-
 function list(root: string, rel: string): Entry[] {
   const abs = join(root, rel);
-  const st = lstatOrNull(abs);
+  const st = lstatOrUndefined(abs);
   if (!st?.isDirectory()) return [];
   return readdirSync(abs)
     .sort()
@@ -59,7 +51,7 @@ function list(root: string, rel: string): Entry[] {
 
 function walk(root: string, rel: string, out: Entry[] = []): Entry[] {
   const abs = join(root, rel);
-  const st = lstatOrNull(abs);
+  const st = lstatOrUndefined(abs);
   if (!st) return out;
   out.push(entryOf(rel, st, abs));
   if (st.isDirectory()) for (const name of readdirSync(abs).sort()) walk(root, `${rel}/${name}`, out);
@@ -72,7 +64,7 @@ export function applyOps(root: string, ops: Op[]): void {
       case "move": {
         const from = join(root, op.from);
         const to = join(root, op.to);
-        if (!lstatOrNull(from)) break;
+        if (!lstatOrUndefined(from)) break;
         mkdirSync(dirname(to), { recursive: true });
         moveMerging(from, to);
         break;
@@ -89,7 +81,7 @@ export function applyOps(root: string, ops: Op[]): void {
       }
       case "mkdir": {
         const abs = join(root, op.path);
-        const st = lstatOrNull(abs);
+        const st = lstatOrUndefined(abs);
         if (st && !st.isDirectory()) rmSync(abs, { force: true });
         mkdirSync(abs, { recursive: true });
         chmodSync(abs, op.mode);
@@ -105,7 +97,7 @@ export function applyOps(root: string, ops: Op[]): void {
       }
       case "emptyDir": {
         const abs = join(root, op.path);
-        if (lstatOrNull(abs)?.isDirectory()) {
+        if (lstatOrUndefined(abs)?.isDirectory()) {
           for (const name of readdirSync(abs)) rmSync(join(abs, name), { recursive: true, force: true });
         } else {
           rmSync(abs, { force: true });
@@ -120,7 +112,7 @@ export function applyOps(root: string, ops: Op[]): void {
 
 /** rename(2), merging into an existing directory (content of `from` wins). */
 function moveMerging(from: string, to: string): void {
-  const dest = lstatOrNull(to);
+  const dest = lstatOrUndefined(to);
   if (dest?.isDirectory() && lstatSync(from).isDirectory()) {
     for (const name of readdirSync(from)) moveMerging(join(from, name), join(to, name));
     rmSync(from, { recursive: true, force: true });
@@ -156,12 +148,12 @@ export function reshapeTree(root: string): ReshapeResult {
     // /var is described again from its tmpfiles.d lines rather than found empty.
     if (existsSync(join(root, TMPFILES_CONF)) && !existsSync(join(root, "etc"))) unreshapeTree(root);
     const top = list(root, "");
-    const varLibDpkg = lstatOrNull(join(root, "var/lib/dpkg"));
-    const usrLocal = lstatOrNull(join(root, "usr/local"));
+    const varLibDpkg = lstatOrUndefined(join(root, "var/lib/dpkg"));
+    const usrLocal = lstatOrUndefined(join(root, "usr/local"));
     const plan = planTop({
       top,
       boot: list(root, "boot"),
-      opt: lstatOrNull(join(root, "opt"))?.isDirectory() ? list(root, "opt") : [],
+      opt: lstatOrUndefined(join(root, "opt"))?.isDirectory() ? list(root, "opt") : [],
       modules: list(root, "usr/lib/modules").map((e) => e.path.split("/").pop()!),
       usrEtc: existsSync(join(root, "usr/etc")),
       dpkgDatabase: existsSync(join(root, DPKG_DATABASE)),
