@@ -2,7 +2,7 @@
 import type { CAC } from "cac";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import { MAX_LAYERS, parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
-import { isKnownArch, normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
+import { DEBIAN_ARCHITECTURES, isKnownArch, normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
 import { parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
 import { readConfigFile } from "./config-file.ts";
@@ -52,7 +52,6 @@ function integer(value: unknown, flag: string): number | undefined {
   return n;
 }
 
-/** Merges defaults < config file < flags into BuildOptions (pure apart from reading --config). */
 /** The levels each compression takes (the native core checks again; this fails before any work). */
 function checkLevel(compression: string, level: number): void {
   const ok = compression === "gzip" ? level >= 1 && level <= 9 : compression === "zstd" ? (level >= 1 && level <= 19) || (level >= -7 && level <= -1) : level === 0;
@@ -60,6 +59,7 @@ function checkLevel(compression: string, level: number): void {
   if (!ok) throw usageError(`--level ${level} is out of range for ${compression} (${range})`);
 }
 
+/** Merges defaults < config file < flags into BuildOptions (pure apart from reading --config). */
 export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = process.env) {
   const file: BuildConfig = flags.config ? wrap(() => parseBuildConfig(readConfigFile(flags.config!), flags.config!)) : {};
   const source = flags.source ?? (flags.rootfs ? undefined : file.source);
@@ -104,7 +104,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const threads = integer(flags.threads ?? file.threads, "--threads");
   if (threads !== undefined && (threads < 1 || threads > 256)) throw usageError("--threads must be between 1 and 256");
   const arch = flags.arch ?? file.arch;
-  if (arch !== undefined && !isKnownArch(arch)) throw usageError(`unknown --arch '${arch}': expected a Debian architecture (amd64, arm64, armhf, armel, i386, ppc64el, s390x, riscv64, mips64el, loong64)`);
+  if (arch !== undefined && !isKnownArch(arch)) throw usageError(`unknown --arch '${arch}': expected a Debian architecture (${DEBIAN_ARCHITECTURES.join(", ")})`);
   const maxLayers = integer(flags.maxLayers ?? file.maxLayers, "--max-layers");
   if (maxLayers !== undefined && (maxLayers < 1 || maxLayers > MAX_LAYERS)) throw usageError(`--max-layers must be between 1 and ${MAX_LAYERS}`);
 

@@ -173,6 +173,7 @@ const DEBIAN_PLATFORMS: Record<string, { architecture: string; variant?: string 
   mips64el: { architecture: "mips64le" },
   loong64: { architecture: "loong64" },
 };
+export const DEBIAN_ARCHITECTURES = Object.keys(DEBIAN_PLATFORMS);
 const OCI_ARCHITECTURES = new Set(Object.values(DEBIAN_PLATFORMS).map((p) => p.architecture));
 
 /** A Debian architecture name, or the OCI name of one of them (arm, 386, ppc64le...). */

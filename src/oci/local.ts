@@ -34,8 +34,16 @@ export function parseFormat(text: string): LocalFormat {
  * `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:NAME[:TAG]]`, or a plain PATH whose
  * format comes from `defaultFormat` (or, when reading, from what is on disk).
  */
+const LOCAL_PREFIX = /^(oci|oci-archive|docker-archive):/;
+const LOCAL_TRANSPORT = new RegExp(`${LOCAL_PREFIX.source}(.*)$`);
+
+/** Whether `text` names a local image (oci:, oci-archive:, docker-archive:) rather than a registry's. */
+export function isLocalImageName(text: string): boolean {
+  return LOCAL_PREFIX.test(text);
+}
+
 export function parseLocalTarget(text: string, defaultFormat?: LocalFormat): LocalTarget {
-  const m = text.match(/^(oci|oci-archive|docker-archive):(.*)$/);
+  const m = text.match(LOCAL_TRANSPORT);
   if (!m) {
     if (!text) throw new UserError("an output path is required", ExitCode.Usage);
     return { format: defaultFormat ?? "oci", path: text };

@@ -5,12 +5,9 @@ import { dirname } from "node:path";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
+import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import { sha256 } from "../oci/digest.ts";
-
-/** oci:, oci-archive: and docker-archive: name local images; anything else is a registry reference. */
-const LOCAL_IMAGE = /^(oci|oci-archive|docker-archive):/;
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
@@ -133,7 +130,7 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
 
 export async function copy(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
   // As skopeo copy: a local image on either side makes it a push or a pull.
-  const [localSource, localTarget] = [LOCAL_IMAGE.test(src), LOCAL_IMAGE.test(dest)];
+  const [localSource, localTarget] = [isLocalImageName(src), isLocalImageName(dest)];
   if (localSource && localTarget) throw usageError("copy needs a registry on at least one side (docker://...); between local images, pull or build again");
   if (localSource) return push(ctx, src, dest, undefined, flags, "dest");
   if (localTarget) return pull(ctx, src, dest, flags, "src");
@@ -183,7 +180,7 @@ async function inspectLocal(text: string, flags: RegistryFlags) {
 }
 
 export async function inspect(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
-  const { result, raw, config } = LOCAL_IMAGE.test(text)
+  const { result, raw, config } = isLocalImageName(text)
     ? await inspectLocal(text, flags)
     : await (async () => {
         const source = ref(text, "reference");
