@@ -425,7 +425,6 @@ fn produce(
     };
     walk::walk(&opts.root, &wopts, &mut |ent| {
         let m = &ent.meta;
-        let ft = m;
         let mut mtime = m.mtime;
         if let Some(sde) = opts.source_date_epoch {
             mtime = mtime.min(sde);
@@ -434,34 +433,34 @@ fn produce(
         let mut link = Vec::new();
         let mut size = 0;
         let (mut dev_major, mut dev_minor) = (0, 0);
-        let mut kind = if ft.is_dir() {
+        let mut kind = if m.is_dir() {
             path.push(b'/');
             Kind::Directory
-        } else if ft.is_file() {
+        } else if m.is_file() {
             size = m.size;
             Kind::Regular
-        } else if ft.is_symlink() {
+        } else if m.is_symlink() {
             link = std::fs::read_link(&ent.path)
                 .map_err(|e| Error::io("cannot read link", &ent.path, &e))?
                 .into_os_string()
                 .into_encoded_bytes();
             Kind::Symlink
-        } else if ft.is_char_device() || ft.is_block_device() {
+        } else if m.is_char_device() || m.is_block_device() {
             let rdev = m.rdev;
             dev_major = libc::major(rdev) as u64;
             dev_minor = libc::minor(rdev) as u64;
-            if ft.is_char_device() {
+            if m.is_char_device() {
                 Kind::Char
             } else {
                 Kind::Block
             }
-        } else if ft.is_fifo() {
+        } else if m.is_fifo() {
             Kind::Fifo
         } else {
             warnings.push(format!("skipped socket {}", String::from_utf8_lossy(&ent.rel)));
             return Ok(());
         };
-        if !ft.is_dir() && m.nlink > 1 {
+        if !m.is_dir() && m.nlink > 1 {
             match links.get(&(m.dev, m.ino)) {
                 Some(first) => {
                     link = first.clone();
@@ -572,6 +571,7 @@ pub fn read_xattrs(path: &Path) -> Result<Xattrs, Error> {
     };
     let mut out = Vec::new();
     for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        // Not even read: keep_xattrs would drop it.
         if name == b"security.selinux" {
             continue;
         }
@@ -609,8 +609,7 @@ pub fn read_xattrs(path: &Path) -> Result<Xattrs, Error> {
         }
         out.push((name.to_vec(), val));
     }
-    out.sort();
-    Ok(out)
+    Ok(keep_xattrs(out))
 }
 
 fn deflate_worker(
