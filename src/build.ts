@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
 import { buildConfig, buildManifest, hostDebianArch, isKnownArch, platformForDebianArch, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
-import { checkOutputPath, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
+import { checkOutputTarget, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
 import { checkout, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
@@ -71,7 +71,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const checksum = await resolveRef(source.repo, source.ref);
   const commit = await readCommit(source.repo, checksum);
   // Fail on an existing output before the (possibly long) checkout.
-  checkOutputPath(options.target.path, options.force, [source.repo]);
+  checkOutputTarget(options.target, options.force, [source.repo]);
   // A bare repository's objects are the files themselves: read the commit in place (no checkout of
   // the whole tree, ~2 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
   const inPlace = commit.root !== undefined && canReadInPlace(source.repo) && process.env.APT_OSTREE_READ !== "checkout";

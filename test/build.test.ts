@@ -220,6 +220,42 @@ describe("oci build --rootfs", () => {
     expectSameTree(tree, join(bundle, "rootfs"));
   });
 
+  it("adds images to an existing layout named oci:PATH:TAG, replacing the same tag and dropping its unused blobs", async () => {
+    const layout = join(tmp.path, "multi");
+    const blobs = () => readdirSync(join(layout, "blobs/sha256")).sort();
+    const refs = () => JSON.parse(readFileSync(join(layout, "index.json"), "utf8")).manifests.map((m: any) => [m.annotations["org.opencontainers.image.ref.name"], m.digest]);
+    const one = await build(["--rootfs", tree, "--output", `oci:${layout}:one`, "--label", "v=1"]);
+    const two = await build(["--rootfs", tree, "--output", `oci:${layout}:two`, "--label", "v=2"]);
+    expect(refs()).toEqual([["one", one.digest], ["two", two.digest]]);
+    // Same layer: stored once; two configs, two manifests.
+    expect(blobs().length).toBe(5);
+    expect(skopeoConfig(`oci:${layout}:one`).config.Labels).toEqual({ v: "1" });
+    expect(skopeoConfig(`oci:${layout}:two`).config.Labels).toEqual({ v: "2" });
+    const oneBlobs = [one.digest, one.config.digest].map((d: string) => d.slice(7));
+    // Replacing "one": its manifest and config go, the shared layer and "two" stay.
+    const again = await build(["--rootfs", tree, "--output", `oci:${layout}:one`, "--label", "v=3"]);
+    expect(refs()).toEqual([["two", two.digest], ["one", again.digest]]);
+    expect(blobs().length).toBe(5);
+    for (const hex of oneBlobs) expect(blobs()).not.toContain(hex);
+    expect(readdirSync(layout).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(tmp.path).filter((n) => n.startsWith(".multi"))).toEqual([]);
+    ociImageToolValidate(layout, "one");
+    ociImageToolValidate(layout, "two");
+    umociUnpack(layout, "one", join(tmp.path, "multi.bundle"));
+    expect(skopeoInspect(`oci:${layout}:two`).Digest).toBe(two.digest);
+    // A plain path is one image: an existing layout is refused, and --force replaces all of it.
+    const plain = await runCli(["oci", "build", "--rootfs", tree, "--output", layout]);
+    expect(plain.code).toBe(6);
+    expect(plain.stderr).toMatch(/already exists \(use --force to replace it, or oci:PATH:TAG to add an image to the layout\)/);
+    await build(["--rootfs", tree, "--output", `oci:${layout}:solo`, "--force"]);
+    expect(refs().map((r: string[]) => r[0])).toEqual(["solo"]);
+    expect(blobs().length).toBe(3);
+    // A directory that is not a layout is still refused.
+    const notLayout = join(tmp.path, "not-a-layout");
+    mkdirSync(notLayout);
+    expect((await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${notLayout}:x`])).code).toBe(6);
+  });
+
   it("writes files over 8 GiB (sparse in the source) with PAX sizes", async () => {
     const big = join(tmp.path, "big");
     mkdirSync(big);

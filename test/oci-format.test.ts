@@ -66,9 +66,11 @@ describe("image config and manifest", () => {
 
 describe("local image references", () => {
   it("parses the skopeo-style transports", () => {
-    expect(parseLocalTarget("oci:/tmp/x:v1")).toEqual({ format: "oci", path: "/tmp/x", tag: "v1" });
-    expect(parseLocalTarget("oci:/tmp/x")).toEqual({ format: "oci", path: "/tmp/x" });
-    expect(parseLocalTarget("oci:relative/dir:tag")).toEqual({ format: "oci", path: "relative/dir", tag: "tag" });
+    // oci: adds to an existing layout (skopeo's semantics); a plain path is one image.
+    expect(parseLocalTarget("oci:/tmp/x:v1")).toEqual({ format: "oci", path: "/tmp/x", tag: "v1", addToLayout: true });
+    expect(parseLocalTarget("oci:/tmp/x")).toEqual({ format: "oci", path: "/tmp/x", addToLayout: true });
+    expect(parseLocalTarget("oci:relative/dir:tag")).toEqual({ format: "oci", path: "relative/dir", tag: "tag", addToLayout: true });
+    expect(parseLocalTarget("/tmp/x", "oci")).toEqual({ format: "oci", path: "/tmp/x" });
     expect(parseLocalTarget("oci-archive:/a/b.tar:t")).toEqual({ format: "oci-archive", path: "/a/b.tar", tag: "t" });
     expect(parseLocalTarget("docker-archive:/a/b.tar:name:tag")).toEqual({ format: "docker-archive", path: "/a/b.tar", tag: "name:tag" });
     expect(parseLocalTarget("docker-archive:/a/b.tar")).toEqual({ format: "docker-archive", path: "/a/b.tar" });

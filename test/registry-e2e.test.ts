@@ -158,6 +158,17 @@ describe("pull", () => {
     expect(verifyLayout(out)).toHaveLength(5); // manifest, config, three layers
     // skopeo reads our layout
     expect(JSON.parse(await skopeo(["inspect", `oci:${out}:one`])).Digest).toBe(expected);
+    // oci:PATH:TAG into that layout adds an image; the blobs it already has are not downloaded again.
+    const second = await cli(["oci", "pull", `docker://${registry.host}/multi:1`, `oci:${out}:two`, "--arch", "arm64", "--json"]);
+    expect(second.code, second.stderr).toBe(0);
+    const tags = JSON.parse(readFileSync(join(out, "index.json"), "utf8")).manifests.map((m: any) => m.annotations["org.opencontainers.image.ref.name"]);
+    expect(tags).toEqual(["one", "two"]);
+    expect(JSON.parse(await skopeo(["inspect", `oci:${out}:two`])).Digest).toBe(multi.platforms.arm64);
+    expect(JSON.parse(await skopeo(["inspect", `oci:${out}:one`])).Digest).toBe(expected);
+    verifyLayout(out);
+    const third = await cli(["oci", "pull", `docker://${registry.host}/byskopeo:1`, `oci:${out}:three`, "--json"]);
+    expect(third.code, third.stderr).toBe(0);
+    expect(JSON.parse(third.stdout).bytes).toBe(0); // every blob was there
   });
 
   it("refuses an existing output without --force, replaces it with --force", async () => {

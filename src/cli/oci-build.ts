@@ -143,7 +143,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--source <ref>", "OSTree ref or commit checksum (with --repo)")
     .option("--repo <path>", "OSTree repository holding --source")
     .option("--rootfs <dir>", "a root filesystem directory instead of an OSTree commit")
-    .option("--output <target>", "PATH, oci:PATH[:TAG], oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]")
+    .option("--output <target>", "PATH, oci:PATH[:TAG] (adds to an existing layout), oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]")
     .option("--format <format>", "oci (image layout directory), oci-archive, or docker (docker save tar) (default: oci)")
     .option("--tag <tag>", "tag recorded in the output (default: latest)")
     .option("--label <key=value>", "image label (repeatable)")

@@ -10,7 +10,7 @@ import { ExitCode, UserError } from "../errors.ts";
 import { removeOnInterrupt } from "../cleanup.ts";
 import { digestHex, sha256, sha256OfFile } from "./digest.ts";
 import { buildIndex, toBlob, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./image.ts";
-import { MediaType, isIndexMediaType, sniffCompression } from "./mediatypes.ts";
+import { MediaType, isIndexMediaType, isManifestMediaType, sniffCompression } from "./mediatypes.ts";
 import { indexTar, readMember, readRange, writeTar, type TarMember, type TarSource } from "./tar.ts";
 
 export type LocalFormat = "oci" | "oci-archive" | "docker-archive";
@@ -20,7 +20,14 @@ export interface LocalTarget {
   path: string;
   /** oci/oci-archive: the ref name in index.json; docker-archive: NAME:TAG for RepoTags. */
   tag?: string;
+  /**
+   * Named `oci:PATH[:TAG]`: written into an existing layout at PATH, the image is added to it (an
+   * image with the same tag is replaced), as skopeo's oci: transport does. A plain PATH is one image.
+   */
+  addToLayout?: boolean;
 }
+
+const REF_NAME = "org.opencontainers.image.ref.name";
 
 const FORMAT_ALIASES: Record<string, LocalFormat> = { oci: "oci", "oci-archive": "oci-archive", docker: "docker-archive", "docker-archive": "docker-archive" };
 
@@ -56,10 +63,11 @@ export function parseLocalTarget(text: string, defaultFormat?: LocalFormat): Loc
     if (i < 0) return { format, path: rest };
     return { format, path: rest.slice(0, i), tag: rest.slice(i + 1) || undefined };
   }
+  const addToLayout = format === "oci" ? { addToLayout: true } : {};
   // The tag follows the last colon, unless that part looks like a path.
   const i = rest.lastIndexOf(":");
-  if (i > 0 && !rest.slice(i + 1).includes("/")) return { format, path: rest.slice(0, i), tag: rest.slice(i + 1) || undefined };
-  return { format, path: rest };
+  if (i > 0 && !rest.slice(i + 1).includes("/")) return { format, path: rest.slice(0, i), tag: rest.slice(i + 1) || undefined, ...addToLayout };
+  return { format, path: rest, ...addToLayout };
 }
 
 /** Guesses the format of an existing path: a directory is a layout; a tar with manifest.json is a docker-archive. */
@@ -121,6 +129,91 @@ export class LayoutWriter {
   }
 }
 
+/** Whether `path` is an OCI image layout directory (oci-layout and index.json). */
+function isLayout(path: string): boolean {
+  return existsSync(join(path, "oci-layout")) && existsSync(join(path, "index.json")) && statSync(path).isDirectory();
+}
+
+/** Whether writing `target` adds to the OCI layout already there (oci:PATH[:TAG], no --force). */
+export function addsToLayout(target: LocalTarget, force: boolean): boolean {
+  return target.format === "oci" && target.addToLayout === true && !force && existsSync(target.path) && isLayout(target.path);
+}
+
+/** checkOutputPath for a target: an existing layout that the image is added to is no obstacle. */
+export function checkOutputTarget(target: LocalTarget, force: boolean, keep: string[] = []): void {
+  if (!addsToLayout(target, force)) checkOutputPath(target.path, force, keep);
+}
+
+function withRefName(descriptor: Descriptor, tag: string | undefined): Descriptor {
+  return tag ? { ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [REF_NAME]: tag } } : descriptor;
+}
+
+function readLayoutIndex(dir: string): ImageIndex {
+  try {
+    const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as ImageIndex;
+    if (!Array.isArray(index.manifests)) throw new Error("no manifests");
+    return index;
+  } catch (error) {
+    throw new UserError(`${dir} is not a valid OCI image layout (index.json: ${(error as Error).message})`);
+  }
+}
+
+/** Digests of every blob `roots` reach in a layout (manifests, indexes, configs, layers); missing blobs end the walk. */
+function reachableBlobs(dir: string, roots: Descriptor[]): Set<string> {
+  const seen = new Set<string>();
+  const visit = (d: Descriptor): void => {
+    if (seen.has(d.digest)) return;
+    seen.add(d.digest);
+    if (!isIndexMediaType(d.mediaType) && !isManifestMediaType(d.mediaType)) return;
+    let doc: { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    try {
+      doc = JSON.parse(readFileSync(join(dir, "blobs", "sha256", digestHex(d.digest)), "utf8"));
+    } catch {
+      return;
+    }
+    for (const child of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) visit(child);
+  };
+  roots.forEach(visit);
+  return seen;
+}
+
+/**
+ * Adds the image `root` of the finished temporary layout to the existing layout at `target.path`:
+ * its new blobs are moved in, then index.json is replaced in one rename (an entry with the same tag
+ * gives way), then blobs that only the replaced entry used are deleted. Synchronous: a signal cannot
+ * land in the middle.
+ */
+function addToLayout(layout: LayoutWriter, root: Descriptor, target: LocalTarget): void {
+  const index = readLayoutIndex(target.path);
+  const added = withRefName(root, target.tag);
+  // Without a tag, an untagged entry of the same image is not repeated.
+  const replaced = index.manifests.filter((m) =>
+    target.tag ? m.annotations?.[REF_NAME] === target.tag : m.digest === root.digest && !m.annotations?.[REF_NAME]);
+  const kept = index.manifests.filter((m) => !replaced.includes(m));
+  const into = new LayoutWriter(target.path);
+  mkdirSync(join(target.path, "blobs", "sha256"), { recursive: true });
+  const moved: string[] = [];
+  const indexTemp = join(target.path, `.index.json.tmp-${process.pid}`);
+  try {
+    for (const name of readdirSync(join(layout.dir, "blobs", "sha256"))) {
+      if (name.startsWith(".")) continue;
+      const dest = into.blobPath(`sha256:${name}`);
+      if (existsSync(dest)) continue;
+      renameSync(join(layout.dir, "blobs", "sha256", name), dest);
+      moved.push(dest);
+    }
+    writeFileSync(indexTemp, JSON.stringify({ ...index, manifests: [...kept, added] }));
+    renameSync(indexTemp, join(target.path, "index.json"));
+  } catch (error) {
+    for (const path of [...moved, indexTemp]) rmSync(path, { force: true });
+    throw error;
+  }
+  const live = reachableBlobs(target.path, [...kept, added]);
+  for (const digest of reachableBlobs(target.path, replaced)) {
+    if (!live.has(digest)) rmSync(into.blobPath(digest), { force: true });
+  }
+}
+
 /** Where to put a temporary sibling of `path` (same filesystem, so the final rename is atomic). */
 export function temporarySibling(path: string, what: string): string {
   const abs = resolve(path);
@@ -142,7 +235,7 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
       }
     }
   }
-  if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it)`, ExitCode.Exists);
+  if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it${existsSync(join(path, "oci-layout")) ? ", or oci:PATH:TAG to add an image to the layout" : ""})`, ExitCode.Exists);
 }
 
 /** Replaces `path` by `temp` (file or directory) in as few steps as the filesystem allows. */
@@ -221,10 +314,10 @@ export interface FinishOptions {
  */
 export function finishLayout(layout: LayoutWriter, root: Descriptor, options: FinishOptions): void {
   const { target } = options;
+  if (addsToLayout(target, options.force)) return addToLayout(layout, root, target);
   checkOutputPath(target.path, options.force);
   if (target.format === "oci") {
-    const described = target.tag ? { ...root, annotations: { ...(root.annotations ?? {}), "org.opencontainers.image.ref.name": target.tag } } : root;
-    layout.writeIndex([described]);
+    layout.writeIndex([withRefName(root, target.tag)]);
     moveIntoPlace(layout.dir, target.path);
     return;
   }
@@ -232,8 +325,7 @@ export function finishLayout(layout: LayoutWriter, root: Descriptor, options: Fi
   const dispose = removeOnInterrupt(temp);
   try {
     if (target.format === "oci-archive") {
-      const described = target.tag ? { ...root, annotations: { ...(root.annotations ?? {}), "org.opencontainers.image.ref.name": target.tag } } : root;
-      layout.writeIndex([described]);
+      layout.writeIndex([withRefName(root, target.tag)]);
       writeTarFile(temp, layoutEntries(layout.dir), options.mtime);
     } else {
       if (isIndexMediaType(root.mediaType)) throw new UserError("a docker-archive holds one platform's image; pick one with --arch");
@@ -261,7 +353,9 @@ export interface ImageSink {
 }
 
 export function createLocalImageSink(target: LocalTarget, options: { force: boolean; mtime?: number; keep?: string[] }): ImageSink {
-  checkOutputPath(target.path, options.force, options.keep);
+  checkOutputTarget(target, options.force, options.keep);
+  // Blobs the existing layout already has need not be fetched again.
+  const existing = addsToLayout(target, options.force) ? new LayoutWriter(target.path) : undefined;
   const dir = temporarySibling(target.path, "layout");
   const dispose = removeOnInterrupt(dir);
   const layout = new LayoutWriter(dir).init();
@@ -278,7 +372,7 @@ export function createLocalImageSink(target: LocalTarget, options: { force: bool
     async putBlob(bytes, descriptor) {
       layout.putBlob(bytes, descriptor.digest);
     },
-    hasBlob: (digest) => existsSync(layout.blobPath(digest)),
+    hasBlob: (digest) => existsSync(layout.blobPath(digest)) || (existing !== undefined && existsSync(existing.blobPath(digest))),
     async finish(root, bytes) {
       try {
         layout.putBlob(bytes, root.digest);
