@@ -254,6 +254,13 @@ describe("oci build --rootfs", () => {
     const notLayout = join(tmp.path, "not-a-layout");
     mkdirSync(notLayout);
     expect((await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${notLayout}:x`])).code).toBe(6);
+    // A layout whose index.json is broken: one line, before any work, and the layout untouched.
+    writeFileSync(join(layout, "index.json"), "{not json");
+    const broken = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${layout}:x`]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/^apt-ostree: .*multi is not a valid OCI image layout \(index.json: .*\)\n$/);
+    expect(blobs().length).toBe(3);
+    expect(readFileSync(join(layout, "index.json"), "utf8")).toBe("{not json");
   });
 
   it("writes files over 8 GiB (sparse in the source) with PAX sizes", async () => {

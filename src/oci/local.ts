@@ -139,9 +139,10 @@ export function addsToLayout(target: LocalTarget, force: boolean): boolean {
   return target.format === "oci" && target.addToLayout === true && !force && existsSync(target.path) && isLayout(target.path);
 }
 
-/** checkOutputPath for a target: an existing layout that the image is added to is no obstacle. */
+/** checkOutputPath for a target: an existing layout that the image is added to is no obstacle if its index is readable. */
 export function checkOutputTarget(target: LocalTarget, force: boolean, keep: string[] = []): void {
-  if (!addsToLayout(target, force)) checkOutputPath(target.path, force, keep);
+  if (addsToLayout(target, force)) readLayoutIndex(target.path);
+  else checkOutputPath(target.path, force, keep);
 }
 
 function withRefName(descriptor: Descriptor, tag: string | undefined): Descriptor {
