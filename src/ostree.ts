@@ -179,12 +179,14 @@ export async function checkout(repo: string, checksum: string, dir: string): Pro
 }
 
 /**
- * Whether a commit's objects can be read where they lie: a `bare` repository (its file objects are
- * the files themselves) without a parent repository (objects could be there instead).
+ * Whether the native core reads a commit's objects where they lie: `bare` (file objects are the
+ * files), `bare-user` (metadata in an xattr) and `archive` (compressed objects with a header)
+ * repositories, without a parent repository (objects could be there instead). `bare-user-only`
+ * and `bare-split-xattrs` are checked out.
  */
 export function canReadInPlace(repo: string): boolean {
   const config = readFileSync(join(repo, "config"), "utf8");
-  return /^\s*mode\s*=\s*bare\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
+  return /^\s*mode\s*=\s*(bare|bare-user|archive|archive-z2)\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
 }
 
 /**
@@ -287,6 +289,11 @@ export interface CommitTreeOptions {
   metadata?: Record<string, string | boolean | number | string[]>;
   /** Delete the tree's content as it is committed (it is a temporary build tree). */
   consume?: boolean;
+  /**
+   * The ref the commit is meant for, recorded in `ostree.ref-binding` as `commit -b` does. Without
+   * it an orphan commit says it is bound to no ref, and `ostree pull` of it by ref fails.
+   */
+  bindRef?: string;
 }
 
 /**
@@ -299,6 +306,7 @@ export async function commitTree(repo: string, dir: string, options: CommitTreeO
   if (options.parent) args.push(`--parent=${options.parent}`);
   if (options.timestamp !== undefined) args.push(`--timestamp=@${options.timestamp}`);
   if (options.consume) args.push("--consume");
+  if (options.bindRef) args.push(`--bind-ref=${options.bindRef}`);
   for (const [key, value] of Object.entries(options.metadata ?? {})) {
     if (typeof value === "string") args.push(`--add-metadata-string=${key}=${value}`);
     else args.push(`--add-metadata=${key}=${gvariantText(value)}`);

@@ -105,6 +105,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(metadataKey(repo, "debian/minbase", "apt-ostree.architecture")).toBe("'amd64'");
     expect(metadataKey(repo, "debian/minbase", "version")).toBe("'bookworm.20231114'");
     expect(metadataKey(repo, "debian/minbase", "org.example.team")).toBe("'os'");
+    // Bound to its ref, as `ostree commit -b` does: `ostree pull` by ref verifies that.
+    expect(metadataKey(repo, "debian/minbase", "ostree.ref-binding")).toBe("['debian/minbase']");
     expect(metadataKey(repo, "debian/minbase", "apt-ostree.packages")).toMatch(/'dpkg=1\.21\.[^']+'/);
     expect(spawnSync("ostree", ["show", `--repo=${repo}`, "debian/minbase", "--print-metadata-key=ostree.bootable"]).status).not.toBe(0);
     const top = ostree("ls", `--repo=${repo}`, "debian/minbase", "/");
@@ -237,6 +239,7 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(result.metadata["apt-ostree.packages"]).toContainEqual(expect.stringMatching(/^hello=2\.10/));
     expect(result.metadata["ostree.bootable"]).toBe(true);
     expect(metadataKey(repo, "debian/hello", "apt-ostree.packages")).toContain("'hello=2.10");
+    expect(metadataKey(repo, "debian/hello", "ostree.ref-binding")).toBe("['debian/hello']");
     const co = join(tmp.path, "co-hello");
     ostree("checkout", `--repo=${repo}`, "debian/hello", co);
     expect(execFileSync("chroot", [co, "/usr/bin/hello"], { encoding: "utf8" })).toBe("Hello, world!\n");
@@ -323,8 +326,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
 
   it("splits the kernel commit into layers by dpkg package (--max-layers): each file in one layer, the same tree, an update changes two layers", async () => {
     const out = join(tmp.path, "img-split");
-    const build = async (output: string, ref = "debian/bookworm", env: Record<string, string> = {}) => {
-      const r = await runCli(["oci", "build", "--source", ref, "--repo", repo, "--output", `oci:${output}:latest`, "--bootc", "--max-layers", "6", "--json"], { timeoutMs: SLOW, env });
+    const build = async (output: string, ref = "debian/bookworm", env: Record<string, string> = {}, from = repo) => {
+      const r = await runCli(["oci", "build", "--source", ref, "--repo", from, "--output", `oci:${output}:latest`, "--bootc", "--max-layers", "6", "--json"], { timeoutMs: SLOW, env });
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       return JSON.parse(r.stdout);
@@ -371,6 +374,13 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     // The bare repository is read in place; a full checkout of the commit gives the same bytes.
     const viaCheckout = await build(join(tmp.path, "img-split-co"), "debian/bookworm", { APT_OSTREE_READ: "checkout" });
     expect(viaCheckout.digest).toBe(result.digest);
+    // The commit pulled into an archive repository (compressed objects) is read in place too, to
+    // the same bytes.
+    const archive = join(tmp.path, "archive-repo");
+    execFileSync("ostree", ["init", `--repo=${archive}`, "--mode=archive"]);
+    execFileSync("ostree", ["pull-local", `--repo=${archive}`, repo, "debian/bookworm"]);
+    const viaArchive = await build(join(tmp.path, "img-split-archive"), "debian/bookworm", {}, archive);
+    expect(viaArchive.digest).toBe(result.digest);
     // What package layers are for: the child commit with `hello` installed shares every layer but
     // the one hello falls into and the last (which holds the dpkg database).
     const child = await build(join(tmp.path, "img-split-hello"), "debian/hello");

@@ -126,7 +126,7 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
     })
 }
 
-/// The commit to read from a bare repository, when both checksums are given.
+/// The commit to read from a repository in place, when both checksums are given.
 fn commit_source(
     repo: &str,
     dirtree: Option<&str>,
@@ -137,13 +137,15 @@ fn commit_source(
     };
     match (dirtree, dirmeta) {
         (None, None) => Ok(None),
-        (Some(t), Some(m)) => Ok(Some(Arc::new(CommitSource::new(
-            PathBuf::from(repo),
-            TreeRef {
+        (Some(t), Some(m)) => {
+            let root = TreeRef {
                 contents: parse(t)?,
                 meta: parse(m)?,
-            },
-        )))),
+            };
+            let source = CommitSource::open(PathBuf::from(repo), root)
+                .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+            Ok(Some(Arc::new(source)))
+        }
         _ => Err(napi::Error::from_reason("commit dirtree and dirmeta go together")),
     }
 }

@@ -6,9 +6,9 @@
 //! workers) and writes. Every channel is bounded, so memory stays flat whatever the tree size.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -309,6 +309,17 @@ impl BlockOut<'_> {
 
     /// Reads exactly `n` bytes from `f`'s current offset into the stream.
     fn read_exact(&mut self, f: &mut File, n: u64, path: &Path) -> Result<(), Error> {
+        self.read_exact_from(f, n, path, changed_size)
+    }
+
+    /// Reads exactly `n` bytes of `r` into the stream; `short` is the error if it ends sooner.
+    fn read_exact_from(
+        &mut self,
+        r: &mut impl Read,
+        n: u64,
+        path: &Path,
+        short: fn(&Path) -> Error,
+    ) -> Result<(), Error> {
         let mut left = n;
         while left > 0 {
             let start = self.block.len();
@@ -316,8 +327,8 @@ impl BlockOut<'_> {
             self.block.resize(start + n, 0);
             let mut got = 0;
             while got < n {
-                match f.read(&mut self.block[start + got..start + n]) {
-                    Ok(0) => return Err(changed_size(path)),
+                match r.read(&mut self.block[start + got..start + n]) {
+                    Ok(0) => return Err(short(path)),
                     Ok(k) => got += k,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(Error::io("cannot read", path, &e)),
@@ -386,6 +397,34 @@ impl BlockOut<'_> {
     }
 }
 
+impl BlockOut<'_> {
+    /// Inflates the raw deflate content at `offset` of `f` (an archive repository's file object)
+    /// into the stream: exactly `size` bytes, where the deflate stream ends.
+    fn copy_deflated(&mut self, f: &mut File, offset: u64, size: u64, path: &Path) -> Result<(), Error> {
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io("cannot read", path, &e))?;
+        let mut content = flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(64 * 1024, f));
+        self.read_exact_from(&mut content, size, path, |p| {
+            corrupt_object(p, "content shorter than its header says")
+        })?;
+        let mut probe = [0u8; 1];
+        match content.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(corrupt_object(path, "content longer than its header says")),
+            Err(e) => return Err(corrupt_object(path, &e.to_string())),
+        }
+        let pad = tar::padding(size);
+        self.write(&[0u8; tar::BLOCK][..pad])
+    }
+}
+
+fn corrupt_object(path: &Path, why: &str) -> Error {
+    Error::msg(format!(
+        "{} is not a valid OSTree file object: {why}",
+        path.display()
+    ))
+}
+
 fn changed_size(path: &Path) -> Error {
     Error::msg(format!(
         "cannot read {}: file changed size while being read",
@@ -440,10 +479,13 @@ fn produce(
             size = m.size;
             Kind::Regular
         } else if m.is_symlink() {
-            link = std::fs::read_link(&ent.path)
-                .map_err(|e| Error::io("cannot read link", &ent.path, &e))?
-                .into_os_string()
-                .into_encoded_bytes();
+            link = match &ent.symlink {
+                Some(target) => target.clone(),
+                None => std::fs::read_link(&ent.path)
+                    .map_err(|e| Error::io("cannot read link", &ent.path, &e))?
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            };
             Kind::Symlink
         } else if m.is_char_device() || m.is_block_device() {
             let rdev = m.rdev;
@@ -509,9 +551,13 @@ fn produce(
         );
         out.write(&hdr_buf)?;
         if let Some(f) = file.as_mut() {
-            // Fewer 512-byte blocks allocated than the size needs: there are holes.
-            let sparse = m.blocks.saturating_mul(512) < size;
-            out.copy_file(f, size, sparse, &ent.path)?;
+            if let Some(offset) = ent.deflated_at {
+                out.copy_deflated(f, offset, size, &ent.path)?;
+            } else {
+                // Fewer 512-byte blocks allocated than the size needs: there are holes.
+                let sparse = m.blocks.saturating_mul(512) < size;
+                out.copy_file(f, size, sparse, &ent.path)?;
+            }
         }
         entries += 1;
         ctl.entries.store(entries, Ordering::Relaxed);
@@ -576,40 +622,51 @@ pub fn read_xattrs(path: &Path) -> Result<Xattrs, Error> {
             continue;
         }
         let cname = CString::new(name).expect("xattr name has no NUL");
-        let mut val = vec![0u8; 256];
-        loop {
-            let n = unsafe {
-                libc::lgetxattr(
-                    cpath.as_ptr(),
-                    cname.as_ptr(),
-                    val.as_mut_ptr() as *mut libc::c_void,
-                    val.len(),
-                )
-            };
-            if n >= 0 {
-                val.truncate(n as usize);
-                break;
-            }
-            match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::ERANGE) => {
-                    let need =
-                        unsafe { libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
-                    if need < 0 {
-                        return Err(err("cannot read xattrs of"));
-                    }
-                    val.resize(need as usize + 256, 0);
-                }
-                // Removed between list and get.
-                Some(libc::ENODATA) => {
-                    val.clear();
-                    break;
-                }
-                _ => return Err(err("cannot read xattrs of")),
-            }
-        }
+        // None: removed between list and get.
+        let val = xattr_value(&cpath, &cname, path)?.unwrap_or_default();
         out.push((name.to_vec(), val));
     }
     Ok(keep_xattrs(out))
+}
+
+/// One xattr of `path` (not following a symlink); None if it has none of that name.
+pub fn get_xattr(path: &Path, name: &CStr) -> Result<Option<Vec<u8>>, Error> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::msg(format!("cannot read xattrs of {}: NUL in path", path.display())))?;
+    xattr_value(&cpath, name, path)
+}
+
+fn xattr_value(cpath: &CStr, cname: &CStr, path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    let err = || Error::io("cannot read xattrs of", path, &std::io::Error::last_os_error());
+    let mut val = vec![0u8; 256];
+    loop {
+        // SAFETY: both strings are NUL-terminated; val is writable for val.len() bytes.
+        let n = unsafe {
+            libc::lgetxattr(
+                cpath.as_ptr(),
+                cname.as_ptr(),
+                val.as_mut_ptr() as *mut libc::c_void,
+                val.len(),
+            )
+        };
+        if n >= 0 {
+            val.truncate(n as usize);
+            return Ok(Some(val));
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ERANGE) => {
+                // SAFETY: as above, with no buffer (asks for the size).
+                let need =
+                    unsafe { libc::lgetxattr(cpath.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
+                if need < 0 {
+                    return Err(err());
+                }
+                val.resize(need as usize + 256, 0);
+            }
+            Some(libc::ENODATA) => return Ok(None),
+            _ => return Err(err()),
+        }
+    }
 }
 
 fn deflate_worker(

@@ -1,10 +1,18 @@
-//! A commit's tree read straight from a bare OSTree repository, without a checkout.
+//! A commit's tree read straight from an OSTree repository, without a checkout.
 //!
 //! A commit's directories are `dirtree` objects (names of files and subdirectories, with their
-//! checksums) and `dirmeta` objects (owner, mode, xattrs), both GVariants. In a `bare` repository
-//! a file object is the file itself, with its owner, mode and xattrs (a checkout hardlinks to it),
-//! so files are read from `objects/` as they lie. Only `bare` mode is read this way; the caller
-//! checks the mode and checks out other repositories.
+//! checksums) and `dirmeta` objects (owner, mode, xattrs), both GVariants. File objects depend on
+//! the repository's mode:
+//! - `bare`: the object is the file itself, with its owner, mode and xattrs (a checkout hardlinks
+//!   to it);
+//! - `bare-user`: the object holds the content (a symlink's target, for a symlink), and the
+//!   `user.ostreemeta` xattr holds owner, mode and xattrs, `(uuua(ayay))` like a dirmeta;
+//! - `archive` (`archive-z2`): a header (u32 big-endian size, 4 bytes of padding, then
+//!   `(tuuuusa(ayay))`: size, owner, mode, rdev, symlink target, xattrs) followed by the content as
+//!   raw deflate.
+//!
+//! An object at several paths of a commit is one hardlink group in every mode, as in a hardlink
+//! checkout of a bare repository: the same commit gives the same bytes whatever the mode.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,21 +47,90 @@ pub struct DirMeta {
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// A bare repository and a commit's root directory; dirmeta objects are shared by many
-/// directories, so they are parsed once.
+/// How a repository stores file objects (its config's `core.mode`), for the modes read in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepoMode {
+    Bare,
+    BareUser,
+    Archive,
+}
+
+impl RepoMode {
+    /// The mode in `repo/config`; an error for a mode that is not read in place (`bare-user-only`,
+    /// `bare-split-xattrs`).
+    pub fn of_repo(repo: &Path) -> Result<RepoMode, Error> {
+        let config = std::fs::read_to_string(repo.join("config"))
+            .map_err(|e| Error::io("cannot read", &repo.join("config"), &e))?;
+        let mut in_core = false;
+        for line in config.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_core = line == "[core]";
+            } else if let (true, Some((key, value))) = (in_core, line.split_once('=')) {
+                if key.trim() == "mode" {
+                    return match value.trim() {
+                        "bare" => Ok(RepoMode::Bare),
+                        "bare-user" => Ok(RepoMode::BareUser),
+                        "archive" | "archive-z2" => Ok(RepoMode::Archive),
+                        other => Err(Error::msg(format!(
+                            "{}: repository mode {other} cannot be read in place",
+                            repo.display()
+                        ))),
+                    };
+                }
+            }
+        }
+        // OSTree's default.
+        Ok(RepoMode::Bare)
+    }
+}
+
+/// A file object of a bare-user or archive repository: what its metadata says.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StoredFile {
+    pub uid: u32,
+    pub gid: u32,
+    /// st_mode, type bits included.
+    pub mode: u32,
+    /// Content size (archive: from the header; bare-user: the object's size).
+    pub size: u64,
+    /// A symlink's target.
+    pub symlink: Option<Vec<u8>>,
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// archive: where the raw deflate content starts in the object.
+    pub content_offset: u64,
+}
+
+/// A repository and a commit's root directory; dirmeta objects are shared by many directories,
+/// so they are parsed once.
 #[derive(Debug)]
 pub struct CommitSource {
     pub repo: PathBuf,
     pub root: TreeRef,
+    pub mode: RepoMode,
     metas: Mutex<HashMap<Checksum, Arc<DirMeta>>>,
 }
 
 impl CommitSource {
-    pub fn new(repo: PathBuf, root: TreeRef) -> Self {
+    pub fn new(repo: PathBuf, root: TreeRef, mode: RepoMode) -> Self {
         CommitSource {
             repo,
             root,
+            mode,
             metas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A commit of the repository at `repo`, in the mode its config gives.
+    pub fn open(repo: PathBuf, root: TreeRef) -> Result<Self, Error> {
+        let mode = RepoMode::of_repo(&repo)?;
+        Ok(CommitSource::new(repo, root, mode))
+    }
+
+    /// The path of a file object.
+    pub fn file_path(&self, checksum: &Checksum) -> PathBuf {
+        match self.mode {
+            RepoMode::Archive => self.object_path(checksum, "filez"),
+            RepoMode::Bare | RepoMode::BareUser => self.object_path(checksum, "file"),
         }
     }
 
@@ -201,22 +278,66 @@ pub fn parse_dirtree(data: &[u8]) -> Option<DirTree> {
     Some(tree)
 }
 
-/// `(uuua(ayay))`, the integers big-endian as OSTree writes them.
-pub fn parse_dirmeta(data: &[u8]) -> Option<DirMeta> {
-    let be = |at: usize| Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?));
-    let mut meta = DirMeta {
-        uid: be(0)?,
-        gid: be(4)?,
-        mode: be(8)?,
-        xattrs: Vec::new(),
-    };
-    for pair in variable_array(data.get(12..)?)? {
+/// `a(ayay)`: (name without its trailing NUL, value).
+fn parse_xattrs(data: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut xattrs = Vec::new();
+    for pair in variable_array(data)? {
         let p = variable_tuple(pair, 2)?;
         // Names are stored as bytestrings with their NUL.
         let name = p[0].strip_suffix(&[0]).unwrap_or(p[0]);
-        meta.xattrs.push((name.to_vec(), p[1].to_vec()));
+        xattrs.push((name.to_vec(), p[1].to_vec()));
     }
-    Some(meta)
+    Some(xattrs)
+}
+
+fn be32(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// `(uuua(ayay))`, the integers big-endian as OSTree writes them. (A bare-user repository's
+/// `user.ostreemeta` xattr has this form too.)
+pub fn parse_dirmeta(data: &[u8]) -> Option<DirMeta> {
+    Some(DirMeta {
+        uid: be32(data, 0)?,
+        gid: be32(data, 4)?,
+        mode: be32(data, 8)?,
+        xattrs: parse_xattrs(data.get(12..)?)?,
+    })
+}
+
+/// Bytes of an archive file object's header to read first; most headers are far smaller.
+pub const ARCHIVE_HEADER_GUESS: usize = 4096;
+
+/// The size of an archive file object's header, including its 8-byte prefix, from the first 8
+/// bytes.
+pub fn archive_header_len(prefix: &[u8]) -> Option<usize> {
+    let len = be32(prefix, 0)? as usize;
+    // A header holds xattrs and a symlink target: far below this.
+    (len <= 64 << 20).then_some(8 + len)
+}
+
+/// An archive file object's header (with its 8-byte prefix): `(tuuuusa(ayay))`, integers
+/// big-endian; one framing offset, the end of the symlink target.
+pub fn parse_archive_header(data: &[u8]) -> Option<StoredFile> {
+    let body = data.get(8..archive_header_len(data)?)?;
+    let os = offset_size(body.len());
+    let body_end = body.len().checked_sub(os)?;
+    let target_end = read_offset(body, body_end, os)?;
+    if target_end < 24 || target_end > body_end {
+        return None;
+    }
+    let mode = be32(body, 16)?;
+    let target = string(&body[24..target_end])?;
+    let is_link = mode & libc::S_IFMT == libc::S_IFLNK;
+    Some(StoredFile {
+        size: u64::from_be_bytes(body.get(..8)?.try_into().ok()?),
+        uid: be32(body, 8)?,
+        gid: be32(body, 12)?,
+        mode,
+        symlink: is_link.then(|| target.to_vec()),
+        xattrs: parse_xattrs(&body[target_end..body_end])?,
+        content_offset: archive_header_len(data)? as u64,
+    })
 }
 
 #[cfg(test)]
@@ -253,6 +374,54 @@ mod tests {
         let meta = parse_dirmeta(&data).unwrap();
         assert_eq!((meta.uid, meta.gid, meta.mode), (1234, 5678, 0o41777));
         assert_eq!(meta.xattrs, vec![(b"user.a".to_vec(), b"xy".to_vec())]);
+    }
+
+    #[test]
+    fn archive_headers() {
+        // As `ostree commit` wrote them into an archive repository: a symlink to "a", and a
+        // 6-byte file owned by 1000:1000 with the xattr user.test=val.
+        let mut link = vec![0, 0, 0, 27, 0, 0, 0, 0];
+        link.extend_from_slice(&[0; 16]);
+        link.extend_from_slice(&[0, 0, 0xa1, 0xff, 0, 0, 0, 0, b'a', 0, 26]);
+        let h = parse_archive_header(&link).unwrap();
+        assert_eq!(
+            (h.mode, h.size, h.symlink.as_deref()),
+            (0o120777, 0, Some(&b"a"[..]))
+        );
+        assert_eq!(h.content_offset, 35);
+        let mut file = vec![0, 0, 0, 41, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6];
+        file.extend_from_slice(&[0, 0, 3, 0xe8, 0, 0, 3, 0xe8, 0, 0, 0x81, 0xa4, 0, 0, 0, 0, 0]);
+        file.extend_from_slice(b"user.test\0val");
+        file.extend_from_slice(&[10, 14, 25]);
+        file.extend_from_slice(&[0xcb, 0x48]); // content: not part of the header
+        let h = parse_archive_header(&file).unwrap();
+        assert_eq!(
+            (h.uid, h.gid, h.mode, h.size, h.symlink.clone()),
+            (1000, 1000, 0o100644, 6, None)
+        );
+        assert_eq!(h.xattrs, vec![(b"user.test".to_vec(), b"val".to_vec())]);
+        assert_eq!(h.content_offset, 49);
+        // Cut short, or a size prefix beyond reason.
+        assert!(parse_archive_header(&file[..40]).is_none());
+        assert!(parse_archive_header(&[0xff; 64]).is_none());
+    }
+
+    #[test]
+    fn repository_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |config: &str| {
+            std::fs::write(dir.path().join("config"), config).unwrap();
+            RepoMode::of_repo(dir.path()).map_err(|e| e.to_string())
+        };
+        assert_eq!(mode("[core]\nrepo_version=1\nmode=bare\n"), Ok(RepoMode::Bare));
+        assert_eq!(mode("[core]\nmode = archive-z2\n"), Ok(RepoMode::Archive));
+        assert_eq!(
+            mode("[remote \"x\"]\nmode=archive\n[core]\nmode=bare-user\n"),
+            Ok(RepoMode::BareUser)
+        );
+        assert!(mode("[core]\nmode=bare-user-only\n")
+            .unwrap_err()
+            .contains("bare-user-only cannot be read in place"));
     }
 
     #[test]

@@ -3,13 +3,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, Metadata};
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::export::{keep_xattrs, Xattrs};
-use crate::ostree_repo::{CommitSource, TreeRef};
+use crate::ostree_repo::{
+    archive_header_len, parse_archive_header, parse_dirmeta, CommitSource, RepoMode, StoredFile, TreeRef,
+    ARCHIVE_HEADER_GUESS,
+};
 use crate::Error;
 
 /// One entry of the tree (never the root itself).
@@ -21,8 +26,13 @@ pub struct Entry {
     /// named in messages only).
     pub path: PathBuf,
     pub meta: Stat,
-    /// A commit directory's xattrs, from its dirmeta; None: read them from `path`.
+    /// Xattrs from the repository's metadata (a commit's directories; files of bare-user and
+    /// archive repositories); None: read them from `path`.
     pub xattrs: Option<Xattrs>,
+    /// A symlink's target from the repository's metadata; None: read the link at `path`.
+    pub symlink: Option<Vec<u8>>,
+    /// The content is raw deflate from this offset of `path` (an archive repository's object).
+    pub deflated_at: Option<u64>,
 }
 
 /// What the export needs of an entry's inode: from lstat, or from a commit directory's dirmeta.
@@ -251,6 +261,16 @@ pub struct WalkOptions<'a> {
 enum Node {
     Fs(PathBuf),
     Tree(TreeRef),
+    /// A file object of a bare-user or archive repository (its metadata is not its inode's).
+    Object(PathBuf),
+}
+
+/// What `stat_of` gives beyond the Stat.
+#[derive(Default)]
+struct Stored {
+    xattrs: Option<Xattrs>,
+    symlink: Option<Vec<u8>>,
+    deflated_at: Option<u64>,
 }
 
 struct Frame {
@@ -278,7 +298,17 @@ fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Vec<(Vec<u8>, Node)>,
     let mut out: Vec<(Vec<u8>, Node)> = t
         .files
         .into_iter()
-        .map(|(name, cs)| (name, Node::Fs(src.object_path(&cs, "file"))))
+        .map(|(name, cs)| {
+            let path = src.file_path(&cs);
+            (
+                name,
+                if src.mode == RepoMode::Bare {
+                    Node::Fs(path)
+                } else {
+                    Node::Object(path)
+                },
+            )
+        })
         .chain(t.dirs.into_iter().map(|(name, r)| (name, Node::Tree(r))))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -289,24 +319,132 @@ fn children_of(node: &Node, commit: Option<&CommitSource>) -> Result<Vec<(Vec<u8
     match (node, commit) {
         (Node::Tree(t), Some(src)) => list_tree(src, t),
         (Node::Fs(p), _) => list(p),
-        (Node::Tree(_), None) => Err(Error::Pipeline),
+        (Node::Tree(_), None) | (Node::Object(_), _) => Err(Error::Pipeline),
     }
 }
 
-/// The stat of a child, and a commit directory's xattrs.
-fn stat_of(node: &Node, commit: Option<&CommitSource>) -> Result<(PathBuf, Stat, Option<Xattrs>), Error> {
+/// A file of a commit stands for as many paths as the commit has for its object: a hardlink
+/// checkout links them, and so does the tar, whatever the object's link count (other checkouts
+/// add to it). But ostree checks out empty files as copies (unrelated lock files are not one
+/// inode), and so does this.
+fn commit_file_nlink(stat: &Stat) -> u64 {
+    if stat.is_file() && stat.size == 0 {
+        1
+    } else {
+        2
+    }
+}
+
+/// A bare-user or archive file object: metadata from its xattr or header, identity (dev, ino)
+/// from the object file.
+fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
+    let corrupt = || Error::msg(format!("{} is not a valid OSTree file object", path.display()));
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("cannot open", path, &e))?;
+    let m = file.metadata().map_err(|e| Error::io("cannot stat", path, &e))?;
+    let (stored, mut stored_extra) = match mode {
+        RepoMode::Archive => {
+            let mut header = vec![0u8; ARCHIVE_HEADER_GUESS];
+            let n = read_full(&mut file, &mut header).map_err(|e| Error::io("cannot read", path, &e))?;
+            header.truncate(n);
+            let len = archive_header_len(&header).ok_or_else(corrupt)?;
+            if len > header.len() {
+                header.resize(len, 0);
+                let more =
+                    read_full(&mut file, &mut header[n..]).map_err(|e| Error::io("cannot read", path, &e))?;
+                if n + more < len {
+                    return Err(corrupt());
+                }
+            }
+            let stored = parse_archive_header(&header).ok_or_else(corrupt)?;
+            let at = (stored.mode & libc::S_IFMT == libc::S_IFREG).then_some(stored.content_offset);
+            (
+                stored,
+                Stored {
+                    deflated_at: at,
+                    ..Stored::default()
+                },
+            )
+        }
+        RepoMode::BareUser => {
+            let meta = crate::export::get_xattr(path, c"user.ostreemeta")?.ok_or_else(corrupt)?;
+            let meta = parse_dirmeta(&meta).ok_or_else(corrupt)?;
+            let is_link = meta.mode & libc::S_IFMT == libc::S_IFLNK;
+            let symlink = if is_link {
+                let mut target = Vec::new();
+                file.read_to_end(&mut target)
+                    .map_err(|e| Error::io("cannot read", path, &e))?;
+                // Stored as a C string.
+                if target.last() == Some(&0) {
+                    target.pop();
+                }
+                Some(target)
+            } else {
+                None
+            };
+            let stored = StoredFile {
+                uid: meta.uid,
+                gid: meta.gid,
+                mode: meta.mode,
+                size: if is_link { 0 } else { m.size() },
+                symlink,
+                xattrs: meta.xattrs,
+                content_offset: 0,
+            };
+            (stored, Stored::default())
+        }
+        RepoMode::Bare => return Err(Error::Pipeline),
+    };
+    let kind = stored.mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFLNK {
+        return Err(corrupt());
+    }
+    let mut stat = Stat {
+        mode: stored.mode,
+        uid: stored.uid,
+        gid: stored.gid,
+        size: if kind == libc::S_IFREG { stored.size } else { 0 },
+        dev: m.dev(),
+        ino: m.ino(),
+        // Content is read whole: never sparse.
+        blocks: u64::MAX / 1024,
+        ..Stat::default()
+    };
+    stat.nlink = commit_file_nlink(&stat);
+    stored_extra.xattrs = Some(keep_xattrs(stored.xattrs));
+    stored_extra.symlink = stored.symlink;
+    Ok((stat, stored_extra))
+}
+
+/// Reads until `buf` is full or the file ends; the count read.
+fn read_full(file: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// The stat of a child, and what the repository's metadata says beyond it.
+fn stat_of(node: &Node, commit: Option<&CommitSource>) -> Result<(PathBuf, Stat, Stored), Error> {
     match (node, commit) {
         (Node::Fs(p), _) => {
             let m = fs::symlink_metadata(p).map_err(|e| Error::io("cannot stat", p, &e))?;
             let mut stat = Stat::of(&m);
-            // A file object can stand at several paths of a commit (equal content and metadata):
-            // a checkout hardlinks them, and so does the tar, whatever the object's link count
-            // (other checkouts add to it). But ostree checks out empty files as copies (unrelated
-            // lock files are not one inode), and so does this.
             if commit.is_some() && !stat.is_dir() {
-                stat.nlink = if stat.is_file() && stat.size == 0 { 1 } else { 2 };
+                stat.nlink = commit_file_nlink(&stat);
             }
-            Ok((p.clone(), stat, None))
+            Ok((p.clone(), stat, Stored::default()))
+        }
+        (Node::Object(p), Some(src)) => {
+            let (stat, stored) = stat_object(p, src.mode)?;
+            Ok((p.clone(), stat, stored))
         }
         (Node::Tree(t), Some(src)) => {
             let meta = src.dirmeta(&t.meta)?;
@@ -318,9 +456,17 @@ fn stat_of(node: &Node, commit: Option<&CommitSource>) -> Result<(PathBuf, Stat,
                 ..Stat::default()
             };
             let path = src.object_path(&t.contents, "dirtree");
-            Ok((path, stat, Some(keep_xattrs(meta.xattrs.clone()))))
+            let xattrs = Some(keep_xattrs(meta.xattrs.clone()));
+            Ok((
+                path,
+                stat,
+                Stored {
+                    xattrs,
+                    ..Stored::default()
+                },
+            ))
         }
-        (Node::Tree(_), None) => Err(Error::Pipeline),
+        (Node::Tree(_) | Node::Object(_), None) => Err(Error::Pipeline),
     }
 }
 
@@ -401,7 +547,7 @@ pub fn walk(
             }
             Some(Selection::AllBut(paths)) => (!paths.contains(&path_key(&rel)), true),
         };
-        let (path, meta, xattrs) = stat_of(&node, opts.commit)?;
+        let (path, meta, stored) = stat_of(&node, opts.commit)?;
         if opts.skip.contains(&(meta.dev, meta.ino)) {
             continue;
         }
@@ -413,7 +559,9 @@ pub fn walk(
             rel: rel.clone(),
             path,
             meta,
-            xattrs,
+            xattrs: stored.xattrs,
+            symlink: stored.symlink,
+            deflated_at: stored.deflated_at,
         };
         if listed {
             for (_, parent) in pending.drain(..) {

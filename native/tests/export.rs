@@ -486,9 +486,10 @@ fn skip_paths_leave_out_what_is_being_written() {
     );
 }
 
-/// A commit read straight from a bare repository gives the same bytes as its hardlink checkout.
+/// A commit read straight from a repository, in each mode read in place, gives the same bytes as
+/// the hardlink checkout of its bare repository.
 #[test]
-fn commit_of_a_bare_repository_equals_its_checkout() {
+fn commit_read_in_place_equals_its_checkout_in_every_mode() {
     use apt_ostree_native::ostree_repo::{parse_checksum, CommitSource, TreeRef};
     use std::os::unix::fs::chown;
     if Command::new("ostree").arg("--version").output().is_err() {
@@ -518,6 +519,12 @@ fn commit_of_a_bare_repository_equals_its_checkout() {
     fs::write(root.join("usr/share/").join("n".repeat(150)), b"long").unwrap();
     fs::write(root.join("usr/share/big"), vec![7u8; 3 << 20]).unwrap();
     symlink("../bin/tool", root.join("usr/share/tool-sym")).unwrap();
+    // Longer than the tar header's 100 bytes: the target goes into a PAX record as it is.
+    symlink(
+        format!("/{}/target", "t".repeat(150)),
+        root.join("usr/share/long-sym"),
+    )
+    .unwrap();
     symlink("usr/bin", root.join("bin")).unwrap();
     fs::set_permissions(root.join("srv/secret"), fs::Permissions::from_mode(0o2700)).unwrap();
     chown(root.join("srv/secret"), Some(1234), Some(5678)).unwrap();
@@ -537,57 +544,135 @@ fn commit_of_a_bare_repository_equals_its_checkout() {
     let repo_arg = format!("--repo={}", repo.display());
     ostree(&["init", &repo_arg, "--mode=bare"]);
     ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
-    let line = ostree(&["ls", &repo_arg, "-d", "-C", "t", "/"]);
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let commit = std::sync::Arc::new(CommitSource::new(
-        repo.clone(),
-        TreeRef {
-            contents: parse_checksum(fields[4]).unwrap(),
-            meta: parse_checksum(fields[5]).unwrap(),
-        },
-    ));
     let checkout = repo.join("tmp/co");
     ostree(&["checkout", &repo_arg, "t", checkout.to_str().unwrap()]);
     let lists = vec!["/usr/share/doc/b/copyright\n/bin\n/usr/bin/tool-link\n".to_string()];
-    for (i, (compression, select)) in [
-        (Compression::None, None),
-        (Compression::Gzip { level: 2 }, None),
-        (Compression::None, Some(0)),
-        (Compression::None, Some(1)),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let export = |from_commit: bool| {
-            let out = tmp.path().join(format!("{i}-{from_commit}.blob"));
-            let mut o = opts(if from_commit { &repo } else { &checkout }, &out, compression, 2);
-            o.usr_etc_as_etc = true;
-            o.source_date_epoch = Some(0);
-            o.commit = from_commit.then(|| commit.clone());
-            o.select = select.map(|index| std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
-            let r = run(&o).unwrap();
-            (r, fs::read(&out).unwrap())
-        };
-        let (a, a_bytes) = export(true);
-        let (b, b_bytes) = export(false);
-        assert_eq!(a, b, "case {i}");
-        assert!(a_bytes == b_bytes, "case {i}: blobs differ");
-        if i == 0 {
-            let listing = tar_list(&tmp.path().join("0-true.blob")).join("\n");
-            assert!(
-                listing.contains("usr/share/doc/b/copyright link to usr/share/doc/a/copyright"),
-                "{listing}"
-            );
-            assert!(
-                listing.contains("drwx--S--- 1234/5678") && listing.contains("etc/default/conf"),
-                "{listing}"
-            );
-        }
-    }
     let never = std::sync::atomic::AtomicBool::new(false);
-    let from_commit = scan_tree(&repo, Some(&commit), true, &[], &lists, &[], &never).unwrap();
     let from_checkout = scan_tree(&checkout, None, true, &[], &lists, &[], &never).unwrap();
-    assert_eq!(from_commit, from_checkout);
+    // The same commit in every mode read in place (archive-z2: compressed objects with a header;
+    // bare-user: owner, mode and xattrs in user.ostreemeta, symlinks as files): the same bytes.
+    for mode in ["bare", "archive-z2", "bare-user"] {
+        let repo = if mode == "bare" {
+            repo.clone()
+        } else {
+            tmp.path().join(format!("repo-{mode}"))
+        };
+        let repo_arg = format!("--repo={}", repo.display());
+        if mode != "bare" {
+            ostree(&["init", &repo_arg, &format!("--mode={mode}")]);
+            ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
+        }
+        let line = ostree(&["ls", &repo_arg, "-d", "-C", "t", "/"]);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let commit = std::sync::Arc::new(
+            CommitSource::open(
+                repo.clone(),
+                TreeRef {
+                    contents: parse_checksum(fields[4]).unwrap(),
+                    meta: parse_checksum(fields[5]).unwrap(),
+                },
+            )
+            .unwrap(),
+        );
+        for (i, (compression, select)) in [
+            (Compression::None, None),
+            (Compression::Gzip { level: 2 }, None),
+            (Compression::None, Some(0)),
+            (Compression::None, Some(1)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let export = |from_commit: bool| {
+                let out = tmp.path().join(format!("{mode}-{i}-{from_commit}.blob"));
+                let mut o = opts(if from_commit { &repo } else { &checkout }, &out, compression, 2);
+                o.usr_etc_as_etc = true;
+                o.source_date_epoch = Some(0);
+                o.commit = from_commit.then(|| commit.clone());
+                o.select = select.map(|index| std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+                let r = run(&o).unwrap();
+                (r, fs::read(&out).unwrap())
+            };
+            let (a, a_bytes) = export(true);
+            let (b, b_bytes) = export(false);
+            assert_eq!(a, b, "{mode} case {i}");
+            assert!(a_bytes == b_bytes, "{mode} case {i}: blobs differ");
+            if i == 0 {
+                let listing = tar_list(&tmp.path().join(format!("{mode}-0-true.blob"))).join("\n");
+                assert!(
+                    listing.contains("usr/share/doc/b/copyright link to usr/share/doc/a/copyright"),
+                    "{listing}"
+                );
+                assert!(
+                    listing.contains("drwx--S--- 1234/5678") && listing.contains("etc/default/conf"),
+                    "{listing}"
+                );
+                assert!(listing.contains("-rwsr-xr-x 0/0"), "{listing}");
+            }
+        }
+        let from_commit = scan_tree(&repo, Some(&commit), true, &[], &lists, &[], &never).unwrap();
+        assert_eq!(from_commit, from_checkout, "{mode}");
+    }
+}
+
+/// A damaged archive object is one clear error naming it, not a wrong layer.
+#[test]
+fn corrupt_archive_objects_are_errors() {
+    use apt_ostree_native::ostree_repo::{parse_checksum, CommitSource, TreeRef};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join("data"), vec![5u8; 100_000]).unwrap();
+    let repo = tmp.path().join("repo");
+    let repo_arg = format!("--repo={}", repo.display());
+    let ostree = |args: &[&str]| {
+        let out = Command::new("ostree").args(args).output().unwrap();
+        assert!(out.status.success(), "ostree {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ostree(&["init", &repo_arg, "--mode=archive"]);
+    ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
+    let line = ostree(&["ls", &repo_arg, "-d", "-C", "t", "/"]);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let file_line = ostree(&["ls", &repo_arg, "-C", "t", "/data"]);
+    let file_checksum = parse_checksum(file_line.split_whitespace().nth(4).unwrap()).unwrap();
+    let commit = std::sync::Arc::new(
+        CommitSource::open(
+            repo.clone(),
+            TreeRef {
+                contents: parse_checksum(fields[4]).unwrap(),
+                meta: parse_checksum(fields[5]).unwrap(),
+            },
+        )
+        .unwrap(),
+    );
+    let object = commit.file_path(&file_checksum);
+    let good = fs::read(&object).unwrap();
+    let export = |name: &str| {
+        let mut o = opts(&repo, &tmp.path().join(name), Compression::None, 2);
+        o.commit = Some(commit.clone());
+        run(&o).map(|_| ()).unwrap_err().to_string()
+    };
+    // Truncated content, a header that claims too much, a garbage header.
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() - 10);
+    let mut longer = good.clone();
+    longer[8 + 7] = longer[8 + 7].wrapping_add(1); // size + 1 (big-endian, lowest byte)
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("truncated", truncated),
+        ("longer", longer),
+        ("garbage", vec![0xff; 40]),
+    ];
+    for (name, bytes) in cases {
+        fs::set_permissions(&object, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&object, &bytes).unwrap();
+        let message = export(name);
+        assert!(message.contains(object.to_str().unwrap()), "{name}: {message}");
+    }
+    fs::write(&object, &good).unwrap();
+    let mut o = opts(&repo, &tmp.path().join("good"), Compression::None, 2);
+    o.commit = Some(commit.clone());
+    run(&o).unwrap();
 }
 
 #[test]

@@ -138,6 +138,7 @@ async function finish(
     timestamp: epoch,
     metadata,
     consume: true,
+    bindRef: o.ref,
   });
   await setRef(o.repo, o.ref, checksum, o.force);
   return { checksum, ref: o.ref, repo: o.repo, parent: info.parent, metadata };
