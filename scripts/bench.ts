@@ -41,7 +41,7 @@ function timed(cmd: string): Measure {
 }
 
 /** A Debian tree made with mmdebstrap, committed to OSTree, checked out with hardlinks (as the peers were measured). */
-function prepareTree(name: string, include: string): { tree: string; repo: string; ref: string } {
+function prepareTree(name: string, include: string): { tree: string; repo: string; archive: string; ref: string } {
   const rootfs = join(cache, name);
   const repo = join(work, `${name}-repo`);
   const tree = join(work, `${name}-tree`);
@@ -62,7 +62,13 @@ function prepareTree(name: string, include: string): { tree: string; repo: strin
     rmSync(staging, { recursive: true, force: true });
   }
   if (!existsSync(tree)) sh(`ostree checkout --repo='${repo}' -H bench '${tree}'`);
-  return { tree, repo, ref: "bench" };
+  // The same commit in an archive repository (compressed objects), as `ostree pull` from a server fills one.
+  const archive = join(work, `${name}-archive`);
+  if (!existsSync(join(archive, "refs/heads/bench"))) {
+    rmSync(archive, { recursive: true, force: true });
+    sh(`ostree init --repo='${archive}' --mode=archive && ostree pull-local --repo='${archive}' '${repo}' bench >/dev/null`);
+  }
+  return { tree, repo, archive, ref: "bench" };
 }
 
 function sizeOfDir(dir: string): number {
@@ -113,7 +119,7 @@ function runRounds(tools: { name: string; prepare?: () => void; cmd: string; siz
   return [...rows.values()];
 }
 
-function exportBench(label: string, tree: string, repo: string, ref: string): Row[] {
+function exportBench(label: string, tree: string, repo: string, archive: string, ref: string): Row[] {
   const out = join(work, "out");
   const clean = () => {
     rmSync(out, { recursive: true, force: true });
@@ -127,6 +133,7 @@ function exportBench(label: string, tree: string, repo: string, ref: string): Ro
     { name: `apt-ostree zstd (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/zst' --compression zstd`, size: () => layerSize(`${out}/zst`) },
     // The commit itself (read in place from the bare repository); the peers need a checkout first.
     { name: `apt-ostree gzip --source (${label})`, prepare: clean, cmd: `'${bin}' oci build --source ${ref} --repo '${repo}' --output '${out}/src'`, size: () => layerSize(`${out}/src`) },
+    { name: `apt-ostree gzip --source, archive repo (${label})`, prepare: clean, cmd: `'${bin}' oci build --source ${ref} --repo '${archive}' --output '${out}/src-archive'`, size: () => layerSize(`${out}/src-archive`) },
     {
       name: `umoci insert (${label})`,
       prepare: () => {
@@ -161,10 +168,10 @@ lines.push("| tool | wall | vs umoci | blob | vs umoci | peak RSS |", "|---|---|
 
 const sets: [string, string][] = flag("only") ? [[value("only", "small"), value("only", "small") === "small" ? "" : LARGE_PACKAGES]] : [["small", ""], ["large", LARGE_PACKAGES]];
 for (const [name, include] of sets) {
-  const { tree, repo, ref } = prepareTree(name, include);
+  const { tree, repo, archive, ref } = prepareTree(name, include);
   const bytes = sizeOfDir(tree);
   console.error(`bench: ${name} tree: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
-  const rows = exportBench(`${name}, ${(bytes / 2 ** 20).toFixed(0)} MiB`, tree, repo, ref);
+  const rows = exportBench(`${name}, ${(bytes / 2 ** 20).toFixed(0)} MiB`, tree, repo, archive, ref);
   lines.push(...fmt(rows, "umoci"));
 }
 
