@@ -486,15 +486,37 @@ fn skip_paths_leave_out_what_is_being_written() {
     );
 }
 
+/// Runs the ostree CLI; its stdout.
+fn ostree(args: &[&str]) -> String {
+    let out = Command::new("ostree")
+        .args(args)
+        .output()
+        .expect("the ostree CLI is needed (apt-get install ostree)");
+    assert!(
+        out.status.success(),
+        "ostree {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The commit `ref_` of `repo`, to read in place (root checksums from `ostree ls -d -C`).
+fn commit_source(repo: &Path, ref_: &str) -> std::sync::Arc<apt_ostree_native::ostree_repo::CommitSource> {
+    use apt_ostree_native::ostree_repo::{parse_checksum, CommitSource, TreeRef};
+    let line = ostree(&["ls", &format!("--repo={}", repo.display()), "-d", "-C", ref_, "/"]);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let root = TreeRef {
+        contents: parse_checksum(fields[4]).unwrap(),
+        meta: parse_checksum(fields[5]).unwrap(),
+    };
+    std::sync::Arc::new(CommitSource::open(repo.to_path_buf(), root).unwrap())
+}
+
 /// A commit read straight from a repository, in each mode read in place, gives the same bytes as
 /// the hardlink checkout of its bare repository.
 #[test]
 fn commit_read_in_place_equals_its_checkout_in_every_mode() {
-    use apt_ostree_native::ostree_repo::{parse_checksum, CommitSource, TreeRef};
     use std::os::unix::fs::chown;
-    if Command::new("ostree").arg("--version").output().is_err() {
-        panic!("the ostree CLI is needed (apt-get install ostree)");
-    }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("tree");
     for d in [
@@ -532,15 +554,6 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
     set_xattr(&root.join("usr/bin/tool"), c"security.capability", &CAP_NET_RAW);
     set_xattr(&root.join("srv/secret"), c"user.dir-note", b"kept");
     let repo = tmp.path().join("repo");
-    let ostree = |args: &[&str]| {
-        let out = Command::new("ostree").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "ostree {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
     let repo_arg = format!("--repo={}", repo.display());
     ostree(&["init", &repo_arg, "--mode=bare"]);
     ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
@@ -562,18 +575,7 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
             ostree(&["init", &repo_arg, &format!("--mode={mode}")]);
             ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
         }
-        let line = ostree(&["ls", &repo_arg, "-d", "-C", "t", "/"]);
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let commit = std::sync::Arc::new(
-            CommitSource::open(
-                repo.clone(),
-                TreeRef {
-                    contents: parse_checksum(fields[4]).unwrap(),
-                    meta: parse_checksum(fields[5]).unwrap(),
-                },
-            )
-            .unwrap(),
-        );
+        let commit = commit_source(&repo, "t");
         for (i, (compression, select)) in [
             (Compression::None, None),
             (Compression::Gzip { level: 2 }, None),
@@ -618,34 +620,18 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
 /// A damaged archive object is one clear error naming it, not a wrong layer.
 #[test]
 fn corrupt_archive_objects_are_errors() {
-    use apt_ostree_native::ostree_repo::{parse_checksum, CommitSource, TreeRef};
+    use apt_ostree_native::ostree_repo::parse_checksum;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("tree");
     fs::create_dir_all(&root).unwrap();
     fs::write(root.join("data"), vec![5u8; 100_000]).unwrap();
     let repo = tmp.path().join("repo");
     let repo_arg = format!("--repo={}", repo.display());
-    let ostree = |args: &[&str]| {
-        let out = Command::new("ostree").args(args).output().unwrap();
-        assert!(out.status.success(), "ostree {args:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
     ostree(&["init", &repo_arg, "--mode=archive"]);
     ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
-    let line = ostree(&["ls", &repo_arg, "-d", "-C", "t", "/"]);
-    let fields: Vec<&str> = line.split_whitespace().collect();
     let file_line = ostree(&["ls", &repo_arg, "-C", "t", "/data"]);
     let file_checksum = parse_checksum(file_line.split_whitespace().nth(4).unwrap()).unwrap();
-    let commit = std::sync::Arc::new(
-        CommitSource::open(
-            repo.clone(),
-            TreeRef {
-                contents: parse_checksum(fields[4]).unwrap(),
-                meta: parse_checksum(fields[5]).unwrap(),
-            },
-        )
-        .unwrap(),
-    );
+    let commit = commit_source(&repo, "t");
     let object = commit.file_path(&file_checksum);
     let good = fs::read(&object).unwrap();
     let export = |name: &str| {
