@@ -345,7 +345,7 @@ fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
         .open(path)
         .map_err(|e| Error::io("cannot open", path, &e))?;
     let m = file.metadata().map_err(|e| Error::io("cannot stat", path, &e))?;
-    let (stored, mut stored_extra) = match mode {
+    let (stored, mut extra) = match mode {
         RepoMode::Archive => {
             let mut header = vec![0u8; ARCHIVE_HEADER_GUESS];
             let n = read_full(&mut file, &mut header).map_err(|e| Error::io("cannot read", path, &e))?;
@@ -409,14 +409,15 @@ fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
         size: if kind == libc::S_IFREG { stored.size } else { 0 },
         dev: m.dev(),
         ino: m.ino(),
-        // Content is read whole: never sparse.
-        blocks: u64::MAX / 1024,
+        // A bare-user object's own allocation (holes are read as holes); archive content is
+        // inflated, never read sparse.
+        blocks: m.blocks(),
         ..Stat::default()
     };
     stat.nlink = commit_file_nlink(&stat);
-    stored_extra.xattrs = Some(keep_xattrs(stored.xattrs));
-    stored_extra.symlink = stored.symlink;
-    Ok((stat, stored_extra))
+    extra.xattrs = Some(keep_xattrs(stored.xattrs));
+    extra.symlink = stored.symlink;
+    Ok((stat, extra))
 }
 
 /// Reads until `buf` is full or the file ends; the count read.
