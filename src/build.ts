@@ -98,6 +98,10 @@ interface ExportSource {
 async function exportTree(options: BuildOptions, source: ExportSource, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
   const tree = source.planDir;
   const nativeSource = { root: source.root, ...(source.commitRoot ? { commitDirtree: source.commitRoot.dirtree, commitDirmeta: source.commitRoot.dirmeta } : {}) };
+  // Before any work: a commit may name an architecture no image can carry.
+  const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
+  if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}': pass --arch (a Debian architecture)`, ExitCode.Usage);
+  const platform = platformForDebianArch(arch);
   const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0, keep });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
@@ -175,9 +179,6 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       warnings.push(...layer.warnings);
     }
 
-    const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
-    if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}': pass --arch (a Debian architecture)`, ExitCode.Usage);
-    const platform = platformForDebianArch(arch);
     const created =
       options.settings.created ??
       (commit ? rfc3339(commit.timestamp) : rfc3339(options.sourceDateEpoch ?? 0));

@@ -361,7 +361,16 @@ describe("bad input", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stdout).toBe("");
     }
-    for (const n of ["o1", "o2", "o3", "o4", "o5", "o6"]) expect(existsSync(join(tmp.path, n))).toBe(false);
+    // A commit whose metadata names an architecture no image can carry: refused before any work.
+    execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", "test/sparc", "--add-metadata-string=apt-ostree.architecture=sparc69", ostreeTree]);
+    const sparc = await runCli(["oci", "build", "--source", "test/sparc", "--repo", repo, "--output", join(tmp.path, "o7")]);
+    expect(sparc.code).toBe(2);
+    expect(sparc.stderr).toBe("apt-ostree: unknown architecture 'sparc69': pass --arch (a Debian architecture)\n");
+    expect(readdirSync(tmp.path).filter((n) => n.startsWith(".o7"))).toEqual([]);
+    expect(readdirSync(join(repo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
+    const sparcAsArm = await runCli(["oci", "build", "--source", "test/sparc", "--repo", repo, "--output", join(tmp.path, "o8"), "--arch", "arm64", "--json"]);
+    expect(sparcAsArm.code, sparcAsArm.stderr).toBe(0);
+    for (const n of ["o1", "o2", "o3", "o4", "o5", "o6", "o7"]) expect(existsSync(join(tmp.path, n))).toBe(false);
     const existing = join(tmp.path, "exists");
     mkdirSync(existing);
     const r = await runCli(["oci", "build", "--rootfs", tree, "--output", existing]);
