@@ -13,12 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$SECONDS
+# Runs a step and records its time; returns the step's status (set -e does not apply inside a
+# function called with ||, so the status is passed on explicitly).
 step() {
   local name=$1
   shift
-  local t=$SECONDS
-  "$@"
+  local t=$SECONDS rc=0
+  "$@" || rc=$?
   timings+=("$(printf '%-28s %4d s' "$name" $((SECONDS - t)))")
+  return $rc
 }
 timings=()
 
