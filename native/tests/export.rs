@@ -572,7 +572,21 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
         };
         let repo_arg = format!("--repo={}", repo.display());
         if mode != "bare" {
-            ostree(&["init", &repo_arg, &format!("--mode={mode}")]);
+            let init = Command::new("ostree")
+                .args(["init", &repo_arg, &format!("--mode={mode}")])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&init.stderr);
+            if mode == "bare-user" && !init.status.success() && stderr.contains("Operation not supported") {
+                // No user xattrs on this filesystem (tmpfs before Linux 6.6, as in the arm64
+                // test VM): no bare-user repository can exist here. amd64 CI runs this case.
+                eprintln!(
+                    "bare-user case not run: no user xattrs in {}",
+                    tmp.path().display()
+                );
+                continue;
+            }
+            assert!(init.status.success(), "ostree init --mode={mode}: {stderr}");
             ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
         }
         let commit = commit_source(&repo, "t");
