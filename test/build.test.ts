@@ -263,6 +263,51 @@ describe("oci build --rootfs", () => {
     expect(readFileSync(join(layout, "index.json"), "utf8")).toBe("{not json");
   });
 
+  it("makes one multi-platform image of several (oci index), which skopeo resolves per architecture", async () => {
+    const layout = join(tmp.path, "multiarch");
+    const amd64 = await build(["--rootfs", tree, "--output", `oci:${layout}:amd64`, "--arch", "amd64"]);
+    const arm64 = await build(["--rootfs", tree, "--output", `oci:${layout}:arm64`, "--arch", "arm64"]);
+    const r = await runCli(["oci", "index", `oci:${layout}:latest`, `oci:${layout}:amd64`, `oci:${layout}:arm64`, "--annotation", "org.example.release=1", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.platforms).toEqual(["linux/amd64", "linux/arm64/v8"]);
+    const index = skopeoInspect(`oci:${layout}:latest`, true);
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m: any) => [m.digest, m.platform.architecture])).toEqual([[amd64.digest, "amd64"], [arm64.digest, "arm64"]]);
+    expect(index.annotations).toEqual({ "org.example.release": "1" });
+    expect(sha256sum(join(layout, "blobs/sha256", result.digest.slice(7)))).toBe(result.digest);
+    // skopeo picks the platform asked for, and copies every platform.
+    const onArm = JSON.parse(sh("skopeo", ["inspect", "--override-arch", "arm64", `oci:${layout}:latest`]));
+    expect(onArm.Architecture).toBe("arm64");
+    sh("skopeo", ["copy", "--all", `oci:${layout}:latest`, `oci:${join(tmp.path, "multiarch-copy")}:x`]);
+    expect(skopeoInspect(`oci:${join(tmp.path, "multiarch-copy")}:x`, true).manifests).toHaveLength(2);
+    // Into another layout and an oci-archive: the blobs are copied; an index source gives its platforms.
+    const armhf = await build(["--rootfs", tree, "--output", `oci-archive:${join(tmp.path, "armhf.tar")}`, "--arch", "armhf"]);
+    const other = join(tmp.path, "multiarch-2");
+    const r2 = await runCli(["oci", "index", `oci:${other}:all`, `oci:${layout}:latest`, `oci-archive:${join(tmp.path, "armhf.tar")}`, "--json"]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout).platforms).toEqual(["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]);
+    const onArmhf = JSON.parse(sh("skopeo", ["inspect", "--override-arch", "arm", "--override-variant", "v7", `oci:${other}:all`]));
+    expect(onArmhf.Architecture).toBe("arm");
+    expect(skopeoInspect(`oci:${other}:all`, true).manifests[2].digest).toBe(armhf.digest);
+    for (const name of readdirSync(join(other, "blobs/sha256"))) expect(sha256sum(join(other, "blobs/sha256", name))).toBe(`sha256:${name}`);
+    // Two images for one platform, a docker-archive output, a missing source: one line, nothing written.
+    const cases: [string[], RegExp, number][] = [
+      [[`oci:${layout}:dup`, `oci:${layout}:amd64`, `oci:${layout}:latest`], /two images for linux\/amd64: oci:.*:amd64 and oci:.*:latest/, 2],
+      [[`docker-archive:${join(tmp.path, "multi.tar")}`, `oci:${layout}:amd64`], /a docker-archive holds one platform's image/, 2],
+      [[`oci:${join(tmp.path, "multiarch-3")}:x`, `oci:${layout}:nosuch`], /no image tagged 'nosuch'/, 3],
+    ];
+    for (const [args, message, code] of cases) {
+      const bad = await runCli(["oci", "index", ...args]);
+      expect(bad.code, bad.stderr).toBe(code);
+      expect(bad.stderr).toMatch(message);
+      expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    }
+    expect(JSON.parse(readFileSync(join(layout, "index.json"), "utf8")).manifests.map((m: any) => m.annotations["org.opencontainers.image.ref.name"])).toEqual(["amd64", "arm64", "latest"]);
+    expect(existsSync(join(tmp.path, "multi.tar")) || existsSync(join(tmp.path, "multiarch-3"))).toBe(false);
+    expect(readdirSync(tmp.path).filter((n) => n.startsWith(".multiarch"))).toEqual([]);
+  });
+
   it("writes files over 8 GiB (sparse in the source) with PAX sizes", async () => {
     const big = join(tmp.path, "big");
     mkdirSync(big);

@@ -34,12 +34,13 @@ _apt_ostree() {
     return
   fi
   case "$group" in
-    oci) if [ "$cword" -eq 2 ]; then COMPREPLY=($(compgen -W "build push pull copy inspect tags --help" -- "$cur")); return; fi ;;
+    oci) if [ "$cword" -eq 2 ]; then COMPREPLY=($(compgen -W "build index push pull copy inspect tags --help" -- "$cur")); return; fi ;;
     compose) if [ "$cword" -eq 2 ]; then COMPREPLY=($(compgen -W "base install remove commit --help" -- "$cur")); return; fi ;;
   esac
 
   case "$command" in
     "oci build") opts="--source --repo --rootfs --output --format --tag --label --annotation --env --expose --volume --cmd --entrypoint --user --workdir --arch --created --bootc --compression --level --threads --max-layers --config --force --json" ;;
+    "oci index") opts="--annotation --force --json" ;;
     "oci push") opts="--jobs --chunk-size --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci pull") opts="--arch --os --variant --all --jobs --force --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci copy") opts="--jobs --arch --all --force --src-creds --dest-creds --src-tls-verify --dest-tls-verify --authfile --cert-dir --tls-verify --json" ;;
