@@ -2,6 +2,7 @@
 // 127.0.0.1, cross-checked with skopeo (what we push skopeo reads back with the same digest, what
 // skopeo pushes we pull), plus tags, inspect, copy (with mounts), multi-arch, chunked uploads and a
 // re-push that makes only HEAD requests.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
@@ -290,9 +291,45 @@ describe("tags, inspect, copy", () => {
     const down = await cli(["oci", "copy", `docker://${other.host}/multi:copy`, `oci:${join(tmp.path, "copy-down")}:m`, "--all", "--json"]);
     expect(down.code, down.stderr).toBe(0);
     expect(JSON.parse(down.stdout).digest).toBe(multi.digest);
-    const both = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `oci:${join(tmp.path, "copy-local")}`]);
-    expect(both.code).toBe(2);
-    expect(both.stderr).toMatch(/copy needs a registry on at least one side/);
+  });
+
+  it("copies between local images, converting formats, as skopeo copy does", async () => {
+    // Layout -> oci-archive -> layout: the same image.
+    const archive = join(tmp.path, "local-copy.tar");
+    const toArchive = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `oci-archive:${archive}:v1`]);
+    expect(toArchive.code, toArchive.stderr).toBe(0);
+    expect(toArchive.stdout.trim()).toBe(image.digest);
+    expect(JSON.parse(await skopeo(["inspect", `oci-archive:${archive}:v1`])).Digest).toBe(image.digest);
+    const back = join(tmp.path, "local-copy-back");
+    expect((await cli(["oci", "copy", `oci-archive:${archive}:v1`, `oci:${back}:v1`])).code).toBe(0);
+    expect(verifyLayout(back)).toHaveLength(5);
+    expect(JSON.parse(await skopeo(["inspect", `oci:${back}:v1`])).Digest).toBe(image.digest);
+    // A multi-arch layout: one platform, or all of them.
+    const multiLayout = join(tmp.path, "local-multi");
+    expect((await cli(["oci", "pull", `docker://${registry.host}/multi:1`, `oci:${multiLayout}:m`, "--all"])).code).toBe(0);
+    const arm = await cli(["oci", "copy", `oci:${multiLayout}:m`, `oci:${join(tmp.path, "local-arm")}:a`, "--arch", "arm64", "--json"]);
+    expect(arm.code, arm.stderr).toBe(0);
+    expect(JSON.parse(arm.stdout)).toMatchObject({ digest: multi.platforms.arm64, sourceDigest: multi.digest });
+    const all = await cli(["oci", "copy", `oci:${multiLayout}:m`, `oci-archive:${join(tmp.path, "local-all.tar")}`, "--all"]);
+    expect(all.stdout.trim()).toBe(multi.digest);
+    expect(JSON.parse(await skopeo(["inspect", "--raw", `oci-archive:${join(tmp.path, "local-all.tar")}`])).manifests).toHaveLength(2);
+    // To a docker-archive: gzip layers expanded (checked against the config's diff_ids), `docker load` form.
+    const docker = join(tmp.path, "local.docker.tar");
+    const d = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `docker-archive:${docker}:demo:1`]);
+    expect(d.code, d.stderr).toBe(0);
+    const dockerManifest = JSON.parse(execFileSync("tar", ["-xOf", docker, "manifest.json"]).toString());
+    expect(dockerManifest[0].RepoTags).toEqual(["demo:1"]);
+    const config = JSON.parse(await skopeo(["inspect", "--config", `oci:${image.path}:${image.tag}`]));
+    expect(dockerManifest[0].Layers).toEqual(config.rootfs.diff_ids.map((id: string) => `${id.slice(7)}.tar`));
+    expect(JSON.parse(await skopeo(["inspect", `docker-archive:${docker}`])).Layers).toEqual(config.rootfs.diff_ids);
+    // What cannot be: a platform the image lacks (exit 3), --all into a docker-archive (exit 2); nothing written.
+    const none = await cli(["oci", "copy", `oci:${multiLayout}:m`, `oci:${join(tmp.path, "local-none")}`, "--arch", "s390x"]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/no image for linux\/s390x \(the index offers linux\/amd64, linux\/arm64/);
+    const allDocker = await cli(["oci", "copy", `oci:${multiLayout}:m`, `docker-archive:${join(tmp.path, "local-all.docker.tar")}`, "--all"]);
+    expect(allDocker.code).toBe(2);
+    expect(existsSync(join(tmp.path, "local-none")) || existsSync(join(tmp.path, "local-all.docker.tar"))).toBe(false);
+    expect(readdirSync(tmp.path).filter((n) => n.startsWith(".local"))).toEqual([]);
   });
 });
 

@@ -93,13 +93,14 @@ export function registerRegistryCommands(cli: CAC, ctx: CliContext): void {
 
   commonOptions(
     cli
-      .command("copy <src> <dest>", "Copy an image between registries (mounts blobs within one registry), or to or from a local image (then as push or pull)")
+      .command("copy <src> <dest>", "Copy an image between registries (mounts blobs within one registry), to or from a local image (then as push or pull), or between local images and formats")
       .option("--jobs <n>", "blobs in flight at once (default 4)")
       .option("--arch <arch>", "to a local image: platform of a multi-arch image (default: the host's)")
       .option("--all", "to a local image: keep every platform")
       .option("--force", "to a local image: replace an existing output")
       .example("apt-ostree oci copy docker://localhost:5000/a:1 docker://localhost:5000/b:1")
-      .example("apt-ostree oci copy oci:/tmp/demo-image.oci:latest docker://localhost:5000/demo:latest"),
+      .example("apt-ostree oci copy oci:/tmp/demo-image.oci:latest docker://localhost:5000/demo:latest")
+      .example("apt-ostree oci copy oci:/tmp/demo-image.oci:latest docker-archive:/tmp/demo.tar:demo:latest"),
     "copy",
   ).action(async (src: string, dest: string, flags: RegistryFlags) => (await import("../registry/commands.ts")).copy(ctx, src, dest, flags));
 

@@ -2,12 +2,10 @@
 // platform, as registries serve images that `docker pull`, podman and bootc resolve on any
 // architecture. The sources' blobs are copied into the output (nothing is copied when they are
 // already there: the usual case of images built into one layout).
-import { copyFileSync, createReadStream, createWriteStream, writeFileSync } from "node:fs";
-import { pipeline } from "node:stream/promises";
 import { ExitCode, UserError } from "../errors.ts";
-import { sha256, sha256OfFile } from "./digest.ts";
+import { sha256 } from "./digest.ts";
 import { buildIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "./image.ts";
-import { createLocalImageSink, openLocalImage, type ImageSink, type LocalImage, type LocalTarget } from "./local.ts";
+import { copyBlobOut, createLocalImageSink, openLocalImage, type ImageSink, type LocalImage, type LocalTarget } from "./local.ts";
 import { MediaType, isIndexMediaType } from "./mediatypes.ts";
 
 export interface CombineResult {
@@ -30,15 +28,10 @@ function parse<T>(bytes: Uint8Array, what: string): T {
 }
 
 /** Copies one blob of `image` into the sink unless it is there, checking its digest on the way. */
-async function copyBlob(image: LocalImage, desc: Descriptor, sink: ImageSink, from: string): Promise<void> {
+async function copyBlob(image: LocalImage, desc: Descriptor, sink: ImageSink): Promise<void> {
   if (sink.hasBlob(desc.digest)) return;
-  const at = image.locateBlob(desc.digest);
   const temp = sink.tempBlobPath();
-  if (at.size === 0) writeFileSync(temp, new Uint8Array());
-  else if (at.offset === 0) copyFileSync(at.path, temp);
-  else await pipeline(createReadStream(at.path, { start: at.offset, end: at.offset + at.size - 1 }), createWriteStream(temp));
-  const { digest, size } = await sha256OfFile(temp);
-  if (digest !== desc.digest || size !== desc.size) throw new UserError(`blob ${desc.digest} of ${from} does not match its digest or size`);
+  await copyBlobOut(image, desc, temp);
   await sink.commitBlob(temp, desc);
 }
 
@@ -46,8 +39,8 @@ async function copyBlob(image: LocalImage, desc: Descriptor, sink: ImageSink, fr
 async function addManifest(image: LocalImage, desc: Descriptor, bytes: Uint8Array, sink: ImageSink, from: string): Promise<Descriptor> {
   const manifest = parse<ImageManifest>(bytes, `the manifest of ${from}`);
   if (!manifest.config || !Array.isArray(manifest.layers)) throw new UserError(`${from} is not an image (its manifest has no config or layers)`);
-  for (const layer of manifest.layers) await copyBlob(image, layer, sink, from);
-  await copyBlob(image, manifest.config, sink, from);
+  for (const layer of manifest.layers) await copyBlob(image, layer, sink);
+  await copyBlob(image, manifest.config, sink);
   const config = parse<ImageConfig>(await image.readBlob(manifest.config.digest), `the config of ${from}`);
   const platform: Platform = desc.platform ?? { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
   if (!platform.architecture || !platform.os) throw new UserError(`${from} names no platform (architecture and os) in its config`);

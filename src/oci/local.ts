@@ -5,7 +5,10 @@
 import {
   closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync,
 } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { ExitCode, UserError } from "../errors.ts";
 import { removeOnInterrupt } from "../cleanup.ts";
 import { digestHex, sha256, sha256OfFile } from "./digest.ts";
@@ -396,6 +399,8 @@ export interface BlobLocation {
 }
 
 export interface LocalImage {
+  /** Its path, for messages. */
+  readonly name: string;
   /** The manifest or index the target names, with its exact bytes. */
   root: { descriptor: Descriptor; bytes: Uint8Array };
   readBlob(digest: string): Promise<Uint8Array>;
@@ -417,7 +422,7 @@ function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string
   throw new UserError(`${where} holds ${manifests.length} images${names.length ? ` (${names.join(", ")})` : ""}; name one with :TAG`, ExitCode.Usage);
 }
 
-function makeLocalImage(root: Descriptor, locate: (digest: string) => BlobLocation): LocalImage {
+function makeLocalImage(name: string, root: Descriptor, locate: (digest: string) => BlobLocation): LocalImage {
   const read = (digest: string): Uint8Array => {
     const at = locate(digest);
     return readRange(at.path, at.offset, at.size);
@@ -425,11 +430,41 @@ function makeLocalImage(root: Descriptor, locate: (digest: string) => BlobLocati
   const bytes = read(root.digest);
   if (sha256(bytes) !== root.digest) throw new UserError(`the manifest ${root.digest} does not match its digest`);
   return {
+    name,
     root: { descriptor: root, bytes },
     readBlob: async (digest) => read(digest),
     locateBlob: locate,
     close: async () => {},
   };
+}
+
+/**
+ * Copies a blob of `image` to `file`, checking its size and digest on the way; `progress` gets the
+ * bytes copied so far.
+ */
+export async function copyBlobOut(image: LocalImage, desc: { digest: string; size: number }, file: string, progress?: (done: number, total: number) => void): Promise<void> {
+  const at = image.locateBlob(desc.digest);
+  const hash = createHash("sha256");
+  let done = 0;
+  const out = createWriteStream(file);
+  if (at.size > 0) {
+    await pipeline(
+      createReadStream(at.path, { start: at.offset, end: at.offset + at.size - 1, highWaterMark: 1 << 20 }),
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          hash.update(chunk);
+          done += chunk.length;
+          progress?.(done, desc.size);
+          yield chunk;
+        }
+      },
+      out,
+    );
+  } else {
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  }
+  const digest = `sha256:${hash.digest("hex")}`;
+  if (done !== desc.size || digest !== desc.digest) throw new UserError(`blob ${desc.digest} in ${image.name} does not match its size or digest`);
 }
 
 export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
@@ -441,7 +476,7 @@ export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
     if (!existsSync(indexPath)) throw new UserError(`${target.path} is not an OCI image layout (no index.json)`);
     const index = JSON.parse(readFileSync(indexPath, "utf8")) as ImageIndex;
     const root = pickFromIndex(index, target.tag, target.path);
-    return makeLocalImage(root, (digest) => {
+    return makeLocalImage(target.path, root, (digest) => {
       const path = join(target.path, "blobs", "sha256", digestHex(digest));
       if (!existsSync(path)) throw new UserError(`blob ${digest} is missing from ${target.path}`, ExitCode.NotFound);
       return { path, offset: 0, size: statSync(path).size };
@@ -456,7 +491,7 @@ export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
   if (format === "oci-archive") {
     const index = JSON.parse(Buffer.from(readMember(target.path, member("index.json"))).toString("utf8")) as ImageIndex;
     const root = pickFromIndex(index, target.tag, target.path);
-    return makeLocalImage(root, (digest) => {
+    return makeLocalImage(target.path, root, (digest) => {
       const m = member(`blobs/sha256/${digestHex(digest)}`);
       return { path: target.path, offset: m.offset, size: m.size };
     });
@@ -511,6 +546,7 @@ async function openDockerArchive(target: LocalTarget, members: Map<string, TarMe
     MediaType.ociManifest,
   );
   return {
+    name: path,
     root: { descriptor: manifest.descriptor, bytes: manifest.bytes },
     readBlob: async (digest) => {
       if (digest === manifest.descriptor.digest) return manifest.bytes;

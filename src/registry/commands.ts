@@ -5,13 +5,13 @@ import { dirname } from "node:path";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
+import { copyBlobOut, isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import { sha256 } from "../oci/digest.ts";
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
-import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type ManifestReader, type PlatformChoice } from "./images.ts";
+import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type ImageSource, type ManifestReader, type PlatformChoice } from "./images.ts";
 import { DOCKER_HUB, ReferenceError, formatReference, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
 import { connect, type ConnectOptions } from "./session.ts";
 import { Transport } from "./transport.ts";
@@ -131,7 +131,7 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
 export async function copy(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
   // As skopeo copy: a local image on either side makes it a push or a pull.
   const [localSource, localTarget] = [isLocalImageName(src), isLocalImageName(dest)];
-  if (localSource && localTarget) throw usageError("copy needs a registry on at least one side (docker://...); between local images, pull or build again");
+  if (localSource && localTarget) return copyLocal(ctx, src, dest, flags);
   if (localSource) return push(ctx, src, dest, undefined, flags, "dest");
   if (localTarget) return pull(ctx, src, dest, flags, "src");
   const source = ref(src, "source");
@@ -155,8 +155,8 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
   }
 }
 
-/** A local image (layout, oci-archive, docker-archive) read the way inspect reads a registry. */
-function localManifestReader(image: LocalImage): ManifestReader {
+/** A local image (layout, oci-archive, docker-archive) read the way inspect and pull read a registry. */
+function localImageReader(image: LocalImage): ManifestReader & ImageSource {
   const root = image.root.descriptor;
   return {
     async getManifest(reference) {
@@ -167,13 +167,49 @@ function localManifestReader(image: LocalImage): ManifestReader {
       return { bytes, mediaType: declared ?? MediaType.ociManifest, digest: reference };
     },
     getBlobBytes: (desc) => image.readBlob(desc.digest),
+    downloadBlob: (desc, file, progress) => copyBlobOut(image, desc, file, progress),
   };
+}
+
+/**
+ * Between two local images (as skopeo copy oci:... oci-archive:...): a pull whose source is the
+ * local image, so platform choice, --all and a docker-archive's expanded layers work as for a pull.
+ */
+async function copyLocal(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
+  const source = parseLocalTarget(src);
+  const target = parseLocalTarget(dest);
+  if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
+  if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = source.tag;
+  const image = await openLocalImage(source);
+  const progress = ctx.progress(Boolean(flags.json));
+  const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
+  try {
+    const result = await pullImage(localImageReader(image), sink, {
+      reference: image.root.descriptor.digest,
+      platform: platformOf(flags),
+      all: Boolean(flags.all),
+      jobs: 1,
+      progress,
+      uncompressedLayers: target.format === "docker-archive",
+    });
+    progress.end();
+    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }));
+    else ctx.out(result.digest);
+    return ExitCode.Ok;
+  } catch (error) {
+    sink.abort();
+    // No registry here: a RegistryError (no image for the platform asked for...) is about the image.
+    throw error instanceof RegistryError ? new UserError(error.message, error.status === 404 ? ExitCode.NotFound : ExitCode.Failure) : error;
+  } finally {
+    progress.end();
+    await image.close();
+  }
 }
 
 async function inspectLocal(text: string, flags: RegistryFlags) {
   const image = await openLocalImage(parseLocalTarget(text));
   try {
-    return await inspectImage(localManifestReader(image), image.root.descriptor.digest, platformOf(flags), text);
+    return await inspectImage(localImageReader(image), image.root.descriptor.digest, platformOf(flags), text);
   } finally {
     await image.close();
   }

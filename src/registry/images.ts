@@ -11,7 +11,7 @@ import type { ImageSink, LocalImage } from "../oci/local.ts";
 import { MediaType, isIndexMediaType } from "../oci/mediatypes.ts";
 import type { ProgressSink } from "../progress.ts";
 import { RegistryError } from "./errors.ts";
-import { short, type RepositoryClient } from "./client.ts";
+import { short, type BlobDescriptor, type BlobProgress, type RepositoryClient } from "./client.ts";
 
 export interface TransferStats {
   blobsUploaded: number;
@@ -181,7 +181,14 @@ export interface PullResult {
   bytes: number;
 }
 
-export async function pullImage(repo: RepositoryClient, sink: ImageSink, options: PullOptions): Promise<PullResult> {
+/** What a pull reads: a registry's repository, or a local image (copy between local images). */
+export interface ImageSource {
+  getManifest(reference: string): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }>;
+  /** Writes the blob to `file`; throws if its size or digest differ. */
+  downloadBlob(desc: BlobDescriptor, file: string, progress?: BlobProgress): Promise<void>;
+}
+
+export async function pullImage(repo: ImageSource, sink: ImageSink, options: PullOptions): Promise<PullResult> {
   let received = 0;
   const root = await repo.getManifest(options.reference);
   const platforms: string[] = [];
