@@ -2,11 +2,11 @@
 // (`docker save` format). Writing always goes through a temporary OCI layout beside the output that
 // becomes the requested format only when everything succeeded; reading gives blobs by byte range so
 // they can be streamed without copies.
-import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, fsyncSync,
-} from "node:fs";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import {
+  closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync,
+  writeFileSync, fsyncSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { ExitCode, UserError } from "../errors.ts";
@@ -139,7 +139,7 @@ function isLayout(path: string): boolean {
 
 /** Whether writing `target` adds to the OCI layout already there (oci:PATH[:TAG], no --force). */
 export function addsToLayout(target: LocalTarget, force: boolean): boolean {
-  return target.format === "oci" && target.addToLayout === true && !force && existsSync(target.path) && isLayout(target.path);
+  return target.format === "oci" && target.addToLayout === true && !force && isLayout(target.path);
 }
 
 /** checkOutputPath for a target: an existing layout that the image is added to is no obstacle if its index is readable. */
