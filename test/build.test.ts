@@ -263,6 +263,34 @@ describe("oci build --rootfs", () => {
     expect(readFileSync(join(layout, "index.json"), "utf8")).toBe("{not json");
   });
 
+  it("serialises writers of one layout with a lock file, taking over a lock whose process is gone", async () => {
+    const layout = join(tmp.path, "locked");
+    const refs = () => JSON.parse(readFileSync(join(layout, "index.json"), "utf8")).manifests.map((m: any) => m.annotations["org.opencontainers.image.ref.name"]).sort();
+    await build(["--rootfs", tree, "--output", `oci:${layout}:base`]);
+    // Four builds at once, each with its own tag and label: every entry lands, every blob is there.
+    const results = await Promise.all([0, 1, 2, 3].map((i) => runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${layout}:c${i}`, "--label", `n=${i}`])));
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(refs()).toEqual(["base", "c0", "c1", "c2", "c3"]);
+    for (const i of [0, 1, 2, 3]) expect(skopeoConfig(`oci:${layout}:c${i}`).config.Labels).toEqual({ n: String(i) });
+    const lock = join(layout, ".apt-ostree.lock");
+    expect(existsSync(lock)).toBe(false);
+    // A lock held by a live process (this one): the writer waits, then gives up with one line,
+    // leaving the layout as it was.
+    writeFileSync(lock, String(process.pid));
+    const blocked = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${layout}:late`], { env: { APT_OSTREE_LOCK_TIMEOUT: "1" } });
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toBe(`apt-ostree: ${layout} is locked by process ${process.pid} (${lock}); remove the file if that process is not writing to it\n`);
+    expect(refs()).toEqual(["base", "c0", "c1", "c2", "c3"]);
+    expect(readdirSync(tmp.path).filter((n) => n.startsWith(".locked"))).toEqual([]);
+    // The lock of a process that is gone is taken over.
+    const gone = spawn("true");
+    await new Promise((r) => gone.on("exit", r));
+    writeFileSync(lock, String(gone.pid));
+    await build(["--rootfs", tree, "--output", `oci:${layout}:late`]);
+    expect(refs()).toEqual(["base", "c0", "c1", "c2", "c3", "late"]);
+    expect(existsSync(lock)).toBe(false);
+  });
+
   it("makes one multi-platform image of several (oci index), which skopeo resolves per architecture", async () => {
     const layout = join(tmp.path, "multiarch");
     const amd64 = await build(["--rootfs", tree, "--output", `oci:${layout}:amd64`, "--arch", "amd64"]);

@@ -181,13 +181,66 @@ function reachableBlobs(dir: string, roots: Descriptor[]): Set<string> {
   return seen;
 }
 
+/** Whether process `pid` exists (EPERM: it does, as another user's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /**
- * Adds the image `root` of the finished temporary layout to the existing layout at `target.path`:
- * its new blobs are moved in, then index.json is replaced in one rename (an entry with the same tag
- * gives way), then blobs that only the replaced entry used are deleted. Synchronous: a signal cannot
- * land in the middle.
+ * Runs `fn` holding `dir`'s lock file, so that two writers of one layout neither lose each other's
+ * index entries nor delete blobs the other has just referenced. The lock is a file created
+ * exclusively, holding the owner's pid; a lock whose process is gone is taken over. Waits up to
+ * APT_OSTREE_LOCK_TIMEOUT seconds (default 300). Synchronous, like its callers.
+ */
+function withLayoutLock<T>(dir: string, fn: () => T): T {
+  const lock = join(dir, ".apt-ostree.lock");
+  const timeout = Number(process.env.APT_OSTREE_LOCK_TIMEOUT ?? 300) * 1000;
+  const deadline = Date.now() + (Number.isFinite(timeout) ? timeout : 300_000);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: "wx" });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    let holder = NaN;
+    try {
+      holder = Number.parseInt(readFileSync(lock, "utf8"), 10);
+    } catch {
+      continue; // released meanwhile
+    }
+    // An empty file is a lock being written: its owner is alive.
+    if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new UserError(`${dir} is locked by process ${Number.isNaN(holder) ? "?" : holder} (${lock}); remove the file if that process is not writing to it`);
+    Atomics.wait(pause, 0, 0, wait);
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/**
+ * Adds the image `root` of the finished temporary layout to the existing layout at `target.path`,
+ * holding the layout's lock: its new blobs are moved in, then index.json is replaced in one rename
+ * (an entry with the same tag gives way), then blobs that only the replaced entry used are deleted.
+ * Synchronous: a signal cannot land in the middle.
  */
 function addToLayout(layout: LayoutWriter, root: Descriptor, target: LocalTarget): void {
+  withLayoutLock(target.path, () => addToLayoutLocked(layout, root, target));
+}
+
+function addToLayoutLocked(layout: LayoutWriter, root: Descriptor, target: LocalTarget): void {
   const index = readLayoutIndex(target.path);
   const added = withRefName(root, target.tag);
   // Without a tag, an untagged entry of the same image is not repeated.
