@@ -52,8 +52,8 @@ export interface ExportLayerOptions {
    */
   skipPaths?: Array<string>
   /**
-   * Export a commit of the bare repository `root` instead of a directory: its root
-   * directory's dirtree and dirmeta checksums (hex).
+   * Export a commit of the repository `root` (bare, bare-user or archive) instead of a
+   * directory: its root directory's dirtree and dirmeta checksums (hex).
    */
   commitDirtree?: string
   commitDirmeta?: string

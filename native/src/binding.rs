@@ -43,8 +43,8 @@ pub struct ExportLayerOptions {
     /// Paths to leave out should they lie inside the tree, a directory with all below it (the
     /// image being written, an output about to be replaced). The output blob always is.
     pub skip_paths: Option<Vec<String>>,
-    /// Export a commit of the bare repository `root` instead of a directory: its root
-    /// directory's dirtree and dirmeta checksums (hex).
+    /// Export a commit of the repository `root` (bare, bare-user or archive) instead of a
+    /// directory: its root directory's dirtree and dirmeta checksums (hex).
     pub commit_dirtree: Option<String>,
     pub commit_dirmeta: Option<String>,
 }

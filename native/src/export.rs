@@ -39,7 +39,8 @@ pub struct ExportOptions {
     /// Paths left out of the layer if they lie inside the tree, a directory with all below it
     /// (the image being written, an output about to be replaced). The output blob always is.
     pub skip_paths: Vec<PathBuf>,
-    /// Export this commit of the bare repository `root` instead of the directory `root`.
+    /// Export this commit of the repository `root` (bare, bare-user or archive) instead of the
+    /// directory `root`.
     pub commit: Option<Arc<CommitSource>>,
 }
 
@@ -392,12 +393,14 @@ impl BlockOut<'_> {
                 Err(e) => return Err(Error::io("cannot read", path, &e)),
             }
         }
-        let pad = tar::padding(size);
-        self.write(&[0u8; tar::BLOCK][..pad])
+        self.pad_content(size)
     }
-}
 
-impl BlockOut<'_> {
+    /// Zeros after a file's `size` content bytes, up to the next tar block.
+    fn pad_content(&mut self, size: u64) -> Result<(), Error> {
+        self.write(&[0u8; tar::BLOCK][..tar::padding(size)])
+    }
+
     /// Inflates the raw deflate content at `offset` of `f` (an archive repository's file object)
     /// into the stream: exactly `size` bytes, where the deflate stream ends.
     fn copy_deflated(&mut self, f: &mut File, offset: u64, size: u64, path: &Path) -> Result<(), Error> {
@@ -413,12 +416,11 @@ impl BlockOut<'_> {
             Ok(_) => return Err(corrupt_object(path, "content longer than its header says")),
             Err(e) => return Err(corrupt_object(path, &e.to_string())),
         }
-        let pad = tar::padding(size);
-        self.write(&[0u8; tar::BLOCK][..pad])
+        self.pad_content(size)
     }
 }
 
-fn corrupt_object(path: &Path, why: &str) -> Error {
+pub(crate) fn corrupt_object(path: &Path, why: &str) -> Error {
     Error::msg(format!(
         "{} is not a valid OSTree file object: {why}",
         path.display()

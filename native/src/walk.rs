@@ -10,7 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::export::{keep_xattrs, Xattrs};
+use crate::export::{corrupt_object, get_xattr, keep_xattrs, Xattrs};
 use crate::ostree_repo::{
     archive_header_len, parse_archive_header, parse_dirmeta, CommitSource, RepoMode, StoredFile, TreeRef,
     ARCHIVE_HEADER_GUESS,
@@ -251,7 +251,8 @@ pub struct WalkOptions<'a> {
     /// writing, should that lie inside the tree.
     pub skip: &'a [(u64, u64)],
     pub cancel: &'a AtomicBool,
-    /// Walk this commit of a bare repository instead of the directory `root`.
+    /// Walk this commit of the repository `root` (bare, bare-user or archive) instead of the
+    /// directory `root`.
     pub commit: Option<&'a CommitSource>,
 }
 
@@ -338,40 +339,35 @@ fn commit_file_nlink(stat: &Stat) -> u64 {
 /// A bare-user or archive file object: metadata from its xattr or header, identity (dev, ino)
 /// from the object file.
 fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
-    let corrupt = || Error::msg(format!("{} is not a valid OSTree file object", path.display()));
+    let corrupt = |why: &str| corrupt_object(path, why);
     let mut file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io("cannot open", path, &e))?;
     let m = file.metadata().map_err(|e| Error::io("cannot stat", path, &e))?;
-    let (stored, mut extra) = match mode {
+    // What the repository says of the file, and where an archive object's content starts.
+    let (stored, content_offset) = match mode {
         RepoMode::Archive => {
             let mut header = vec![0u8; ARCHIVE_HEADER_GUESS];
             let n = read_full(&mut file, &mut header).map_err(|e| Error::io("cannot read", path, &e))?;
             header.truncate(n);
-            let len = archive_header_len(&header).ok_or_else(corrupt)?;
+            let len = archive_header_len(&header).ok_or_else(|| corrupt("bad header size"))?;
             if len > header.len() {
                 header.resize(len, 0);
                 let more =
                     read_full(&mut file, &mut header[n..]).map_err(|e| Error::io("cannot read", path, &e))?;
                 if n + more < len {
-                    return Err(corrupt());
+                    return Err(corrupt("header cut short"));
                 }
             }
-            let stored = parse_archive_header(&header).ok_or_else(corrupt)?;
-            let at = (stored.mode & libc::S_IFMT == libc::S_IFREG).then_some(stored.content_offset);
-            (
-                stored,
-                Stored {
-                    deflated_at: at,
-                    ..Stored::default()
-                },
-            )
+            let stored = parse_archive_header(&header).ok_or_else(|| corrupt("bad header"))?;
+            let offset = stored.content_offset;
+            (stored, Some(offset))
         }
         RepoMode::BareUser => {
-            let meta = crate::export::get_xattr(path, c"user.ostreemeta")?.ok_or_else(corrupt)?;
-            let meta = parse_dirmeta(&meta).ok_or_else(corrupt)?;
+            let meta = get_xattr(path, c"user.ostreemeta")?.ok_or_else(|| corrupt("no user.ostreemeta"))?;
+            let meta = parse_dirmeta(&meta).ok_or_else(|| corrupt("bad user.ostreemeta"))?;
             let is_link = meta.mode & libc::S_IFMT == libc::S_IFLNK;
             let symlink = if is_link {
                 let mut target = Vec::new();
@@ -394,13 +390,13 @@ fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
                 xattrs: meta.xattrs,
                 content_offset: 0,
             };
-            (stored, Stored::default())
+            (stored, None)
         }
         RepoMode::Bare => return Err(Error::Pipeline),
     };
     let kind = stored.mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFLNK {
-        return Err(corrupt());
+        return Err(corrupt("neither a regular file nor a symlink"));
     }
     let mut stat = Stat {
         mode: stored.mode,
@@ -415,8 +411,11 @@ fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
         ..Stat::default()
     };
     stat.nlink = commit_file_nlink(&stat);
-    extra.xattrs = Some(keep_xattrs(stored.xattrs));
-    extra.symlink = stored.symlink;
+    let extra = Stored {
+        xattrs: Some(keep_xattrs(stored.xattrs)),
+        symlink: stored.symlink,
+        deflated_at: content_offset.filter(|_| kind == libc::S_IFREG),
+    };
     Ok((stat, extra))
 }
 
