@@ -72,8 +72,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const commit = await readCommit(source.repo, checksum);
   // Fail on an existing output before the (possibly long) checkout.
   checkOutputTarget(options.target, options.force, [source.repo]);
-  // A bare repository's objects are the files themselves: read the commit in place (no checkout of
-  // the whole tree, ~2 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
+  // Read the commit where its objects lie (bare, bare-user, archive: no checkout of the whole tree,
+  // 1-9 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
   const inPlace = commit.root !== undefined && canReadInPlace(source.repo) && process.env.APT_OSTREE_READ !== "checkout";
   return withTemporaryPath(inPlace ? planningDirFor(source.repo) : checkoutDirFor(source.repo), async (dir) => {
     if (inPlace) {
@@ -85,7 +85,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   });
 }
 
-/** What the native core reads: a directory, or a commit of a bare repository in place. */
+/** What the native core reads: a directory, or a commit of a repository in place. */
 interface ExportSource {
   /** What planning reads (usr/etc, the dpkg database): the tree, or a commit's planning skeleton. */
   planDir: string;

@@ -3,9 +3,8 @@
 // architecture. The sources' blobs are copied into the output (nothing is copied when they are
 // already there: the usual case of images built into one layout).
 import { ExitCode, UserError } from "../errors.ts";
-import { sha256 } from "./digest.ts";
-import { buildIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "./image.ts";
-import { copyBlobOut, createLocalImageSink, openLocalImage, type ImageSink, type LocalImage, type LocalTarget } from "./local.ts";
+import { buildIndex, describePlatform, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "./image.ts";
+import { copyBlobOut, createLocalImageSink, openLocalImage, readManifestBlob, type ImageSink, type LocalImage, type LocalTarget } from "./local.ts";
 import { MediaType, isIndexMediaType } from "./mediatypes.ts";
 
 export interface CombineResult {
@@ -13,10 +12,6 @@ export interface CombineResult {
   size: number;
   /** os/architecture[/variant] of each manifest, in index order. */
   platforms: string[];
-}
-
-export function platformName(p: Platform): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
 }
 
 function parse<T>(bytes: Uint8Array, what: string): T {
@@ -60,7 +55,7 @@ export async function combineImages(sources: { name: string; target: LocalTarget
     const manifests: Descriptor[] = [];
     const seen = new Map<string, string>();
     const take = (desc: Descriptor, from: string) => {
-      const name = platformName(desc.platform!);
+      const name = describePlatform(desc.platform!);
       const other = seen.get(name);
       if (other !== undefined) throw new UserError(`two images for ${name}: ${other} and ${from}`, ExitCode.Usage);
       seen.set(name, from);
@@ -72,9 +67,7 @@ export async function combineImages(sources: { name: string; target: LocalTarget
         const { descriptor, bytes } = image.root;
         if (isIndexMediaType(descriptor.mediaType) || parse<{ manifests?: unknown }>(bytes, source.name).manifests) {
           for (const child of parse<ImageIndex>(bytes, `the index of ${source.name}`).manifests) {
-            const childBytes = await image.readBlob(child.digest);
-            if (sha256(childBytes) !== child.digest) throw new UserError(`the manifest ${child.digest} of ${source.name} does not match its digest`);
-            take(await addManifest(image, child, childBytes, sink, source.name), source.name);
+            take(await addManifest(image, child, await readManifestBlob(image, child.digest), sink, source.name), source.name);
           }
         } else {
           take(await addManifest(image, descriptor, bytes, sink, source.name), source.name);
@@ -85,7 +78,7 @@ export async function combineImages(sources: { name: string; target: LocalTarget
     }
     const index = buildIndex(manifests, options.annotations ?? {});
     await sink.finish(index.descriptor, index.bytes);
-    return { digest: index.descriptor.digest, size: index.descriptor.size, platforms: manifests.map((m) => platformName(m.platform!)) };
+    return { digest: index.descriptor.digest, size: index.descriptor.size, platforms: manifests.map((m) => describePlatform(m.platform!)) };
   } catch (error) {
     sink.abort();
     throw error;

@@ -160,6 +160,12 @@ export function buildIndex(manifests: Descriptor[], annotations: Record<string, 
   return toBlob(index, MediaType.ociIndex);
 }
 
+/** os/architecture[/variant], as platforms are written in messages and results. */
+export function describePlatform(p: { os: string; architecture: string; variant?: string } | undefined): string {
+  if (!p) return "unknown";
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
+}
+
 /** Debian architecture names to OCI platform fields. */
 const DEBIAN_PLATFORMS: Record<string, { architecture: string; variant?: string }> = {
   amd64: { architecture: "amd64" },

@@ -520,6 +520,13 @@ export async function copyBlobOut(image: LocalImage, desc: { digest: string; siz
   if (done !== desc.size || digest !== desc.digest) throw new UserError(`blob ${desc.digest} in ${image.name} does not match its size or digest`);
 }
 
+/** A manifest or index of `image` other than its root, checked against its digest. */
+export async function readManifestBlob(image: LocalImage, digest: string): Promise<Uint8Array> {
+  const bytes = await image.readBlob(digest);
+  if (sha256(bytes) !== digest) throw new UserError(`the manifest ${digest} in ${image.name} does not match its digest`);
+  return bytes;
+}
+
 export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
   if (!existsSync(target.path)) throw new UserError(`no such image: ${target.path}`, ExitCode.NotFound);
   const format = statSync(target.path).isDirectory() ? "oci" : target.format === "oci" ? detectFormat(target.path) : target.format;

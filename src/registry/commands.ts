@@ -5,13 +5,12 @@ import { dirname } from "node:path";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { copyBlobOut, isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
+import { copyBlobOut, isLocalImageName, readManifestBlob, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
 import { MediaType } from "../oci/mediatypes.ts";
-import { sha256 } from "../oci/digest.ts";
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
-import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type ImageSource, type ManifestReader, type PlatformChoice } from "./images.ts";
+import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type ImageSource, type ManifestReader, type PlatformChoice, type PullResult } from "./images.ts";
 import { DOCKER_HUB, ReferenceError, formatReference, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
 import { connect, type ConnectOptions } from "./session.ts";
 import { Transport } from "./transport.ts";
@@ -100,6 +99,12 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
   }
 }
 
+/** What pull and a local copy print: the digest, or with --json what was written where. */
+function printPulled(ctx: CliContext, flags: RegistryFlags, result: PullResult, output: string): void {
+  if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output }));
+  else ctx.out(result.digest);
+}
+
 export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags, side?: "src"): Promise<number> {
   const source = ref(src, "source");
   const target = parseLocalTarget(dest);
@@ -116,9 +121,7 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
     });
     progress.end();
     // The registry's manifest digest (a docker-archive stores no manifest of its own).
-    const digest = result.digest;
-    if (flags.json) ctx.out(JSON.stringify({ digest, mediaType: result.mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }));
-    else ctx.out(digest);
+    printPulled(ctx, flags, result, target.path);
     return ExitCode.Ok;
   } catch (error) {
     sink.abort();
@@ -161,8 +164,7 @@ function localImageReader(image: LocalImage): ManifestReader & ImageSource {
   return {
     async getManifest(reference) {
       if (reference === root.digest) return { bytes: image.root.bytes, mediaType: root.mediaType, digest: root.digest };
-      const bytes = await image.readBlob(reference);
-      if (sha256(bytes) !== reference) throw new UserError(`the manifest ${reference} does not match its digest`);
+      const bytes = await readManifestBlob(image, reference);
       const declared = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: string }).mediaType;
       return { bytes, mediaType: declared ?? MediaType.ociManifest, digest: reference };
     },
@@ -193,8 +195,7 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
       uncompressedLayers: target.format === "docker-archive",
     });
     progress.end();
-    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }));
-    else ctx.out(result.digest);
+    printPulled(ctx, flags, result, target.path);
     return ExitCode.Ok;
   } catch (error) {
     sink.abort();

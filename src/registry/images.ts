@@ -6,7 +6,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from "../oci/image.ts";
+import { describePlatform, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/image.ts";
 import type { ImageSink, LocalImage } from "../oci/local.ts";
 import { MediaType, isIndexMediaType } from "../oci/mediatypes.ts";
 import type { ProgressSink } from "../progress.ts";
@@ -157,10 +157,7 @@ export function selectPlatform(index: ImageIndex, want: PlatformChoice): Descrip
   return candidates.find((m) => !m.platform?.variant || (want.architecture === "arm64" && m.platform.variant === "v8")) ?? candidates[0];
 }
 
-export function describePlatform(p: Platform | PlatformChoice | undefined): string {
-  if (!p) return "unknown";
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
-}
+export { describePlatform };
 
 export interface PullOptions {
   reference: string;
