@@ -255,10 +255,17 @@ describe("oci build --rootfs", () => {
     mkdirSync(notLayout);
     expect((await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${notLayout}:x`])).code).toBe(6);
     // A layout whose index.json is broken: one line, before any work, and the layout untouched.
+    // Read as a source (inspect, push, index), the same line.
     writeFileSync(join(layout, "index.json"), "{not json");
     const broken = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${layout}:x`]);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/^apt-ostree: .*multi is not a valid OCI image layout \(index.json: .*\)\n$/);
+    for (const args of [["inspect", `oci:${layout}`], ["index", `oci:${join(tmp.path, "multi-i")}:x`, `oci:${layout}:solo`]]) {
+      const read = await runCli(["oci", ...args]);
+      expect(read.code).toBe(1);
+      expect(read.stderr).toMatch(/^apt-ostree: .*multi is not a valid OCI image layout \(index.json: .*\)\n$/);
+    }
+    expect(existsSync(join(tmp.path, "multi-i"))).toBe(false);
     expect(blobs().length).toBe(3);
     expect(readFileSync(join(layout, "index.json"), "utf8")).toBe("{not json");
   });

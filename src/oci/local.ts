@@ -153,12 +153,17 @@ function withRefName(descriptor: Descriptor, tag: string | undefined): Descripto
 }
 
 function readLayoutIndex(dir: string): ImageIndex {
+  return parseLayoutIndex(readFileSync(join(dir, "index.json"), "utf8"), dir);
+}
+
+/** A layout's (or oci-archive's) index.json; one clear line if it is not one. */
+function parseLayoutIndex(text: string, where: string): ImageIndex {
   try {
-    const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as ImageIndex;
+    const index = JSON.parse(text) as ImageIndex;
     if (!Array.isArray(index.manifests)) throw new Error("no manifests");
     return index;
   } catch (error) {
-    throw new UserError(`${dir} is not a valid OCI image layout (index.json: ${(error as Error).message})`);
+    throw new UserError(`${where} is not a valid OCI image layout (index.json: ${(error as Error).message})`);
   }
 }
 
@@ -534,7 +539,7 @@ export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
     if (!statSync(target.path).isDirectory()) throw new UserError(`${target.path} is not an OCI layout directory`);
     const indexPath = join(target.path, "index.json");
     if (!existsSync(indexPath)) throw new UserError(`${target.path} is not an OCI image layout (no index.json)`);
-    const index = JSON.parse(readFileSync(indexPath, "utf8")) as ImageIndex;
+    const index = readLayoutIndex(target.path);
     const root = pickFromIndex(index, target.tag, target.path);
     return makeLocalImage(target.path, root, (digest) => {
       const path = join(target.path, "blobs", "sha256", digestHex(digest));
@@ -549,7 +554,7 @@ export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
     return m;
   };
   if (format === "oci-archive") {
-    const index = JSON.parse(Buffer.from(readMember(target.path, member("index.json"))).toString("utf8")) as ImageIndex;
+    const index = parseLayoutIndex(Buffer.from(readMember(target.path, member("index.json"))).toString("utf8"), target.path);
     const root = pickFromIndex(index, target.tag, target.path);
     return makeLocalImage(target.path, root, (digest) => {
       const m = member(`blobs/sha256/${digestHex(digest)}`);
