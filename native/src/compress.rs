@@ -9,9 +9,11 @@
 //! Each piece is compressed by libdeflate (whole buffers, about twice zlib's speed at a better
 //! ratio), which always ends its output with a final block. To chain pieces, the final block's
 //! BFINAL bit is cleared and an empty stored block (the sync-flush marker 00 00 ff ff) byte-aligns
-//! the end; the bit offsets come from walking the piece with zlib-rs's inflate in Z_BLOCK mode, as
-//! zlib's gzjoin example does. If that walk ever fails, the piece is compressed with zlib-rs
-//! instead (sync flush, previous 32 KiB as dictionary), which gives the same kind of piece.
+//! the end. The bit offsets come from `deflate_scan` (a scanner that only decodes code lengths,
+//! two pieces interleaved when a worker has two); should it ever fail, from walking the piece with
+//! zlib-rs's inflate in Z_BLOCK mode, as zlib's gzjoin example does; and if that fails too, the
+//! piece is compressed with zlib-rs instead (sync flush, previous 32 KiB as dictionary), which
+//! gives the same kind of piece.
 //!
 //! zstd: libzstd's multithreaded streaming mode, always with nbWorkers >= 1 so the frame layout does
 //! not depend on the worker count.
@@ -19,6 +21,8 @@
 use std::fmt;
 
 use flate2::{Compress, FlushCompress, Status};
+
+use crate::deflate_scan::{DeflateScanner, FinalBlock};
 
 /// Size of the uncompressed blocks the tar stream is cut into (and of each parallel deflate job).
 pub const BLOCK_SIZE: usize = 1 << 20;
@@ -193,34 +197,51 @@ pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<(u64, u64)
     }
 }
 
-/// Turns a complete raw deflate stream into a piece that the next piece can follow: clears the
-/// final block's BFINAL bit and appends an empty stored block, which ends on a byte boundary.
-fn make_non_final(piece: &mut Vec<u8>, scratch: &mut Vec<u8>) -> bool {
-    let Some((header, end)) = final_block_bits(piece, scratch) else {
-        return false;
-    };
-    if end > piece.len() as u64 * 8 || header >= end {
+/// Turns the complete raw deflate stream at `out[start..]` into a piece that the next piece can
+/// follow, given where its final block begins and where it ends: clears the final block's BFINAL
+/// bit and appends an empty stored block, which ends on a byte boundary. False (`out` unchanged)
+/// if the positions do not describe a stream that ends in the last byte of `out`.
+fn make_non_final(out: &mut Vec<u8>, start: usize, at: FinalBlock) -> bool {
+    let FinalBlock {
+        header_bit: header,
+        end_bit: end,
+    } = at;
+    let piece = &mut out[start..];
+    if end.div_ceil(8) != piece.len() as u64 || header >= end {
         return false;
     }
-    piece[(header / 8) as usize] &= !(1u8 << (header % 8));
-    // Drop whatever follows the end-of-block code, zero the rest of its last byte.
-    piece.truncate(end.div_ceil(8) as usize);
+    let (byte, bit) = ((header / 8) as usize, header % 8);
+    if piece[byte] & (1u8 << bit) == 0 {
+        return false;
+    }
+    piece[byte] &= !(1u8 << bit);
+    // Zero whatever follows the end-of-block code in its last byte.
     if end % 8 != 0 {
-        let last = piece.len() - 1;
-        piece[last] &= (1u8 << (end % 8)) - 1;
+        piece[piece.len() - 1] &= (1u8 << (end % 8)) - 1;
     }
     // Stored block header: 3 zero bits (BFINAL=0, BTYPE=00), then pad to the byte boundary.
-    let aligned = (end + 3).div_ceil(8) as usize;
-    piece.resize(aligned, 0);
-    piece.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+    out.resize(start + (end + 3).div_ceil(8) as usize, 0);
+    out.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
     true
+}
+
+/// One block to compress: its bytes, the previous block's last 32 KiB (for the fallback), and
+/// whether it ends the stream.
+pub struct Piece<'a> {
+    pub input: &'a [u8],
+    pub dict: &'a [u8],
+    pub last: bool,
 }
 
 /// Per-worker gzip piece compressor.
 pub struct GzipPieces {
     level: u32,
     ld: libdeflater::Compressor,
+    scanners: [DeflateScanner; 2],
+    deflated: Vec<u8>,
     scratch: Vec<u8>,
+    /// Pieces whose scan failed and were walked with inflate instead (expected: 0).
+    pub scan_misses: u64,
     /// Pieces that fell back to zlib-rs (expected: 0).
     pub fallbacks: u64,
 }
@@ -231,7 +252,10 @@ impl GzipPieces {
         GzipPieces {
             level,
             ld: libdeflater::Compressor::new(lvl),
+            scanners: [DeflateScanner::new(), DeflateScanner::new()],
+            deflated: Vec::new(),
             scratch: Vec::new(),
+            scan_misses: 0,
             fallbacks: 0,
         }
     }
@@ -239,26 +263,80 @@ impl GzipPieces {
     /// Appends the deflate piece for `input` (the final one when `last`) to `out`. `dict` is the
     /// previous block's last 32 KiB, used only by the fallback.
     pub fn compress(&mut self, input: &[u8], dict: &[u8], last: bool, out: &mut Vec<u8>) {
-        let start = out.len();
-        let bound = self.ld.deflate_compress_bound(input.len());
-        out.resize(start + bound, 0);
-        match self.ld.deflate_compress(input, &mut out[start..]) {
-            Ok(n) => out.truncate(start + n),
-            Err(_) => out.truncate(start),
+        let piece = Piece { input, dict, last };
+        let deflated = self.deflate(&piece, out);
+        let at = deflated.and_then(|start| (!last).then(|| self.scanners[0].final_block(&out[start..])));
+        self.chain(&piece, deflated, at, out);
+    }
+
+    /// `compress` of two pieces into their own outputs, the same bytes as two calls; the scans of
+    /// both run interleaved, which takes about 0.6x the time of one after the other.
+    pub fn compress_two(&mut self, pieces: [&Piece; 2], outs: [&mut Vec<u8>; 2]) {
+        let [a, b] = pieces;
+        let [out_a, out_b] = outs;
+        let (da, db) = (self.deflate(a, out_a), self.deflate(b, out_b));
+        let (at_a, at_b) = match (da.filter(|_| !a.last), db.filter(|_| !b.last)) {
+            (Some(sa), Some(sb)) => {
+                let [x, y] = DeflateScanner::final_blocks(&mut self.scanners, [&out_a[sa..], &out_b[sb..]]);
+                (Some(x), Some(y))
+            }
+            (sa, sb) => (
+                sa.map(|s| self.scanners[0].final_block(&out_a[s..])),
+                sb.map(|s| self.scanners[0].final_block(&out_b[s..])),
+            ),
+        };
+        self.chain(a, da, at_a, out_a);
+        self.chain(b, db, at_b, out_b);
+    }
+
+    /// Appends libdeflate's stream for the piece to `out`; Some(where it starts), or None (and
+    /// `out` unchanged) if libdeflate failed.
+    fn deflate(&mut self, piece: &Piece, out: &mut Vec<u8>) -> Option<usize> {
+        // libdeflate writes into a buffer that is zeroed once per worker, not per piece; `out`
+        // gets the exact bytes (and room for the stored block that chains them).
+        let bound = self.ld.deflate_compress_bound(piece.input.len());
+        if self.deflated.len() < bound {
+            self.deflated.resize(bound, 0);
         }
-        if out.len() > start {
-            if last {
+        match self.ld.deflate_compress(piece.input, &mut self.deflated[..bound]) {
+            Ok(n) if n > 0 => {
+                let start = out.len();
+                out.reserve_exact(n + 8);
+                out.extend_from_slice(&self.deflated[..n]);
+                Some(start)
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes the deflated piece at `start` chainable with the scan's result `at` (the inflate walk
+    /// if the scan failed); a last piece stays as it is; zlib-rs recompresses it when all fails.
+    fn chain(
+        &mut self,
+        piece: &Piece,
+        start: Option<usize>,
+        at: Option<Option<FinalBlock>>,
+        out: &mut Vec<u8>,
+    ) {
+        if let Some(start) = start {
+            if piece.last {
                 return;
             }
-            let mut piece = out.split_off(start);
-            if make_non_final(&mut piece, &mut self.scratch) {
-                out.extend_from_slice(&piece);
+            if at.flatten().is_some_and(|at| make_non_final(out, start, at)) {
                 return;
             }
+            self.scan_misses += 1;
+            let walked = final_block_bits(&out[start..], &mut self.scratch).map(|(h, e)| FinalBlock {
+                header_bit: h,
+                end_bit: e,
+            });
+            if walked.is_some_and(|at| make_non_final(out, start, at)) {
+                return;
+            }
+            out.truncate(start);
         }
-        out.truncate(start);
         self.fallbacks += 1;
-        DeflateBlocks::new(self.level).compress(input, dict, last, out);
+        DeflateBlocks::new(self.level).compress(piece.input, piece.dict, piece.last, out);
     }
 }
 
@@ -397,6 +475,27 @@ mod tests {
                 all.extend_from_slice(input);
             }
             assert_eq!(p.fallbacks, 0, "level {level}");
+            assert_eq!(p.scan_misses, 0, "level {level}");
+            // Two at a time: the same bytes.
+            let mut pairs = GZIP_HEADER.to_vec();
+            let mut q = GzipPieces::new(level);
+            for (k, two) in inputs.chunks(2).enumerate() {
+                let piece = |j: usize| Piece {
+                    input: &two[j],
+                    dict: &[],
+                    last: 2 * k + j + 1 == inputs.len(),
+                };
+                if two.len() == 2 {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    q.compress_two([&piece(0), &piece(1)], [&mut a, &mut b]);
+                    pairs.extend_from_slice(&a);
+                    pairs.extend_from_slice(&b);
+                } else {
+                    q.compress(&two[0], &[], true, &mut pairs);
+                }
+            }
+            assert!(pairs == out, "level {level}: pairs differ");
+            assert_eq!(q.scan_misses + q.fallbacks, 0, "level {level}");
             out.extend_from_slice(&gzip_trailer(crc32fast::hash(&all), all.len() as u64));
             let mut back = Vec::new();
             flate2::read::GzDecoder::new(&out[..])

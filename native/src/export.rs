@@ -115,6 +115,16 @@ struct Job {
     last: bool,
 }
 
+impl Job {
+    fn piece(&self) -> compress::Piece<'_> {
+        compress::Piece {
+            input: &self.data,
+            dict: &self.dict,
+            last: self.last,
+        }
+    }
+}
+
 struct Done {
     seq: u64,
     data: Vec<u8>,
@@ -679,27 +689,41 @@ fn deflate_worker(
 ) -> Result<(), Error> {
     let mut d = GzipPieces::new(level);
     loop {
-        let job = match jobs.lock().expect("job queue").recv() {
-            Ok(j) => j,
-            Err(_) => return Ok(()),
+        // A second job if one is waiting: the two pieces' final-block scans run interleaved.
+        let (first, second) = {
+            let jobs = jobs.lock().expect("job queue");
+            match jobs.recv() {
+                Ok(j) => (j, jobs.try_recv().ok()),
+                Err(_) => return Ok(()),
+            }
         };
         if ctl.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let mut out = Vec::with_capacity(job.data.len() / 2 + 1024);
-        d.compress(&job.data, &job.dict, job.last, &mut out);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&job.data);
-        let len = job.data.len() as u64;
-        done.send(Done {
-            seq: job.seq,
-            data: out,
-            crc,
-            len,
-            last: job.last,
-        })
-        .map_err(|_| Error::Pipeline)?;
+        let mut out = Vec::new();
+        match &second {
+            None => d.compress(&first.data, &first.dict, first.last, &mut out),
+            Some(second) => {
+                let mut out2 = Vec::new();
+                d.compress_two([&first.piece(), &second.piece()], [&mut out, &mut out2]);
+                send_done(done, second, out2)?;
+            }
+        }
+        send_done(done, &first, out)?;
     }
+}
+
+fn send_done(done: &SyncSender<Done>, job: &Job, data: Vec<u8>) -> Result<(), Error> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&job.data);
+    done.send(Done {
+        seq: job.seq,
+        data,
+        crc,
+        len: job.data.len() as u64,
+        last: job.last,
+    })
+    .map_err(|_| Error::Pipeline)
 }
 
 struct BlobFile<'a> {
