@@ -130,6 +130,7 @@ function exportBench(label: string, tree: string, repo: string, archive: string,
     { name: `apt-ostree gzip (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz'`, size: () => layerSize(`${out}/gz`) },
     { name: `apt-ostree gzip --max-layers 1 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz-one' --max-layers 1`, size: () => layerSize(`${out}/gz-one`) },
     { name: `apt-ostree gzip --level 1 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz1' --level 1`, size: () => layerSize(`${out}/gz1`) },
+    { name: `apt-ostree gzip --level 2 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/gz2' --level 2`, size: () => layerSize(`${out}/gz2`) },
     { name: `apt-ostree zstd (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/zst' --compression zstd`, size: () => layerSize(`${out}/zst`) },
     // The commit itself (read in place from the bare repository); the peers need a checkout first.
     { name: `apt-ostree gzip --source (${label})`, prepare: clean, cmd: `'${bin}' oci build --source ${ref} --repo '${repo}' --output '${out}/src'`, size: () => layerSize(`${out}/src`) },

@@ -85,9 +85,15 @@ fn main() {
             let fallbacks = AtomicUsize::new(0);
             let pieces: Vec<std::sync::Mutex<Vec<u8>>> = (0..nblocks).map(|_| Default::default()).collect();
             parallel(nblocks, threads, |i| {
-                let mut p = GzipPieces::new(level);
+                let mut p = GzipPieces::new(level, 0);
                 let mut out = Vec::new();
-                p.compress(block(i), &[], i + 1 == nblocks, &mut out);
+                let piece = compress::Piece {
+                    index: i as u64,
+                    input: block(i),
+                    dict: &[],
+                    last: i + 1 == nblocks,
+                };
+                p.compress(&piece, &mut out);
                 fallbacks.fetch_add(p.fallbacks as usize, Ordering::Relaxed);
                 let n = out.len();
                 *pieces[i].lock().unwrap() = out;

@@ -118,6 +118,7 @@ struct Job {
 impl Job {
     fn piece(&self) -> compress::Piece<'_> {
         compress::Piece {
+            index: self.seq,
             input: &self.data,
             dict: &self.dict,
             last: self.last,
@@ -172,7 +173,7 @@ fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, 
         let (job_tx, job_rx) = sync_channel::<Job>(2 * threads + 2);
         let mut handles = Vec::new();
         let writer = match opts.compression {
-            Compression::Gzip { level } => {
+            Compression::Gzip { level, strong_every } => {
                 let job_rx = Arc::new(Mutex::new(job_rx));
                 let (done_tx, done_rx) = sync_channel::<Done>(2 * threads + 2);
                 // In-flight limit: a token per block between the producer and the writer.
@@ -184,7 +185,8 @@ fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, 
                 for _ in 0..threads {
                     let job_rx = job_rx.clone();
                     let done_tx = done_tx.clone();
-                    handles.push(s.spawn(move || deflate_worker(level, &job_rx, &done_tx, ctl)));
+                    handles
+                        .push(s.spawn(move || deflate_worker(level, strong_every, &job_rx, &done_tx, ctl)));
                 }
                 drop(done_tx);
                 let output = output.clone();
@@ -683,11 +685,12 @@ fn xattr_value(cpath: &CStr, cname: &CStr, path: &Path) -> Result<Option<Vec<u8>
 
 fn deflate_worker(
     level: u32,
+    strong_every: u32,
     jobs: &Mutex<Receiver<Job>>,
     done: &SyncSender<Done>,
     ctl: &Control,
 ) -> Result<(), Error> {
-    let mut d = GzipPieces::new(level);
+    let mut d = GzipPieces::new(level, strong_every);
     loop {
         // A second job if one is waiting: the two pieces' final-block scans run interleaved.
         let (first, second) = {
@@ -702,7 +705,7 @@ fn deflate_worker(
         }
         let mut out = Vec::new();
         match &second {
-            None => d.compress(&first.data, &first.dict, first.last, &mut out),
+            None => d.compress(&first.piece(), &mut out),
             Some(second) => {
                 let mut out2 = Vec::new();
                 d.compress_two([&first.piece(), &second.piece()], [&mut out, &mut out2]);

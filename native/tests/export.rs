@@ -189,9 +189,12 @@ fn export_none_gzip_zstd_agree_and_are_deterministic() {
     let tar_bytes = fs::read(&plain).unwrap();
     assert_eq!(&tar_bytes[tar_bytes.len() - 1024..], &[0u8; 1024][..]);
 
+    // The default gzip mixes levels 1 and 2 by block position: the tree is ~20 blocks.
+    let default_gzip = Compression::parse("gzip", None).unwrap();
     for c in [
-        Compression::Gzip { level: 4 },
-        Compression::Gzip { level: 1 },
+        Compression::gzip(4),
+        Compression::gzip(1),
+        default_gzip,
         Compression::Zstd { level: 3 },
     ] {
         let a = tmp.path().join(format!("{c}-1"));
@@ -592,7 +595,7 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
         let commit = commit_source(&repo, "t");
         for (i, (compression, select)) in [
             (Compression::None, None),
-            (Compression::Gzip { level: 2 }, None),
+            (Compression::gzip(2), None),
             (Compression::None, Some(0)),
             (Compression::None, Some(1)),
         ]
@@ -733,7 +736,7 @@ fn errors_and_cancel() {
     // Missing root: one line naming the path, no output left behind.
     let out = tmp.path().join("out");
     let missing = tmp.path().join("missing");
-    let e = run(&opts(&missing, &out, Compression::Gzip { level: 4 }, 2))
+    let e = run(&opts(&missing, &out, Compression::gzip(4), 2))
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -749,7 +752,7 @@ fn errors_and_cancel() {
     let ctl = Control::default();
     ctl.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
     for c in [
-        Compression::Gzip { level: 4 },
+        Compression::gzip(4),
         Compression::Zstd { level: 3 },
         Compression::None,
     ] {
@@ -761,10 +764,10 @@ fn errors_and_cancel() {
     // Empty tree: just the end-of-archive blocks.
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    let r = run(&opts(&empty, &out, Compression::Gzip { level: 4 }, 2)).unwrap();
+    let r = run(&opts(&empty, &out, Compression::gzip(4), 2)).unwrap();
     assert_eq!(r.uncompressed_size, 1024);
     assert_eq!(r.entries, 0);
-    assert_eq!(decompress(&out, Compression::Gzip { level: 4 }), vec![0u8; 1024]);
+    assert_eq!(decompress(&out, Compression::gzip(4)), vec![0u8; 1024]);
 }
 
 /// A tree whose tar is an exact multiple of the block size still ends properly.
@@ -777,7 +780,7 @@ fn block_aligned_tar() {
     // header 512 + content + trailer 1024 == 2 blocks
     fs::write(root.join("f"), vec![7u8; 2 * BLOCK_SIZE - 1536]).unwrap();
     for (i, c) in [
-        Compression::Gzip { level: 4 },
+        Compression::gzip(4),
         Compression::Zstd { level: 3 },
         Compression::None,
     ]

@@ -159,7 +159,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--created <time>", "creation time: ISO 8601, @SECONDS or now (default: the commit's time, else SOURCE_DATE_EPOCH, else 1970)")
     .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true)")
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
-    .option("--level <n>", "compression level: gzip 1-9 (default 2), zstd 1-19 or -7..-1 (default 1)")
+    .option("--level <n>", "compression level: gzip 1-9 (default 1, every 8th block at 2), zstd 1-19 or -7..-1 (default 1)")
     .option("--threads <n>", "compression threads (default: all cores; output is the same for any count)")
     .option("--max-layers <n>", "split the tree into at most N layers by dpkg package, the last holding files no package owns; 1: one layer (default: 8)")
     .option("--config <file>", "settings from a JSON, YAML or TOML file; flags win")
