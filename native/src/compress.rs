@@ -578,6 +578,33 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_scan_falls_back_to_the_inflate_walk() {
+        let input = sample(BLOCK_SIZE);
+        let piece = Piece {
+            index: 0,
+            input: &input,
+            dict: &[],
+            last: false,
+        };
+        let mut p = GzipPieces::new(2, 0);
+        let mut expected = Vec::new();
+        p.compress(&piece, &mut expected);
+        assert_eq!(p.scan_misses, 0);
+        // No answer from the scan, or one that does not fit the piece: the walk gives the same bytes.
+        let wrong = FinalBlock {
+            header_bit: 0,
+            end_bit: 8,
+        };
+        for at in [None, Some(wrong)] {
+            let mut out = Vec::new();
+            let start = p.deflate(&piece, &mut out);
+            p.chain(&piece, start, Some(at), &mut out);
+            assert!(out == expected);
+        }
+        assert_eq!((p.scan_misses, p.fallbacks), (2, 0));
+    }
+
+    #[test]
     fn gzip_blocks_decode_to_input() {
         for n in [
             0usize,
