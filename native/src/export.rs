@@ -129,6 +129,8 @@ impl Job {
 struct Done {
     seq: u64,
     data: Vec<u8>,
+    /// The block that was compressed, for the producer to fill again.
+    input: Vec<u8>,
     crc: crc32fast::Hasher,
     len: u64,
     last: bool,
@@ -176,11 +178,13 @@ fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, 
             Compression::Gzip { level, strong_every } => {
                 let job_rx = Arc::new(Mutex::new(job_rx));
                 let (done_tx, done_rx) = sync_channel::<Done>(2 * threads + 2);
-                // In-flight limit: a token per block between the producer and the writer.
+                // In-flight limit: a token per block between the producer and the writer. A token
+                // is a block buffer the writer is done with, so the producer reuses warm memory
+                // instead of a fresh 1 MiB (page faults, zero-filling) per block.
                 let in_flight = 4 * threads + 4;
-                let (tok_tx, tok_rx) = sync_channel::<()>(in_flight);
+                let (tok_tx, tok_rx) = sync_channel::<Vec<u8>>(in_flight);
                 for _ in 0..in_flight {
-                    tok_tx.send(()).expect("token");
+                    tok_tx.send(Vec::new()).expect("token");
                 }
                 for _ in 0..threads {
                     let job_rx = job_rx.clone();
@@ -258,7 +262,7 @@ struct BlockOut<'a> {
     total: u64,
     sha: Sha256,
     tx: SyncSender<Job>,
-    tokens: Option<Receiver<()>>,
+    tokens: Option<Receiver<Vec<u8>>>,
     want_dict: bool,
     dict: Vec<u8>,
     ctl: &'a Control,
@@ -269,7 +273,7 @@ impl BlockOut<'_> {
         if self.ctl.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let data = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_SIZE));
+        let data = std::mem::take(&mut self.block);
         self.sha.update(&data);
         self.total += data.len() as u64;
         self.ctl.bytes_read.store(self.total, Ordering::Relaxed);
@@ -279,9 +283,12 @@ impl BlockOut<'_> {
         } else {
             Vec::new()
         };
-        if let Some(tokens) = &self.tokens {
-            tokens.recv().map_err(|_| Error::Pipeline)?;
-        }
+        self.block = match &self.tokens {
+            Some(tokens) => tokens.recv().map_err(|_| Error::Pipeline)?,
+            None => Vec::new(),
+        };
+        self.block.clear();
+        self.block.reserve_exact(BLOCK_SIZE);
         self.tx
             .send(Job {
                 seq: self.seq,
@@ -451,7 +458,7 @@ fn produce(
     ctl: &Control,
     skip: &[(u64, u64)],
     tx: SyncSender<Job>,
-    tokens: Option<Receiver<()>>,
+    tokens: Option<Receiver<Vec<u8>>>,
     want_dict: bool,
 ) -> Result<Produced, Error> {
     let mut out = BlockOut {
@@ -704,7 +711,7 @@ fn deflate_worker(
             return Err(Error::Cancelled);
         }
         let mut out = Vec::new();
-        match &second {
+        match second {
             None => d.compress(&first.piece(), &mut out),
             Some(second) => {
                 let mut out2 = Vec::new();
@@ -712,11 +719,11 @@ fn deflate_worker(
                 send_done(done, second, out2)?;
             }
         }
-        send_done(done, &first, out)?;
+        send_done(done, first, out)?;
     }
 }
 
-fn send_done(done: &SyncSender<Done>, job: &Job, data: Vec<u8>) -> Result<(), Error> {
+fn send_done(done: &SyncSender<Done>, job: Job, data: Vec<u8>) -> Result<(), Error> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&job.data);
     done.send(Done {
@@ -725,6 +732,7 @@ fn send_done(done: &SyncSender<Done>, job: &Job, data: Vec<u8>) -> Result<(), Er
         crc,
         len: job.data.len() as u64,
         last: job.last,
+        input: job.data,
     })
     .map_err(|_| Error::Pipeline)
 }
@@ -775,7 +783,7 @@ fn gzip_writer(
     file: File,
     path: &Path,
     done: Receiver<Done>,
-    tokens: SyncSender<()>,
+    tokens: SyncSender<Vec<u8>>,
     ctl: &Control,
 ) -> Result<Written, Error> {
     let mut out = BlobFile {
@@ -802,7 +810,7 @@ fn gzip_writer(
             total += d.len;
             next += 1;
             // The producer may be gone already; that is fine once it sent the last block.
-            let _ = tokens.try_send(());
+            let _ = tokens.try_send(d.input);
             if d.last {
                 out.put(&compress::gzip_trailer(crc.finalize(), total))?;
                 return Ok(out.finish());
