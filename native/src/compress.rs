@@ -170,9 +170,9 @@ impl DeflateBlocks {
     }
 }
 
-/// Bit offsets, in a complete raw deflate stream, of the final block's header and of the end of
-/// the stream (just after the final end-of-block code). None if `data` is not such a stream.
-pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<(u64, u64)> {
+/// Where, in a complete raw deflate stream, the final block begins and the stream ends (just
+/// after the final end-of-block code), found by inflating it. None if `data` is not such a stream.
+pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<FinalBlock> {
     use libz_rs_sys::*;
     if data.is_empty() || data.len() > u32::MAX as usize {
         return None;
@@ -212,7 +212,10 @@ pub fn final_block_bits(data: &[u8], scratch: &mut Vec<u8>) -> Option<(u64, u64)
                 #[allow(clippy::unnecessary_cast)] // z_size is not u64 everywhere
                 let pos = (strm.total_in as u64) * 8 - (dt & 63) as u64;
                 if dt & 64 != 0 {
-                    break Some((header, pos));
+                    break Some(FinalBlock {
+                        header_bit: header,
+                        end_bit: pos,
+                    });
                 }
                 header = pos;
             }
@@ -370,10 +373,7 @@ impl GzipPieces {
                 return;
             }
             self.scan_misses += 1;
-            let walked = final_block_bits(&out[start..], &mut self.scratch).map(|(h, e)| FinalBlock {
-                header_bit: h,
-                end_bit: e,
-            });
+            let walked = final_block_bits(&out[start..], &mut self.scratch);
             if walked.is_some_and(|at| make_non_final(out, start, at)) {
                 return;
             }

@@ -322,7 +322,8 @@ impl DeflateScanner {
                 i += 1 << len;
             }
         };
-        canonical(&cl_lengths, 7, &mut fill)?;
+        let (count, _) = code_counts(&cl_lengths, 7)?;
+        canonical(&cl_lengths, &count, &mut fill);
         let mut lengths = [0u8; 286 + 30];
         let total = hlit + hdist;
         let mut i = 0;
@@ -488,10 +489,9 @@ fn code_counts(lengths: &[u8], max_len: u32) -> Option<([u32; MAX_CODE_LEN + 1],
     Some((count, left == 0))
 }
 
-/// Assigns the canonical codes of `lengths` and calls `put(symbol, length, code bit-reversed)` for
-/// each used symbol. None if the code is over-subscribed or has a code longer than `max_len`.
-fn canonical(lengths: &[u8], max_len: u32, mut put: impl FnMut(usize, u32, u32)) -> Option<()> {
-    let (count, _) = code_counts(lengths, max_len)?;
+/// Assigns the canonical codes of `lengths`, whose `code_counts` are `count`, and calls
+/// `put(symbol, length, code bit-reversed)` for each used symbol.
+fn canonical(lengths: &[u8], count: &[u32; MAX_CODE_LEN + 1], mut put: impl FnMut(usize, u32, u32)) {
     let mut next = [0u32; MAX_CODE_LEN + 1];
     let mut code = 0u32;
     for len in 1..=MAX_CODE_LEN {
@@ -507,7 +507,6 @@ fn canonical(lengths: &[u8], max_len: u32, mut put: impl FnMut(usize, u32, u32))
         next[len as usize] += 1;
         put(symbol, len, code.reverse_bits() >> (32 - len));
     }
-    Some(())
 }
 
 /// Fills one alphabet's FAST_BITS table (and its subtables, appended to `sub`) for `lengths`.
@@ -519,7 +518,7 @@ fn fill_table(
     entry: impl Fn(usize, u32) -> u32,
 ) -> Option<()> {
     // A complete code fills every slot; only an incomplete one leaves BAD slots to clear first.
-    let (_, complete) = code_counts(lengths, MAX_CODE_LEN as u32)?;
+    let (count, complete) = code_counts(lengths, MAX_CODE_LEN as u32)?;
     if !complete {
         table.fill(BAD);
     }
@@ -527,12 +526,12 @@ fn fill_table(
     let long = lengths.iter().any(|&l| l as u32 > FAST_BITS);
     let mut widths = [0u8; DIST as usize];
     if long {
-        canonical(lengths, MAX_CODE_LEN as u32, |_, len, reversed| {
+        canonical(lengths, &count, |_, len, reversed| {
             if len > FAST_BITS {
                 let prefix = (reversed & FAST_MASK as u32) as usize;
                 widths[prefix] = widths[prefix].max((len - FAST_BITS) as u8);
             }
-        })?;
+        });
     }
     if long {
         for (prefix, &width) in widths.iter().enumerate() {
@@ -546,7 +545,7 @@ fn fill_table(
             }
         }
     }
-    canonical(lengths, MAX_CODE_LEN as u32, |symbol, len, reversed| {
+    canonical(lengths, &count, |symbol, len, reversed| {
         if len <= FAST_BITS {
             let e = entry(symbol, len);
             let mut i = reversed as usize;
@@ -565,7 +564,8 @@ fn fill_table(
                 i += 1 << sub_len;
             }
         }
-    })
+    });
+    Some(())
 }
 
 #[cfg(test)]
@@ -620,10 +620,7 @@ mod tests {
     }
 
     fn walked(stream: &[u8]) -> Option<FinalBlock> {
-        final_block_bits(stream, &mut Vec::new()).map(|(h, e)| FinalBlock {
-            header_bit: h,
-            end_bit: e,
-        })
+        final_block_bits(stream, &mut Vec::new())
     }
 
     #[test]
