@@ -127,54 +127,52 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       if (plan) plan.lists = plan.lists.map((list, i) => list + (scan!.hardlinkMoves[i] ?? ""));
     }
     const mediaType = layerMediaType(options.compression);
+    // Every layer in one pass of the core: the next layer is read while the last blocks of the
+    // one before are compressed.
+    const layerPaths = parts.map(() => sink.tempBlobPath());
+    const task = construct(() => new (native().LayerExport)({
+      ...nativeSource,
+      ...(plan ? { layerLists: plan.lists, layerOutputs: layerPaths, listLinks: plan.links } : { output: layerPaths[0] }),
+      compression: options.compression,
+      level: options.level,
+      threads: options.threads,
+      // OSTree stores no mtimes (checkouts show 0 for files, checkout time for directories): write 0,
+      // as ostree's own container export does.
+      sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
+      usrEtcAsEtc,
+      skipPaths,
+    }));
+    const stopOnInterrupt = onInterrupt(() => task.cancel());
+    const timer = options.onProgress
+      ? setInterval(() => {
+          const p = task.progress();
+          const layerNote = parts.length > 1 ? `layer ${p.layer + 1}/${parts.length}, ` : "";
+          options.onProgress!({
+            task: "layer",
+            done: p.bytesRead,
+            total: scan?.tarBytes ?? 0,
+            detail: `${layerNote}${p.entries} entries, ${(p.bytesWritten / 1048576).toFixed(0)} MiB written`,
+          });
+        }, 100)
+      : undefined;
+    let results: ExportLayerResult[];
+    try {
+      results = await task.run();
+    } catch (error) {
+      throw mapNativeError(error);
+    } finally {
+      if (timer) clearInterval(timer);
+      stopOnInterrupt();
+    }
     const layers: (ExportLayerResult & { packages: string[] })[] = [];
-    const shown = { bytes: 0, entries: 0, written: 0 };
-    for (const [index, part] of parts.entries()) {
-      const layerPath = sink.tempBlobPath();
-      const task = construct(() => new (native().LayerExport)({
-        ...nativeSource,
-        output: layerPath,
-        compression: options.compression,
-        level: options.level,
-        threads: options.threads,
-        // OSTree stores no mtimes (checkouts show 0 for files, checkout time for directories): write 0,
-        // as ostree's own container export does.
-        sourceDateEpoch: commit ? 0 : options.sourceDateEpoch,
-        usrEtcAsEtc,
-        skipPaths,
-        ...(plan ? { layerLists: plan.lists, layerIndex: index, listLinks: plan.links } : {}),
-      }));
-      const stopOnInterrupt = onInterrupt(() => task.cancel());
-      const timer = options.onProgress
-        ? setInterval(() => {
-            const p = task.progress();
-            const layerNote = parts.length > 1 ? `layer ${index + 1}/${parts.length}, ` : "";
-            options.onProgress!({
-              task: "layer",
-              done: shown.bytes + p.bytesRead,
-              total: scan?.tarBytes ?? 0,
-              detail: `${layerNote}${shown.entries + p.entries} entries, ${((shown.written + p.bytesWritten) / 1048576).toFixed(0)} MiB written`,
-            });
-          }, 100)
-        : undefined;
-      let layer: ExportLayerResult;
-      try {
-        layer = await task.run();
-      } catch (error) {
-        throw mapNativeError(error);
-      } finally {
-        if (timer) clearInterval(timer);
-        stopOnInterrupt();
-      }
-      shown.bytes += layer.uncompressedSize;
-      shown.entries += layer.entries;
-      shown.written += layer.size;
+    for (const [index, layer] of results.entries()) {
+      const part = parts[index]!;
       if (layer.entries === 0 && part.packages.length) {
         // None of these packages' files is in the tree (say, all moved by a reshape): no layer.
-        rmSync(layerPath, { force: true });
+        rmSync(layerPaths[index]!, { force: true });
         continue;
       }
-      await sink.commitBlob(layerPath, { mediaType, digest: layer.digest, size: layer.size });
+      await sink.commitBlob(layerPaths[index]!, { mediaType, digest: layer.digest, size: layer.size });
       layers.push({ ...layer, packages: part.packages });
       warnings.push(...layer.warnings);
     }

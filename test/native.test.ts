@@ -45,7 +45,7 @@ afterAll(() => {
 describe("native addon", () => {
   it("exports a gzip layer whose digest and diffId match the bytes", async () => {
     const out = join(dir, "small.tar.gz");
-    const r = await new addon.LayerExport({ root: small, output: out, compression: "gzip" }).run();
+    const [r] = await new addon.LayerExport({ root: small, output: out, compression: "gzip" }).run();
     const blob = readFileSync(out);
     expect(r.digest).toBe(sha256(blob));
     expect(r.size).toBe(blob.length);
@@ -74,13 +74,13 @@ describe("native addon", () => {
 
     // Deterministic: a second run gives the same digests.
     const out2 = join(dir, "small2.tar.gz");
-    const r2 = await new addon.LayerExport({ root: small, output: out2, compression: "gzip", threads: 1 }).run();
+    const [r2] = await new addon.LayerExport({ root: small, output: out2, compression: "gzip", threads: 1 }).run();
     expect(r2).toEqual(r);
   });
 
   it("exports zstd and none, and usr/etc as etc", async () => {
     const zst = join(dir, "small.tar.zst");
-    const r = await new addon.LayerExport({ root: small, output: zst, compression: "zstd", level: 3, usrEtcAsEtc: true }).run();
+    const [r] = await new addon.LayerExport({ root: small, output: zst, compression: "zstd", level: 3, usrEtcAsEtc: true }).run();
     expect(r.digest).toBe(sha256(readFileSync(zst)));
     const tar = execFileSync("zstd", ["-dc", zst], { maxBuffer: 1 << 30 });
     expect(r.diffId).toBe(sha256(tar));
@@ -89,18 +89,39 @@ describe("native addon", () => {
     expect(names.some((n) => n.startsWith("usr/etc"))).toBe(false);
 
     const plain = join(dir, "small.tar");
-    const p = await new addon.LayerExport({ root: small, output: plain, compression: "none", usrEtcAsEtc: true }).run();
+    const [p] = await new addon.LayerExport({ root: small, output: plain, compression: "none", usrEtcAsEtc: true }).run();
     expect(p.digest).toBe(p.diffId);
     expect(p.diffId).toBe(r.diffId);
+  });
+
+  it("writes every layer of a split in one run, each as its own export would", async () => {
+    const lists = ["/etc/os-release\n", "/bin/hello2\n"];
+    const outputs = [0, 1, 2].map((i) => join(dir, `split-${i}.tar.gz`));
+    const job = new addon.LayerExport({ root: small, layerLists: lists, layerOutputs: outputs, listLinks: ["bin=usr/bin"], usrEtcAsEtc: true, compression: "gzip" });
+    const results = await job.run();
+    expect(results).toHaveLength(3);
+    const names = outputs.map((o) => execFileSync("tar", ["-tf", o], { encoding: "utf8" }).trim().split("\n"));
+    expect(names[0]).toEqual(["etc/", "etc/os-release"]);
+    expect(names[1]).toEqual(["usr/", "usr/bin/", "usr/bin/hello2"]);
+    expect(names[2]).toContain("usr/bin/hello");
+    expect(names[2]).not.toContain("usr/bin/hello2");
+    for (const [i, r] of results.entries()) {
+      expect(r.digest).toBe(sha256(readFileSync(outputs[i]!)));
+      expect(r.entries).toBe(names[i]!.length);
+    }
+    const end = job.progress();
+    expect(end.layer).toBe(2);
+    expect(end.bytesRead).toBe(results.reduce((n, r) => n + r.uncompressedSize, 0));
+    expect(end.bytesWritten).toBe(results.reduce((n, r) => n + r.size, 0));
   });
 
   it("reports progress while running", async () => {
     const out = join(dir, "large-progress.tar.gz");
     const job = new addon.LayerExport({ root: large, output: out, compression: "gzip", level: 1 });
-    expect(job.progress()).toEqual({ bytesRead: 0, bytesWritten: 0, entries: 0 });
+    expect(job.progress()).toEqual({ bytesRead: 0, bytesWritten: 0, entries: 0, layer: 0 });
     const seen: number[] = [];
     const timer = setInterval(() => seen.push(job.progress().bytesRead), 5);
-    const r = await job.run();
+    const [r] = await job.run();
     clearInterval(timer);
     const end = job.progress();
     expect(end.bytesRead).toBe(r.uncompressedSize);
@@ -126,10 +147,13 @@ describe("native addon", () => {
     expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "brotli" })).toThrow(
       /unknown compression "brotli"/,
     );
-    expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", layerLists: ["/a\n"], layerIndex: 2 })).toThrow(
-      /layer index 2 is out of range \(0-1\)/,
+    expect(() => new addon.LayerExport({ root: small, layerOutputs: [join(dir, "x")], compression: "gzip", layerLists: ["/a\n"] })).toThrow(
+      /^1 layer lists need 2 layer outputs, not 1$/,
     );
-    expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", layerIndex: 0 })).toThrow(/go together/);
+    expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", layerLists: ["/a\n"] })).toThrow(
+      /output is for one layer: a split takes layer outputs/,
+    );
+    expect(() => new addon.LayerExport({ root: small, compression: "gzip" })).toThrow(/an output, or layer lists and layer outputs, are needed/);
     expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "gzip", level: 12 })).toThrow(
       /level 12 is out of range for gzip/,
     );
@@ -149,7 +173,7 @@ describe("native addon", () => {
   it("scanTree counts what an export writes and keeps hardlink groups in one layer", async () => {
     const whole = await addon.scanTree({ root: small, usrEtcAsEtc: true });
     const out = join(dir, "small-scan.tar");
-    const r = await new addon.LayerExport({ root: small, output: out, compression: "none", usrEtcAsEtc: true }).run();
+    const [r] = await new addon.LayerExport({ root: small, output: out, compression: "none", usrEtcAsEtc: true }).run();
     expect(whole.entries).toBe(r.entries);
     expect(whole.tarBytes).toBe(r.uncompressedSize);
     expect(whole.hardlinkMoves).toEqual([]);

@@ -1,7 +1,7 @@
 //! Runs one export from the command line, for measurements:
 //! `cargo run --release --example export -- ROOT OUTPUT gzip|zstd|none [LEVEL] [THREADS]`
 use apt_ostree_native::compress::Compression;
-use apt_ostree_native::export::{default_threads, export_layer, Control, ExportOptions};
+use apt_ostree_native::export::{default_threads, export_layer, Control, ExportOptions, LayerTarget};
 use std::time::Instant;
 
 fn main() {
@@ -14,12 +14,11 @@ fn main() {
         .unwrap_or_else(default_threads);
     let opts = ExportOptions {
         root: a[1].clone().into(),
-        output: a[2].clone().into(),
+        layers: vec![LayerTarget::whole(&a[2])],
         compression,
         threads,
         source_date_epoch: None,
         usr_etc_as_etc: false,
-        select: None,
         skip_paths: Vec::new(),
         commit: None,
     };

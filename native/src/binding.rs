@@ -11,7 +11,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::compress::Compression;
-use crate::export::{self, Control, ExportOptions};
+use crate::export::{self, Control, ExportOptions, LayerTarget};
 use crate::ostree_repo::{parse_checksum, CommitSource, TreeRef};
 use crate::scan::{self, TreeScan};
 use crate::walk::Selection;
@@ -20,8 +20,9 @@ use crate::walk::Selection;
 pub struct ExportLayerOptions {
     /// Directory whose contents become the layer (the directory itself is not an entry).
     pub root: String,
-    /// Blob path to create (must not exist); the caller renames it into place.
-    pub output: String,
+    /// Blob path to create for one layer of the whole tree (must not exist); the caller renames
+    /// it into place. Either this or `layer_outputs`.
+    pub output: Option<String>,
     /// "gzip" | "zstd" | "none".
     pub compression: String,
     /// gzip 1-9 (default 2), zstd 1-19 or -7..-1 (default 1): defaults chosen by measurement, see native/README.md.
@@ -32,12 +33,12 @@ pub struct ExportLayerOptions {
     pub source_date_epoch: Option<i64>,
     /// Write the tree's usr/etc as etc (for OSTree commits).
     pub usr_etc_as_etc: Option<bool>,
-    /// One layer of a tree split by package: per package layer, the dpkg `.list` contents of
-    /// its packages (absolute paths, one a line); a path belongs to the first layer listing it.
+    /// A tree split by package: per package layer, the dpkg `.list` contents of its packages
+    /// (absolute paths, one a line); a path belongs to the first layer listing it.
     pub layer_lists: Option<Vec<String>>,
-    /// The layer to write: an index into `layer_lists`, or its length for the last layer
-    /// (everything no list holds).
-    pub layer_index: Option<u32>,
+    /// With `layer_lists`: the blob path of each of its layers, then of the last layer
+    /// (everything no list holds); all are written in one pass.
+    pub layer_outputs: Option<Vec<String>>,
     /// Top-level links the lists' paths go through, "name=target" (merged /usr: "lib=usr/lib").
     pub list_links: Option<Vec<String>>,
     /// Paths to leave out should they lie inside the tree, a directory with all below it (the
@@ -61,6 +62,7 @@ pub struct ExportLayerResult {
     pub warnings: Vec<String>,
 }
 
+/// Counted over all layers.
 #[napi(object)]
 pub struct ExportProgress {
     /// Uncompressed tar bytes produced so far.
@@ -68,6 +70,8 @@ pub struct ExportProgress {
     /// Blob bytes written so far.
     pub bytes_written: i64,
     pub entries: i64,
+    /// The layer being read (0-based).
+    pub layer: i64,
 }
 
 #[napi(object)]
@@ -93,36 +97,50 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
     if o.root.is_empty() {
         return Err(napi::Error::from_reason("root must not be empty"));
     }
-    if o.output.is_empty() {
+    let layers = match (o.output.take(), o.layer_lists.take(), o.layer_outputs.take()) {
+        (Some(output), None, None) => vec![LayerTarget::whole(output)],
+        (None, Some(lists), Some(outputs)) if outputs.len() == lists.len() + 1 => {
+            let links = parse_links(o.list_links.take());
+            outputs
+                .into_iter()
+                .enumerate()
+                .map(|(index, output)| LayerTarget {
+                    output: PathBuf::from(output),
+                    select: Some(Arc::new(Selection::for_layer(&lists, index, &links))),
+                })
+                .collect()
+        }
+        (None, Some(lists), Some(outputs)) => {
+            return Err(napi::Error::from_reason(format!(
+                "{} layer lists need {} layer outputs, not {}",
+                lists.len(),
+                lists.len() + 1,
+                outputs.len()
+            )))
+        }
+        (Some(_), _, _) => {
+            return Err(napi::Error::from_reason(
+                "output is for one layer: a split takes layer outputs",
+            ))
+        }
+        _ => {
+            return Err(napi::Error::from_reason(
+                "an output, or layer lists and layer outputs, are needed",
+            ))
+        }
+    };
+    if layers.iter().any(|l| l.output.as_os_str().is_empty()) {
         return Err(napi::Error::from_reason("output must not be empty"));
     }
     Ok(ExportOptions {
         root: PathBuf::from(&o.root),
-        output: PathBuf::from(&o.output),
+        layers,
         compression,
         threads,
         source_date_epoch: o.source_date_epoch,
         usr_etc_as_etc: o.usr_etc_as_etc.unwrap_or(false),
         commit: commit_source(&o.root, o.commit_dirtree.as_deref(), o.commit_dirmeta.as_deref())?,
         skip_paths: to_paths(o.skip_paths.take()),
-        select: match (o.layer_lists.take(), o.layer_index) {
-            (None, None) => None,
-            (Some(lists), Some(index)) if index as usize <= lists.len() => {
-                let links = parse_links(o.list_links.take());
-                Some(Arc::new(Selection::for_layer(&lists, index as usize, &links)))
-            }
-            (Some(lists), Some(index)) => {
-                return Err(napi::Error::from_reason(format!(
-                    "layer index {index} is out of range (0-{})",
-                    lists.len()
-                )))
-            }
-            _ => {
-                return Err(napi::Error::from_reason(
-                    "layer lists and layer index go together",
-                ))
-            }
-        },
     })
 }
 
@@ -166,7 +184,8 @@ fn parse_links(links: Option<Vec<String>>) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// One layer export: construct, then `run()`; `progress()` and `cancel()` may be called meanwhile.
+/// One export of one layer or of all layers of a split: construct, then `run()`; `progress()`
+/// and `cancel()` may be called meanwhile.
 #[napi]
 pub struct LayerExport {
     options: ExportOptions,
@@ -184,9 +203,10 @@ impl LayerExport {
         })
     }
 
-    /// Runs the export off the JS thread; resolves with the result. Rejects with a one-line
-    /// message naming the path on failure, or with "cancelled" after `cancel()`.
-    #[napi(ts_return_type = "Promise<ExportLayerResult>")]
+    /// Runs the export off the JS thread; resolves with one result per layer. Rejects with a
+    /// one-line message naming the path on failure, or with "cancelled" after `cancel()`; no
+    /// output is left then.
+    #[napi(ts_return_type = "Promise<ExportLayerResult[]>")]
     pub fn run(&self) -> AsyncTask<ExportTask> {
         AsyncTask::new(ExportTask {
             options: self.options.clone(),
@@ -201,11 +221,12 @@ impl LayerExport {
             bytes_read: self.control.bytes_read.load(Ordering::Relaxed) as i64,
             bytes_written: self.control.bytes_written.load(Ordering::Relaxed) as i64,
             entries: self.control.entries.load(Ordering::Relaxed) as i64,
+            layer: self.control.layer.load(Ordering::Relaxed) as i64,
         }
     }
 
     /// Asks the running export to stop; `run()` then rejects with "cancelled" and the partial
-    /// output file is removed.
+    /// outputs are removed.
     #[napi]
     pub fn cancel(&self) {
         self.control.cancel.store(true, Ordering::Relaxed);
@@ -218,23 +239,26 @@ pub struct ExportTask {
 }
 
 impl Task for ExportTask {
-    type Output = export::ExportResult;
-    type JsValue = ExportLayerResult;
+    type Output = Vec<export::ExportResult>;
+    type JsValue = Vec<ExportLayerResult>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        export::export_layer(&self.options, &self.control)
+        export::export_layers(&self.options, &self.control)
             .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
-    fn resolve(&mut self, _env: Env, r: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(ExportLayerResult {
-            digest: r.digest,
-            diff_id: r.diff_id,
-            size: r.size as i64,
-            uncompressed_size: r.uncompressed_size as i64,
-            entries: r.entries as i64,
-            warnings: r.warnings,
-        })
+    fn resolve(&mut self, _env: Env, results: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(results
+            .into_iter()
+            .map(|r| ExportLayerResult {
+                digest: r.digest,
+                diff_id: r.diff_id,
+                size: r.size as i64,
+                uncompressed_size: r.uncompressed_size as i64,
+                entries: r.entries as i64,
+                warnings: r.warnings,
+            })
+            .collect())
     }
 }
 

@@ -4,6 +4,10 @@
 //! them in order; gzip blocks go to N deflate workers and an ordered writer reassembles, hashes and
 //! writes them; zstd and none have one consumer thread that compresses (libzstd runs its own
 //! workers) and writes. Every channel is bounded, so memory stays flat whatever the tree size.
+//!
+//! The layers of a split go through one pipeline, one after the other: the producer starts the
+//! next layer while the workers finish the last blocks of the one before, so no core waits at a
+//! layer's start or end, and the threads and buffers are made once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString};
@@ -28,20 +32,38 @@ use crate::Error;
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
     pub root: PathBuf,
-    pub output: PathBuf,
+    /// The layers to write, in order (at least one).
+    pub layers: Vec<LayerTarget>,
     pub compression: Compression,
     /// Worker threads for compression (>= 1).
     pub threads: usize,
     pub source_date_epoch: Option<i64>,
     pub usr_etc_as_etc: bool,
-    /// Only part of the tree, for one of several layers.
-    pub select: Option<Arc<walk::Selection>>,
-    /// Paths left out of the layer if they lie inside the tree, a directory with all below it
-    /// (the image being written, an output about to be replaced). The output blob always is.
+    /// Paths left out of the layers if they lie inside the tree, a directory with all below it
+    /// (the image being written, an output about to be replaced). The output blobs always are.
     pub skip_paths: Vec<PathBuf>,
     /// Export this commit of the repository `root` (bare, bare-user or archive) instead of the
     /// directory `root`.
     pub commit: Option<Arc<CommitSource>>,
+}
+
+/// One layer's blob and the part of the tree it holds.
+#[derive(Clone, Debug)]
+pub struct LayerTarget {
+    /// Blob path to create (must not exist).
+    pub output: PathBuf,
+    /// Only part of the tree, for one of several layers; None: all of it.
+    pub select: Option<Arc<walk::Selection>>,
+}
+
+impl LayerTarget {
+    /// The whole tree into `output`.
+    pub fn whole(output: impl Into<PathBuf>) -> Self {
+        LayerTarget {
+            output: output.into(),
+            select: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +78,8 @@ pub struct ExportResult {
     pub warnings: Vec<String>,
 }
 
-/// Counters and the cancel flag shared with whoever started the export.
+/// Counters and the cancel flag shared with whoever started the export. The counters run over
+/// all layers.
 #[derive(Default, Debug)]
 pub struct Control {
     pub cancel: AtomicBool,
@@ -65,27 +88,47 @@ pub struct Control {
     /// Blob bytes written so far.
     pub bytes_written: AtomicU64,
     pub entries: AtomicU64,
+    /// The layer being produced (an index into `ExportOptions::layers`).
+    pub layer: AtomicU64,
 }
 
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// Runs the export. On any error (or cancel) the partial output file is removed.
-pub fn export_layer(opts: &ExportOptions, ctl: &Control) -> Result<ExportResult, Error> {
+/// Runs the export of every layer; one result per layer, in order. On any error (or cancel) no
+/// output is left behind.
+pub fn export_layers(opts: &ExportOptions, ctl: &Control) -> Result<Vec<ExportResult>, Error> {
     if opts.threads == 0 {
         return Err(Error::msg("threads must be at least 1".into()));
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&opts.output)
-        .map_err(|e| Error::io("cannot create", &opts.output, &e))?;
-    let res = run(opts, ctl, file);
+    if opts.layers.is_empty() {
+        return Err(Error::msg("no layer to export".into()));
+    }
+    let remove = |layers: &[LayerTarget]| {
+        for l in layers {
+            let _ = std::fs::remove_file(&l.output);
+        }
+    };
+    let mut files = Vec::with_capacity(opts.layers.len());
+    for (i, l) in opts.layers.iter().enumerate() {
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&l.output);
+        match created {
+            Ok(f) => files.push(f),
+            Err(e) => {
+                remove(&opts.layers[..i]);
+                return Err(Error::io("cannot create", &l.output, &e));
+            }
+        }
+    }
+    let res = run(opts, ctl, files);
     if res.is_err() {
-        let _ = std::fs::remove_file(&opts.output);
+        remove(&opts.layers);
     }
     // The pipeline's threads are gone; hand their malloc arenas' free memory back, or the next
     // export of a several-layer image starts new arenas on top (peak RSS 112 instead of 77 MiB).
@@ -95,6 +138,17 @@ pub fn export_layer(opts: &ExportOptions, ctl: &Control) -> Result<ExportResult,
         libc::malloc_trim(0);
     }
     res
+}
+
+/// [`export_layers`] of options with exactly one layer.
+pub fn export_layer(opts: &ExportOptions, ctl: &Control) -> Result<ExportResult, Error> {
+    if opts.layers.len() != 1 {
+        return Err(Error::msg(format!(
+            "one layer expected, not {}",
+            opts.layers.len()
+        )));
+    }
+    Ok(export_layers(opts, ctl)?.remove(0))
 }
 
 fn hex(d: &[u8]) -> String {
@@ -108,17 +162,21 @@ fn hex(d: &[u8]) -> String {
 
 /// A block of the tar stream on its way to compression.
 struct Job {
+    /// Position among all blocks of all layers.
     seq: u64,
+    /// Position in its layer's stream (which blocks a gzip level mix makes stronger).
+    index: u64,
     data: Vec<u8>,
     /// The previous block's last 32 KiB (gzip only).
     dict: Vec<u8>,
+    /// Ends its layer.
     last: bool,
 }
 
 impl Job {
     fn piece(&self) -> compress::Piece<'_> {
         compress::Piece {
-            index: self.seq,
+            index: self.index,
             input: &self.data,
             dict: &self.dict,
             last: self.last,
@@ -161,15 +219,24 @@ pub fn skip_ids(paths: &[PathBuf]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, Error> {
-    let out_meta = file
-        .metadata()
-        .map_err(|e| Error::io("cannot stat", &opts.output, &e))?;
+fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<ExportResult>, Error> {
     let mut skip = skip_ids(&opts.skip_paths);
-    skip.push((out_meta.dev(), out_meta.ino()));
+    for (f, l) in files.iter().zip(&opts.layers) {
+        let meta = f
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", &l.output, &e))?;
+        skip.push((meta.dev(), meta.ino()));
+    }
     let skip = skip.as_slice();
     let threads = opts.threads;
-    let output = opts.output.clone();
+    let blobs: Vec<Blob> = files
+        .into_iter()
+        .zip(&opts.layers)
+        .map(|(file, l)| Blob {
+            file,
+            path: &l.output,
+        })
+        .collect();
 
     std::thread::scope(|s| {
         let (job_tx, job_rx) = sync_channel::<Job>(2 * threads + 2);
@@ -193,19 +260,16 @@ fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, 
                         .push(s.spawn(move || deflate_worker(level, strong_every, &job_rx, &done_tx, ctl)));
                 }
                 drop(done_tx);
-                let output = output.clone();
-                let w = s.spawn(move || gzip_writer(file, &output, done_rx, tok_tx, ctl));
+                let w = s.spawn(move || gzip_writer(blobs, done_rx, tok_tx, ctl));
                 let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx), true);
                 (producer, w)
             }
             Compression::Zstd { level } => {
-                let output = output.clone();
-                let w = s.spawn(move || zstd_writer(file, &output, level, threads, job_rx, ctl));
+                let w = s.spawn(move || zstd_writer(blobs, level, threads, job_rx, ctl));
                 (produce(opts, ctl, skip, job_tx, None, false), w)
             }
             Compression::None => {
-                let output = output.clone();
-                let w = s.spawn(move || plain_writer(file, &output, job_rx, ctl));
+                let w = s.spawn(move || plain_writer(blobs, job_rx, ctl));
                 (produce(opts, ctl, skip, job_tx, None, false), w)
             }
         };
@@ -236,16 +300,31 @@ fn run(opts: &ExportOptions, ctl: &Control, file: File) -> Result<ExportResult, 
             return Err(Error::Cancelled);
         }
         let written = written.expect("writer result");
-        let diff_id = hex(&produced.diffid);
-        Ok(ExportResult {
-            digest: written.digest.map(|d| hex(&d)).unwrap_or_else(|| diff_id.clone()),
-            diff_id,
-            size: written.size,
-            uncompressed_size: produced.size,
-            entries: produced.entries,
-            warnings: produced.warnings,
-        })
+        if written.len() != produced.len() {
+            return Err(Error::Pipeline);
+        }
+        Ok(produced
+            .into_iter()
+            .zip(written)
+            .map(|(produced, written)| {
+                let diff_id = hex(&produced.diffid);
+                ExportResult {
+                    digest: written.digest.map(|d| hex(&d)).unwrap_or_else(|| diff_id.clone()),
+                    diff_id,
+                    size: written.size,
+                    uncompressed_size: produced.size,
+                    entries: produced.entries,
+                    warnings: produced.warnings,
+                }
+            })
+            .collect())
     })
+}
+
+/// A layer's output, created and empty.
+struct Blob<'a> {
+    file: File,
+    path: &'a Path,
 }
 
 struct Produced {
@@ -255,11 +334,18 @@ struct Produced {
     warnings: Vec<String>,
 }
 
-/// The tar stream, cut into BLOCK_SIZE blocks that are hashed in order and sent on.
+/// The layers' tar streams, one after the other, cut into BLOCK_SIZE blocks that are hashed in
+/// order and sent on. A layer's last block is short and marked `last`.
 struct BlockOut<'a> {
     block: Vec<u8>,
     seq: u64,
+    /// Position of the next block in its layer.
+    index: u64,
+    /// Tar bytes of the current layer.
+    layer_size: u64,
+    /// Tar bytes of all layers so far.
     total: u64,
+    /// Of the current layer's tar.
     sha: Sha256,
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
@@ -275,13 +361,15 @@ impl BlockOut<'_> {
         }
         let data = std::mem::take(&mut self.block);
         self.sha.update(&data);
+        self.layer_size += data.len() as u64;
         self.total += data.len() as u64;
         self.ctl.bytes_read.store(self.total, Ordering::Relaxed);
-        let dict = if self.want_dict {
+        // A layer's first block follows nothing.
+        let dict = if self.want_dict && !last {
             let tail = data[data.len().saturating_sub(DICT_SIZE)..].to_vec();
             std::mem::replace(&mut self.dict, tail)
         } else {
-            Vec::new()
+            std::mem::take(&mut self.dict)
         };
         self.block = match &self.tokens {
             Some(tokens) => tokens.recv().map_err(|_| Error::Pipeline)?,
@@ -292,13 +380,24 @@ impl BlockOut<'_> {
         self.tx
             .send(Job {
                 seq: self.seq,
+                index: self.index,
                 data,
                 dict,
                 last,
             })
             .map_err(|_| Error::Pipeline)?;
         self.seq += 1;
+        self.index = if last { 0 } else { self.index + 1 };
         Ok(())
+    }
+
+    /// Ends the current layer's tar: its trailer, its last block; (diffid, size). The next
+    /// write starts the next layer.
+    fn end_layer(&mut self) -> Result<([u8; 32], u64), Error> {
+        self.write(&tar::TRAILER)?;
+        self.emit(true)?;
+        let diffid = std::mem::take(&mut self.sha).finalize().into();
+        Ok((diffid, std::mem::take(&mut self.layer_size)))
     }
 
     fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
@@ -460,10 +559,12 @@ fn produce(
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
     want_dict: bool,
-) -> Result<Produced, Error> {
+) -> Result<Vec<Produced>, Error> {
     let mut out = BlockOut {
         block: Vec::with_capacity(BLOCK_SIZE),
         seq: 0,
+        index: 0,
+        layer_size: 0,
         total: 0,
         sha: Sha256::new(),
         tx,
@@ -472,12 +573,49 @@ fn produce(
         dict: Vec::new(),
         ctl,
     };
-    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
-    let mut warnings = Vec::new();
-    let mut entries = 0u64;
     let mut hdr_buf = Vec::with_capacity(4096);
+    // Of all layers, for progress.
+    let mut entries = 0u64;
+    let mut produced = Vec::with_capacity(opts.layers.len());
+    for (i, layer) in opts.layers.iter().enumerate() {
+        ctl.layer.store(i as u64, Ordering::Relaxed);
+        let before = entries;
+        let mut warnings = Vec::new();
+        produce_layer(
+            opts,
+            layer,
+            skip,
+            &mut out,
+            &mut hdr_buf,
+            &mut entries,
+            &mut warnings,
+        )?;
+        let (diffid, size) = out.end_layer()?;
+        produced.push(Produced {
+            diffid,
+            size,
+            entries: entries - before,
+            warnings,
+        });
+    }
+    Ok(produced)
+}
+
+/// One layer's entries into `out`, up to (not including) its trailer.
+fn produce_layer(
+    opts: &ExportOptions,
+    layer: &LayerTarget,
+    skip: &[(u64, u64)],
+    out: &mut BlockOut,
+    hdr_buf: &mut Vec<u8>,
+    entries: &mut u64,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    let ctl = out.ctl;
+    // Hardlinks within the layer: a layer cannot link into another.
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     let wopts = WalkOptions {
-        select: opts.select.as_deref(),
+        select: layer.select.as_deref(),
         usr_etc_as_etc: opts.usr_etc_as_etc,
         skip,
         cancel: &ctl.cancel,
@@ -555,7 +693,7 @@ fn produce(
         };
         hdr_buf.clear();
         tar::write_header(
-            &mut hdr_buf,
+            hdr_buf,
             &Header {
                 path: &path,
                 kind,
@@ -570,7 +708,7 @@ fn produce(
                 xattrs: &xattrs,
             },
         );
-        out.write(&hdr_buf)?;
+        out.write(hdr_buf)?;
         if let Some(f) = file.as_mut() {
             if let Some(offset) = ent.deflated_at {
                 out.copy_deflated(f, offset, size, &ent.path)?;
@@ -580,18 +718,9 @@ fn produce(
                 out.copy_file(f, size, sparse, &ent.path)?;
             }
         }
-        entries += 1;
-        ctl.entries.store(entries, Ordering::Relaxed);
+        *entries += 1;
+        ctl.entries.store(*entries, Ordering::Relaxed);
         Ok(())
-    })?;
-    out.write(&tar::TRAILER)?;
-    out.emit(true)?;
-    let BlockOut { sha, total, .. } = out;
-    Ok(Produced {
-        diffid: sha.finalize().into(),
-        size: total,
-        entries,
-        warnings,
     })
 }
 
@@ -737,15 +866,29 @@ fn send_done(done: &SyncSender<Done>, job: Job, data: Vec<u8>) -> Result<(), Err
     .map_err(|_| Error::Pipeline)
 }
 
+/// A layer's blob being written, hashed as it goes.
 struct BlobFile<'a> {
     file: File,
     path: &'a Path,
     sha: Option<Sha256>,
     size: u64,
+    /// Blob bytes of the layers before this one, for the progress counter.
+    before: u64,
     ctl: &'a Control,
 }
 
-impl BlobFile<'_> {
+impl<'a> BlobFile<'a> {
+    fn new(blob: Blob<'a>, hashed: bool, before: u64, ctl: &'a Control) -> Self {
+        BlobFile {
+            file: blob.file,
+            path: blob.path,
+            sha: hashed.then(Sha256::new),
+            size: 0,
+            before,
+            ctl,
+        }
+    }
+
     fn put(&mut self, data: &[u8]) -> Result<(), Error> {
         self.file
             .write_all(data)
@@ -754,7 +897,9 @@ impl BlobFile<'_> {
             sha.update(data);
         }
         self.size += data.len() as u64;
-        self.ctl.bytes_written.store(self.size, Ordering::Relaxed);
+        self.ctl
+            .bytes_written
+            .store(self.before + self.size, Ordering::Relaxed);
         Ok(())
     }
 
@@ -779,21 +924,26 @@ impl Write for BlobFile<'_> {
     }
 }
 
+/// Blob bytes of the layers written so far.
+fn total_size(written: &[Written]) -> u64 {
+    written.iter().map(|w| w.size).sum()
+}
+
+/// Writes the compressed blocks in order, one gzip member per layer.
 fn gzip_writer(
-    file: File,
-    path: &Path,
+    blobs: Vec<Blob>,
     done: Receiver<Done>,
     tokens: SyncSender<Vec<u8>>,
     ctl: &Control,
-) -> Result<Written, Error> {
-    let mut out = BlobFile {
-        file,
-        path,
-        sha: Some(Sha256::new()),
-        size: 0,
-        ctl,
-    };
-    out.put(&compress::GZIP_HEADER)?;
+) -> Result<Vec<Written>, Error> {
+    let mut written = Vec::with_capacity(blobs.len());
+    let mut blobs = blobs.into_iter();
+    fn start<'a>(blob: Blob<'a>, written: &[Written], ctl: &'a Control) -> Result<BlobFile<'a>, Error> {
+        let mut out = BlobFile::new(blob, true, total_size(written), ctl);
+        out.put(&compress::GZIP_HEADER)?;
+        Ok(out)
+    }
+    let mut out = start(blobs.next().ok_or(Error::Pipeline)?, &written, ctl)?;
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
     let mut crc = crc32fast::Hasher::new();
@@ -812,69 +962,76 @@ fn gzip_writer(
             // The producer may be gone already; that is fine once it sent the last block.
             let _ = tokens.try_send(d.input);
             if d.last {
-                out.put(&compress::gzip_trailer(crc.finalize(), total))?;
-                return Ok(out.finish());
+                let crc = std::mem::take(&mut crc);
+                out.put(&compress::gzip_trailer(
+                    crc.finalize(),
+                    std::mem::take(&mut total),
+                ))?;
+                let blob = blobs.next();
+                written.push(out.finish());
+                match blob {
+                    Some(blob) => out = start(blob, &written, ctl)?,
+                    None => return Ok(written),
+                }
             }
         }
     }
 }
 
+/// Compresses the layers' tar streams, one zstd frame per layer.
 fn zstd_writer(
-    file: File,
-    path: &Path,
+    blobs: Vec<Blob>,
     level: i32,
     threads: usize,
     jobs: Receiver<Job>,
     ctl: &Control,
-) -> Result<Written, Error> {
-    let out = BlobFile {
-        file,
-        path,
-        sha: Some(Sha256::new()),
-        size: 0,
-        ctl,
-    };
-    let zerr = |e: std::io::Error| {
-        if ctl.cancel.load(Ordering::Relaxed) {
-            Error::Cancelled
-        } else {
-            Error::msg(format!("zstd compression of {} failed: {e}", path.display()))
+) -> Result<Vec<Written>, Error> {
+    let mut written = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        let path = blob.path;
+        let zerr = |e: std::io::Error| {
+            if ctl.cancel.load(Ordering::Relaxed) {
+                Error::Cancelled
+            } else {
+                Error::msg(format!("zstd compression of {} failed: {e}", path.display()))
+            }
+        };
+        let out = BlobFile::new(blob, true, total_size(&written), ctl);
+        let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zerr)?;
+        // Always >= 1 worker: the multithreaded frame layout does not depend on the worker
+        // count, but differs from single-threaded mode.
+        enc.multithread(threads.max(1) as u32).map_err(zerr)?;
+        enc.include_checksum(true).map_err(zerr)?;
+        loop {
+            let job = jobs.recv().map_err(|_| Error::Pipeline)?;
+            enc.write_all(&job.data).map_err(zerr)?;
+            if job.last {
+                break;
+            }
         }
-    };
-    let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zerr)?;
-    // Always >= 1 worker: the multithreaded frame layout does not depend on the worker count,
-    // but differs from single-threaded mode.
-    enc.multithread(threads.max(1) as u32).map_err(zerr)?;
-    enc.include_checksum(true).map_err(zerr)?;
-    loop {
-        let job = jobs.recv().map_err(|_| Error::Pipeline)?;
-        enc.write_all(&job.data).map_err(zerr)?;
-        if job.last {
-            break;
-        }
+        written.push(enc.finish().map_err(zerr)?.finish());
     }
-    let out = enc.finish().map_err(zerr)?;
-    Ok(out.finish())
+    Ok(written)
 }
 
-fn plain_writer(file: File, path: &Path, jobs: Receiver<Job>, ctl: &Control) -> Result<Written, Error> {
-    let mut out = BlobFile {
-        file,
-        path,
-        sha: None,
-        size: 0,
-        ctl,
-    };
-    loop {
-        let job = jobs.recv().map_err(|_| Error::Pipeline)?;
-        if ctl.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled);
+/// Writes the layers' tar streams as they are.
+fn plain_writer(blobs: Vec<Blob>, jobs: Receiver<Job>, ctl: &Control) -> Result<Vec<Written>, Error> {
+    let mut written = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        let mut out = BlobFile::new(blob, false, total_size(&written), ctl);
+        loop {
+            let job = jobs.recv().map_err(|_| Error::Pipeline)?;
+            if ctl.cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            out.put(&job.data)?;
+            if job.last {
+                break;
+            }
         }
-        out.put(&job.data)?;
-        if job.last {
-            return Ok(out.finish());
-        }
+        written.push(out.finish());
     }
+    Ok(written)
 }
 
 /// Streaming SHA-256 of a file: ("sha256:<hex>", size).
@@ -905,6 +1062,8 @@ mod tests {
         BlockOut {
             block: Vec::with_capacity(BLOCK_SIZE),
             seq: 0,
+            index: 0,
+            layer_size: 0,
             total: 0,
             sha: Sha256::new(),
             tx,

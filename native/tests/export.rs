@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use apt_ostree_native::compress::Compression;
-use apt_ostree_native::export::{export_layer, sha256_file, Control, ExportOptions, ExportResult};
+use apt_ostree_native::export::{
+    export_layer, export_layers, sha256_file, Control, ExportOptions, ExportResult, LayerTarget,
+};
 use apt_ostree_native::scan::scan_tree;
 use apt_ostree_native::walk::Selection;
 use apt_ostree_native::Error;
@@ -102,12 +104,11 @@ fn make_tree(root: &Path) -> bool {
 fn opts(root: &Path, out: &Path, compression: Compression, threads: usize) -> ExportOptions {
     ExportOptions {
         root: root.to_path_buf(),
-        output: out.to_path_buf(),
+        layers: vec![LayerTarget::whole(out)],
         compression,
         threads,
         source_date_epoch: None,
         usr_etc_as_etc: false,
-        select: None,
         skip_paths: Vec::new(),
         commit: None,
     }
@@ -322,7 +323,7 @@ fn selections_split_a_tree() {
         let out = tmp.path().join(name);
         let mut o = opts(&root, &out, Compression::None, 1);
         o.usr_etc_as_etc = true;
-        o.select = Some(std::sync::Arc::new(select));
+        o.layers[0].select = Some(std::sync::Arc::new(select));
         run(&o).unwrap();
         (names(&out), tar_list(&out).join("\n"))
     };
@@ -415,7 +416,7 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
         let out = tmp.path().join(format!("layer{index}.tar"));
         let mut o = opts(&root, &out, Compression::None, 1);
         o.usr_etc_as_etc = true;
-        o.select = Some(std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+        o.layers[0].select = Some(std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
         run(&o).unwrap();
         tar_list(&out).join("\n")
     };
@@ -608,7 +609,8 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
                 o.usr_etc_as_etc = true;
                 o.source_date_epoch = Some(0);
                 o.commit = from_commit.then(|| commit.clone());
-                o.select = select.map(|index| std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+                o.layers[0].select =
+                    select.map(|index| std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
                 let r = run(&o).unwrap();
                 (r, fs::read(&out).unwrap())
             };
@@ -768,6 +770,153 @@ fn errors_and_cancel() {
     assert_eq!(r.uncompressed_size, 1024);
     assert_eq!(r.entries, 0);
     assert_eq!(decompress(&out, Compression::gzip(4)), vec![0u8; 1024]);
+}
+
+/// Text-like bytes that deflate into several blocks (not all literals, not all matches).
+fn words(seed: u64, len: usize) -> Vec<u8> {
+    let vocab: Vec<String> = (0..500)
+        .map(|i| {
+            format!(
+                "w{:x}{}",
+                i * 2654435761u64 % 99991,
+                "aeiou".repeat(i as usize % 4)
+            )
+        })
+        .collect();
+    let mut x = seed;
+    let mut out = Vec::with_capacity(len + 64);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(vocab[(x % 500) as usize].as_bytes());
+        out.push(if x.is_multiple_of(11) { b'\n' } else { b' ' });
+    }
+    out.truncate(len);
+    out
+}
+
+/// All layers of a split through one pipeline: every blob equals the one a separate export of
+/// that layer writes (gzip's level mix counts blocks per layer, and a layer's first block has no
+/// dictionary), whatever the thread count; an error leaves no layer behind.
+#[test]
+fn layers_in_one_pass_equal_separate_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_tree(&root);
+    fs::remove_file(root.join("var/sock")).unwrap();
+    // Nine blocks and more in each of the first two layers: the mix's stronger block falls at
+    // a different place if blocks were counted across layers.
+    fs::write(root.join("usr/a.txt"), words(1, 9 * 1048576 + 4000)).unwrap();
+    fs::write(root.join("usr/b.txt"), words(2, 9 * 1048576 + 100)).unwrap();
+    fs::write(root.join("usr/c.txt"), words(3, 300_000)).unwrap();
+    let only = |p: &[&str]| Selection::only(p.iter().map(|s| s.as_bytes().to_vec()));
+    let selections = || {
+        [
+            only(&["usr/a.txt", "etc/default/conf"]),
+            only(&["usr/b.txt"]),
+            // A layer with no entry at all: just its end-of-archive blocks.
+            only(&["nothing/here"]),
+            Selection::all_but(
+                ["usr/a.txt", "etc/default/conf", "usr/b.txt"]
+                    .iter()
+                    .map(|s| s.as_bytes().to_vec()),
+            ),
+        ]
+    };
+    for c in [
+        Compression::parse("gzip", None).unwrap(),
+        Compression::gzip(6),
+        Compression::Zstd { level: 3 },
+        Compression::None,
+    ] {
+        let dir = tmp.path().join(format!("{c}"));
+        fs::create_dir(&dir).unwrap();
+        let mut separate = Vec::new();
+        for (i, sel) in selections().into_iter().enumerate() {
+            let out = dir.join(format!("alone-{i}"));
+            let mut o = opts(&root, &out, c, 2);
+            o.layers[0].select = Some(std::sync::Arc::new(sel));
+            separate.push((run(&o).unwrap(), fs::read(&out).unwrap()));
+        }
+        assert!(
+            separate[0].0.uncompressed_size > 9 * 1048576 && separate[1].0.uncompressed_size > 9 * 1048576
+        );
+        assert_eq!(separate[2].0.entries, 0);
+        for threads in [1, 2] {
+            let outs: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("t{threads}-{i}"))).collect();
+            let mut o = opts(&root, &outs[0], c, threads);
+            o.layers = selections()
+                .into_iter()
+                .zip(&outs)
+                .map(|(sel, out)| LayerTarget {
+                    output: out.clone(),
+                    select: Some(std::sync::Arc::new(sel)),
+                })
+                .collect();
+            let ctl = Control::default();
+            let results = export_layers(&o, &ctl).unwrap();
+            assert_eq!(results.len(), 4);
+            for (i, r) in results.iter().enumerate() {
+                assert_eq!(r, &separate[i].0, "{c} threads={threads} layer {i}");
+                assert!(
+                    fs::read(&outs[i]).unwrap() == separate[i].1,
+                    "{c} threads={threads} layer {i}"
+                );
+            }
+            // The counters run over all layers.
+            let sum = |f: fn(&ExportResult) -> u64| results.iter().map(f).sum::<u64>();
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(load(&ctl.bytes_read), sum(|r| r.uncompressed_size));
+            assert_eq!(load(&ctl.bytes_written), sum(|r| r.size));
+            assert_eq!(load(&ctl.entries), sum(|r| r.entries));
+            assert_eq!(load(&ctl.layer), 3);
+        }
+    }
+
+    // A layer's output that exists: refused, left alone, and no other layer is left behind.
+    let outs: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("e{i}"))).collect();
+    fs::write(&outs[1], b"keep").unwrap();
+    let mut o = opts(&root, &outs[0], Compression::parse("gzip", None).unwrap(), 2);
+    o.layers = outs.iter().map(LayerTarget::whole).collect();
+    let e = export_layers(&o, &Control::default()).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("cannot create {}: ", outs[1].display())),
+        "{e}"
+    );
+    assert_eq!(fs::read(&outs[1]).unwrap(), b"keep");
+    assert!(!outs[0].exists() && !outs[2].exists());
+
+    // Cancelled in the middle (after the first layer's blob is complete): nothing is left.
+    fs::remove_file(&outs[1]).unwrap();
+    for c in [
+        Compression::parse("gzip", None).unwrap(),
+        Compression::Zstd { level: 3 },
+        Compression::None,
+    ] {
+        let ctl = Control::default();
+        let mut o = opts(&root, &outs[0], c, 2);
+        o.layers = selections()
+            .into_iter()
+            .zip(&outs)
+            .map(|(sel, out)| LayerTarget {
+                output: out.clone(),
+                select: Some(std::sync::Arc::new(sel)),
+            })
+            .take(3)
+            .collect();
+        let e = std::thread::scope(|s| {
+            s.spawn(|| {
+                while ctl.layer.load(std::sync::atomic::Ordering::Relaxed) < 1 {
+                    std::thread::yield_now();
+                }
+                ctl.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            export_layers(&o, &ctl).unwrap_err()
+        });
+        assert_eq!(e, Error::Cancelled, "{c}");
+        assert!(outs.iter().all(|p| !p.exists()), "{c}");
+    }
 }
 
 /// A tree whose tar is an exact multiple of the block size still ends properly.
