@@ -259,6 +259,9 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
                     handles
                         .push(s.spawn(move || deflate_worker(level, strong_every, &job_rx, &done_tx, ctl)));
                 }
+                // Only the workers hold the queue: when they all stop (cancel, error), the
+                // producer's next send fails instead of waiting forever on a full queue.
+                drop(job_rx);
                 drop(done_tx);
                 let w = s.spawn(move || gzip_writer(blobs, done_rx, tok_tx, ctl));
                 let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx), true);
