@@ -21,10 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
 use crate::compress::{self, Compression, GzipPieces, BLOCK_SIZE, DICT_SIZE};
 use crate::ostree_repo::CommitSource;
+use crate::sha256::Sha256;
 use crate::tar::{self, Header, Kind};
 use crate::walk::{self, WalkOptions};
 use crate::Error;
@@ -194,10 +193,11 @@ struct Done {
     last: bool,
 }
 
-/// Written bytes and digest of the blob.
+/// Written bytes and digest of the blob, and the tar's digest when the writer hashed it.
 struct Written {
     size: u64,
     digest: Option<[u8; 32]>,
+    diff_id: Option<[u8; 32]>,
 }
 
 /// Picks the error to report: a real cause beats "the other side of a channel went away".
@@ -306,21 +306,21 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
         if written.len() != produced.len() {
             return Err(Error::Pipeline);
         }
-        Ok(produced
+        produced
             .into_iter()
             .zip(written)
             .map(|(produced, written)| {
-                let diff_id = hex(&produced.diffid);
-                ExportResult {
+                let diff_id = hex(&written.diff_id.or(produced.diffid).ok_or(Error::Pipeline)?);
+                Ok(ExportResult {
                     digest: written.digest.map(|d| hex(&d)).unwrap_or_else(|| diff_id.clone()),
                     diff_id,
                     size: written.size,
                     uncompressed_size: produced.size,
                     entries: produced.entries,
                     warnings: produced.warnings,
-                }
+                })
             })
-            .collect())
+            .collect()
     })
 }
 
@@ -331,14 +331,15 @@ struct Blob<'a> {
 }
 
 struct Produced {
-    diffid: [u8; 32],
+    /// None when the writer hashes the tar.
+    diffid: Option<[u8; 32]>,
     size: u64,
     entries: u64,
     warnings: Vec<String>,
 }
 
-/// The layers' tar streams, one after the other, cut into BLOCK_SIZE blocks that are hashed in
-/// order and sent on. A layer's last block is short and marked `last`.
+/// The layers' tar streams, one after the other, cut into BLOCK_SIZE blocks that are sent on (and
+/// hashed in order, unless the writer does that). A layer's last block is short and marked `last`.
 struct BlockOut<'a> {
     block: Vec<u8>,
     seq: u64,
@@ -348,8 +349,8 @@ struct BlockOut<'a> {
     layer_size: u64,
     /// Tar bytes of all layers so far.
     total: u64,
-    /// Of the current layer's tar.
-    sha: Sha256,
+    /// Of the current layer's tar, unless the writer hashes it.
+    sha: Option<Sha256>,
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
     want_dict: bool,
@@ -363,7 +364,9 @@ impl BlockOut<'_> {
             return Err(Error::Cancelled);
         }
         let data = std::mem::take(&mut self.block);
-        self.sha.update(&data);
+        if let Some(sha) = self.sha.as_mut() {
+            sha.update(&data);
+        }
         self.layer_size += data.len() as u64;
         self.total += data.len() as u64;
         self.ctl.bytes_read.store(self.total, Ordering::Relaxed);
@@ -396,10 +399,10 @@ impl BlockOut<'_> {
 
     /// Ends the current layer's tar: its trailer, its last block; (diffid, size). The next
     /// write starts the next layer.
-    fn end_layer(&mut self) -> Result<([u8; 32], u64), Error> {
+    fn end_layer(&mut self) -> Result<(Option<[u8; 32]>, u64), Error> {
         self.write(&tar::TRAILER)?;
         self.emit(true)?;
-        let diffid = std::mem::take(&mut self.sha).finalize().into();
+        let diffid = self.sha.as_mut().map(|sha| std::mem::take(sha).finalize());
         Ok((diffid, std::mem::take(&mut self.layer_size)))
     }
 
@@ -561,7 +564,7 @@ fn produce(
     skip: &[(u64, u64)],
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
-    want_dict: bool,
+    gzip: bool,
 ) -> Result<Vec<Produced>, Error> {
     let mut out = BlockOut {
         block: Vec::with_capacity(BLOCK_SIZE),
@@ -569,10 +572,11 @@ fn produce(
         index: 0,
         layer_size: 0,
         total: 0,
-        sha: Sha256::new(),
+        // gzip's writer hashes the tar, two streams at once with the blob.
+        sha: (!gzip).then(Sha256::new),
         tx,
         tokens,
-        want_dict,
+        want_dict: gzip,
         dict: Vec::new(),
         ctl,
     };
@@ -906,10 +910,27 @@ impl<'a> BlobFile<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Written {
+    /// Writes `data`, the compressed `tar`, hashing both at once.
+    fn put_compressed(&mut self, data: &[u8], tar: &[u8], tar_sha: &mut Sha256) -> Result<(), Error> {
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io("cannot write", self.path, &e))?;
+        match self.sha.as_mut() {
+            Some(sha) => Sha256::update_two(tar_sha, tar, sha, data),
+            None => tar_sha.update(tar),
+        }
+        self.size += data.len() as u64;
+        self.ctl
+            .bytes_written
+            .store(self.before + self.size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn finish(self, diff_id: Option<[u8; 32]>) -> Written {
         Written {
             size: self.size,
-            digest: self.sha.map(|s| s.finalize().into()),
+            digest: self.sha.map(|s| s.finalize()),
+            diff_id,
         }
     }
 }
@@ -950,6 +971,7 @@ fn gzip_writer(
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
     let mut crc = crc32fast::Hasher::new();
+    let mut tar_sha = Sha256::new();
     let mut total = 0u64;
     loop {
         let d = done.recv().map_err(|_| Error::Pipeline)?;
@@ -958,7 +980,7 @@ fn gzip_writer(
         }
         pending.insert(d.seq, d);
         while let Some(d) = pending.remove(&next) {
-            out.put(&d.data)?;
+            out.put_compressed(&d.data, &d.input, &mut tar_sha)?;
             crc.combine(&d.crc);
             total += d.len;
             next += 1;
@@ -971,7 +993,7 @@ fn gzip_writer(
                     std::mem::take(&mut total),
                 ))?;
                 let blob = blobs.next();
-                written.push(out.finish());
+                written.push(out.finish(Some(std::mem::take(&mut tar_sha).finalize())));
                 match blob {
                     Some(blob) => out = start(blob, &written, ctl)?,
                     None => return Ok(written),
@@ -1012,7 +1034,7 @@ fn zstd_writer(
                 break;
             }
         }
-        written.push(enc.finish().map_err(zerr)?.finish());
+        written.push(enc.finish().map_err(zerr)?.finish(None));
     }
     Ok(written)
 }
@@ -1032,7 +1054,7 @@ fn plain_writer(blobs: Vec<Blob>, jobs: Receiver<Job>, ctl: &Control) -> Result<
                 break;
             }
         }
-        written.push(out.finish());
+        written.push(out.finish(None));
     }
     Ok(written)
 }
@@ -1068,7 +1090,7 @@ mod tests {
             index: 0,
             layer_size: 0,
             total: 0,
-            sha: Sha256::new(),
+            sha: Some(Sha256::new()),
             tx,
             tokens: None,
             want_dict: false,

@@ -6,6 +6,7 @@ pub mod deflate_scan;
 pub mod export;
 pub mod ostree_repo;
 pub mod scan;
+pub mod sha256;
 pub mod tar;
 pub mod walk;
 
