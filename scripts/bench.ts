@@ -3,7 +3,7 @@
 // Wall times vary with the machine's load, so each tool runs `--rounds` times interleaved and the
 // best is kept; what is reported are ratios. Peak RSS comes from GNU time.
 //
-//   npm run bench [-- --rounds 2 --skip-registry --only small]
+//   npm run bench [-- --rounds 3 --skip-registry --only small]
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -14,7 +14,7 @@ const value = (name: string, def: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : def;
 };
-const rounds = Number(value("rounds", "2"));
+const rounds = Number(value("rounds", "3"));
 const cache = value("cache", "/var/cache/apt-ostree-bench");
 const work = value("work", "/var/tmp/apt-ostree-bench");
 const bin = resolve("dist/apt-ostree-linux-x64");
