@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::export::{corrupt_object, get_xattr, keep_xattrs, Xattrs};
 use crate::ostree_repo::{
@@ -266,6 +267,9 @@ enum Node {
     Object(PathBuf),
 }
 
+/// A directory's entries, (name, node) sorted by name bytes.
+type Children = Vec<(Vec<u8>, Node)>;
+
 /// What `stat_of` gives beyond the Stat.
 #[derive(Default)]
 struct Stored {
@@ -278,11 +282,11 @@ struct Frame {
     /// rel path of the directory, with a trailing '/' (empty for the root).
     prefix: Vec<u8>,
     /// (name, node), sorted by name bytes.
-    children: Vec<(Vec<u8>, Node)>,
+    children: Children,
     next: usize,
 }
 
-fn list(dir: &Path) -> Result<Vec<(Vec<u8>, Node)>, Error> {
+fn list(dir: &Path) -> Result<Children, Error> {
     let rd = fs::read_dir(dir).map_err(|e| Error::io("cannot list directory", dir, &e))?;
     let mut out = Vec::new();
     for ent in rd {
@@ -294,9 +298,9 @@ fn list(dir: &Path) -> Result<Vec<(Vec<u8>, Node)>, Error> {
     Ok(out)
 }
 
-fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Vec<(Vec<u8>, Node)>, Error> {
+fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Children, Error> {
     let t = src.dirtree(&tree.contents)?;
-    let mut out: Vec<(Vec<u8>, Node)> = t
+    let mut out: Children = t
         .files
         .into_iter()
         .map(|(name, cs)| {
@@ -316,7 +320,7 @@ fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Vec<(Vec<u8>, Node)>,
     Ok(out)
 }
 
-fn children_of(node: &Node, commit: Option<&CommitSource>) -> Result<Vec<(Vec<u8>, Node)>, Error> {
+fn children_of(node: &Node, commit: Option<&CommitSource>) -> Result<Children, Error> {
     match (node, commit) {
         (Node::Tree(t), Some(src)) => list_tree(src, t),
         (Node::Fs(p), _) => list(p),
@@ -470,13 +474,9 @@ fn stat_of(node: &Node, commit: Option<&CommitSource>) -> Result<(PathBuf, Stat,
     }
 }
 
-/// Calls `f` for every entry under `root` (or of the commit `opts.commit`) in sorted depth-first
-/// order.
-pub fn walk(
-    root: &Path,
-    opts: &WalkOptions,
-    f: &mut dyn FnMut(Entry) -> Result<(), Error>,
-) -> Result<(), Error> {
+/// The root's children as the walk sees them (with `usr/etc` as `etc` if asked), and whether
+/// `usr/etc` is written as `etc` (then `usr`'s own `etc` child is left out).
+fn top_level(root: &Path, opts: &WalkOptions) -> Result<(Children, bool), Error> {
     let (mut top, usr_etc) = match opts.commit {
         None => {
             let meta = fs::metadata(root).map_err(|e| Error::io("cannot read", root, &e))?;
@@ -512,6 +512,26 @@ pub fn walk(
         top.push((b"etc".to_vec(), usr_etc.expect("checked")));
         top.sort_by(|a, b| a.0.cmp(&b.0));
     }
+    Ok((top, rewrite))
+}
+
+/// The children of directory `rel` (its `node`), as the walk descends into them.
+fn children_for_walk(rel: &[u8], node: &Node, opts: &WalkOptions, rewrite: bool) -> Result<Children, Error> {
+    let mut children = children_of(node, opts.commit)?;
+    if rewrite && rel == b"usr" {
+        children.retain(|(n, _)| n != b"etc");
+    }
+    Ok(children)
+}
+
+/// Calls `f` for every entry under `root` (or of the commit `opts.commit`) in sorted depth-first
+/// order.
+pub fn walk(
+    root: &Path,
+    opts: &WalkOptions,
+    f: &mut dyn FnMut(Entry) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (top, rewrite) = top_level(root, opts)?;
     let mut stack = vec![Frame {
         prefix: Vec::new(),
         children: top,
@@ -572,10 +592,7 @@ pub fn walk(
             pending.push((stack.len(), entry));
         }
         if is_dir && leads {
-            let mut children = children_of(&node, opts.commit)?;
-            if rewrite && rel == b"usr" {
-                children.retain(|(n, _)| n != b"etc");
-            }
+            let children = children_for_walk(&rel, &node, opts, rewrite)?;
             rel.push(b'/');
             stack.push(Frame {
                 prefix: rel,
@@ -585,6 +602,104 @@ pub fn walk(
         }
     }
     Ok(())
+}
+
+/// Calls `f` for every entry under `root` (or of the commit `opts.commit`), as [`walk`] would
+/// but in no particular order, on `threads` threads that share a queue of directories: for a
+/// pass that only adds up what it sees (the stat-only scan before a split), where the stat calls
+/// are most of the time. `opts.select` must be None. On an error the entries seen are partial and
+/// which error is returned may depend on timing: run [`walk`] for the one it gives.
+pub fn walk_unordered(
+    root: &Path,
+    opts: &WalkOptions,
+    threads: usize,
+    f: &(dyn Fn(Entry) -> Result<(), Error> + Sync),
+) -> Result<(), Error> {
+    debug_assert!(opts.select.is_none(), "an unordered walk takes no selection");
+    let (top, rewrite) = top_level(root, opts)?;
+    // Directories still to list and how many workers are inside one; the first error.
+    struct Queue {
+        dirs: Vec<(Vec<u8>, Children)>,
+        busy: usize,
+        error: Option<Error>,
+    }
+    let queue = Mutex::new(Queue {
+        dirs: vec![(Vec::new(), top)],
+        busy: 0,
+        error: None,
+    });
+    let wake = Condvar::new();
+    let one_directory = |prefix: Vec<u8>, children: Children| -> Result<(), Error> {
+        for (name, node) in children {
+            if opts.cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let mut rel = prefix.clone();
+            rel.extend_from_slice(&name);
+            let (path, meta, stored) = stat_of(&node, opts.commit)?;
+            if opts.skip.contains(&(meta.dev, meta.ino)) {
+                continue;
+            }
+            let is_dir = meta.is_dir();
+            let children = if is_dir {
+                Some(children_for_walk(&rel, &node, opts, rewrite)?)
+            } else {
+                None
+            };
+            f(Entry {
+                rel: rel.clone(),
+                path,
+                meta,
+                xattrs: stored.xattrs,
+                symlink: stored.symlink,
+                deflated_at: stored.deflated_at,
+            })?;
+            if let Some(children) = children {
+                rel.push(b'/');
+                queue.lock().expect("walk queue").dirs.push((rel, children));
+                wake.notify_one();
+            }
+        }
+        Ok(())
+    };
+    let worker = || loop {
+        let mut q = queue.lock().expect("walk queue");
+        let (prefix, children) = loop {
+            if q.error.is_some() {
+                return;
+            }
+            if let Some(dir) = q.dirs.pop() {
+                break dir;
+            }
+            if q.busy == 0 {
+                // Nothing queued and nobody listing: done.
+                wake.notify_all();
+                return;
+            }
+            q = wake.wait(q).expect("walk queue");
+        };
+        q.busy += 1;
+        drop(q);
+        let res = one_directory(prefix, children);
+        let mut q = queue.lock().expect("walk queue");
+        q.busy -= 1;
+        if let Err(e) = res {
+            q.error.get_or_insert(e);
+        }
+        if q.busy == 0 || q.error.is_some() {
+            wake.notify_all();
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.max(1) {
+            s.spawn(worker);
+        }
+        worker();
+    });
+    match queue.into_inner().expect("walk queue").error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -772,6 +772,87 @@ fn errors_and_cancel() {
     assert_eq!(decompress(&out, Compression::gzip(4)), vec![0u8; 1024]);
 }
 
+/// The unordered walk (the scan's) sees exactly the entries of the sorted walk, with the same
+/// metadata, for any number of threads: usr/etc as etc, a skipped directory, many directories.
+#[test]
+fn unordered_walk_sees_what_the_sorted_walk_sees() {
+    use apt_ostree_native::walk::{walk, walk_unordered, WalkOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_tree(&root);
+    for i in 0..40 {
+        let d = root.join(format!("usr/share/d{i}/sub{}", i % 3));
+        fs::create_dir_all(&d).unwrap();
+        for j in 0..i % 7 {
+            fs::write(d.join(format!("f{j}")), vec![b'x'; i * j]).unwrap();
+        }
+    }
+    fs::create_dir_all(root.join("var/skipped/deep")).unwrap();
+    fs::write(root.join("var/skipped/deep/f"), b"no").unwrap();
+    let skip = apt_ostree_native::export::skip_ids(&[root.join("var/skipped")]);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let opts = WalkOptions {
+        select: None,
+        usr_etc_as_etc: true,
+        skip: &skip,
+        cancel: &never,
+        commit: None,
+    };
+    let key = |e: &apt_ostree_native::walk::Entry| {
+        (
+            e.rel.clone(),
+            e.path.clone(),
+            e.meta.mode,
+            e.meta.size,
+            e.meta.ino,
+        )
+    };
+    let mut sorted = Vec::new();
+    walk(&root, &opts, &mut |e| {
+        sorted.push(key(&e));
+        Ok(())
+    })
+    .unwrap();
+    assert!(sorted.iter().any(|k| k.0 == b"etc/default/conf"));
+    assert!(!sorted
+        .iter()
+        .any(|k| k.0.starts_with(b"usr/etc") || k.0.starts_with(b"var/skipped")));
+    sorted.sort();
+    for threads in [1, 2, 4] {
+        let seen = std::sync::Mutex::new(Vec::new());
+        walk_unordered(&root, &opts, threads, &|e| {
+            seen.lock().unwrap().push(key(&e));
+            Ok(())
+        })
+        .unwrap();
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        assert!(seen == sorted, "threads={threads}");
+    }
+    // An error stops it; a cancel is reported as such.
+    let e = walk_unordered(&root, &opts, 2, &|e| {
+        if e.rel.ends_with(b"f3") {
+            Err(Error::msg("stop".into()))
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert_eq!(e.to_string(), "stop");
+    let cancelled = std::sync::atomic::AtomicBool::new(true);
+    let e = walk_unordered(
+        &root,
+        &WalkOptions {
+            cancel: &cancelled,
+            ..opts
+        },
+        2,
+        &|_| Ok(()),
+    )
+    .unwrap_err();
+    assert_eq!(e, Error::Cancelled);
+}
+
 /// Text-like bytes that deflate into several blocks (not all literals, not all matches).
 fn words(seed: u64, len: usize) -> Vec<u8> {
     let vocab: Vec<String> = (0..500)
