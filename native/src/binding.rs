@@ -103,10 +103,10 @@ fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
             let links = parse_links(o.list_links.take());
             outputs
                 .into_iter()
-                .enumerate()
-                .map(|(index, output)| LayerTarget {
+                .zip(Selection::for_layers(&lists, &links))
+                .map(|(output, select)| LayerTarget {
                     output: PathBuf::from(output),
-                    select: Some(Arc::new(Selection::for_layer(&lists, index, &links))),
+                    select: Some(Arc::new(select)),
                 })
                 .collect()
         }

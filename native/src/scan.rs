@@ -41,7 +41,7 @@ struct Member {
 const NO_MEMBER: u32 = u32::MAX;
 
 /// Scans `root` as the export will walk it, leaving out `skip_paths` as it does. `lists` and
-/// `links` are a split's package layers (see [`walk::Selection::for_layer`]); empty for one layer.
+/// `links` are a split's package layers (see [`walk::Selection::for_layers`]); empty for one layer.
 pub fn scan_tree(
     root: &Path,
     commit: Option<&CommitSource>,

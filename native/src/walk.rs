@@ -129,7 +129,7 @@ pub type KeySet = HashSet<u128, std::hash::BuildHasherDefault<KeyHasher>>;
 pub type LayerOf = HashMap<u128, u32, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// Which package layer each path the lists hold belongs to: the first listing it (as
-/// [`Selection::for_layer`] decides).
+/// [`Selection::for_layers`] decides).
 pub fn layers_of_listed(lists: &[String], links: &[(Vec<u8>, Vec<u8>)]) -> LayerOf {
     let mut layer_of = LayerOf::default();
     let mut name = Vec::new();
@@ -159,7 +159,7 @@ impl Selection {
     pub fn only(paths: impl IntoIterator<Item = Vec<u8>>) -> Self {
         let (mut keys, mut parents) = (KeySet::default(), KeySet::default());
         for p in paths {
-            insert_with_parents(&p, &mut keys, &mut parents);
+            insert_with_parents(&p, path_key(&p), &mut keys, &mut parents);
         }
         Selection::Only { paths: keys, parents }
     }
@@ -168,49 +168,38 @@ impl Selection {
         Selection::AllBut(paths.into_iter().map(|p| path_key(&p)).collect())
     }
 
-    /// Layer `index` of a tree split by package. `lists[i]` holds the paths of package layer i
-    /// as dpkg lists them (absolute, one a line); a path belongs to the first layer listing it.
-    /// `index == lists.len()` is the last layer: everything no list holds. `links` maps top-level
-    /// names the lists use to where the tree has them (merged /usr: "lib" -> "usr/lib").
-    pub fn for_layer(lists: &[String], index: usize, links: &[(Vec<u8>, Vec<u8>)]) -> Self {
+    /// The layers of a tree split by package, in one pass over the lists. `lists[i]` holds the
+    /// paths of package layer i as dpkg lists them (absolute, one a line); a path belongs to the
+    /// first layer listing it. One selection per list, then the last layer: everything no list
+    /// holds. `links` maps top-level names the lists use to where the tree has them (merged
+    /// /usr: "lib" -> "usr/lib").
+    pub fn for_layers(lists: &[String], links: &[(Vec<u8>, Vec<u8>)]) -> Vec<Self> {
+        let mut only: Vec<(KeySet, KeySet)> = lists.iter().map(|_| Default::default()).collect();
+        let mut listed = KeySet::default();
         // Keys straight from the lines, through one reused buffer: a big tree lists hundreds of
-        // thousands of paths, and this runs once per layer.
-        let keys_of = |list: &String, set: &mut KeySet| {
-            let mut name = Vec::new();
+        // thousands of paths.
+        let mut name = Vec::new();
+        for (list, (paths, parents)) in lists.iter().zip(&mut only) {
             for line in list.as_bytes().split(|&b| b == b'\n') {
-                if tar_name_into(line, links, &mut name) {
-                    set.insert(path_key(&name));
+                if !tar_name_into(line, links, &mut name) {
+                    continue;
+                }
+                let key = path_key(&name);
+                if listed.insert(key) {
+                    insert_with_parents(&name, key, paths, parents);
                 }
             }
-        };
-        if index >= lists.len() {
-            let mut all = KeySet::default();
-            for l in lists {
-                keys_of(l, &mut all);
-            }
-            return Selection::AllBut(all);
         }
-        let mut earlier = KeySet::default();
-        for l in &lists[..index] {
-            keys_of(l, &mut earlier);
-        }
-        let (mut paths, mut parents) = (KeySet::default(), KeySet::default());
-        let mut name = Vec::new();
-        for line in lists[index].as_bytes().split(|&b| b == b'\n') {
-            if !tar_name_into(line, links, &mut name) {
-                continue;
-            }
-            if !earlier.contains(&path_key(&name)) {
-                insert_with_parents(&name, &mut paths, &mut parents);
-            }
-        }
-        Selection::Only { paths, parents }
+        only.into_iter()
+            .map(|(paths, parents)| Selection::Only { paths, parents })
+            .chain([Selection::AllBut(listed)])
+            .collect()
     }
 }
 
-/// Adds the key of `path` to `paths` and those of the directories leading to it to `parents`.
-fn insert_with_parents(path: &[u8], paths: &mut KeySet, parents: &mut KeySet) {
-    paths.insert(path_key(path));
+/// Adds `key` (of `path`) to `paths` and those of the directories leading to it to `parents`.
+fn insert_with_parents(path: &[u8], key: u128, paths: &mut KeySet, parents: &mut KeySet) {
+    paths.insert(key);
     for (i, &b) in path.iter().enumerate() {
         if b == b'/' && i > 0 {
             parents.insert(path_key(&path[..i]));
@@ -261,7 +250,12 @@ pub struct WalkOptions<'a> {
 /// repository), or a commit's directory.
 #[derive(Clone)]
 enum Node {
-    Fs(PathBuf),
+    /// `not_dir`: the directory listing says it is no directory, so a layer that leaves it out
+    /// need not stat it.
+    Fs {
+        path: PathBuf,
+        not_dir: bool,
+    },
     Tree(TreeRef),
     /// A file object of a bare-user or archive repository (its metadata is not its inode's).
     Object(PathBuf),
@@ -281,9 +275,8 @@ struct Stored {
 struct Frame {
     /// rel path of the directory, with a trailing '/' (empty for the root).
     prefix: Vec<u8>,
-    /// (name, node), sorted by name bytes.
-    children: Children,
-    next: usize,
+    /// (name, node) still to visit, sorted by name bytes.
+    children: std::vec::IntoIter<(Vec<u8>, Node)>,
 }
 
 fn list(dir: &Path) -> Result<Children, Error> {
@@ -292,7 +285,15 @@ fn list(dir: &Path) -> Result<Children, Error> {
     for ent in rd {
         let ent = ent.map_err(|e| Error::io("cannot list directory", dir, &e))?;
         let name = ent.file_name();
-        out.push((name.as_bytes().to_vec(), Node::Fs(dir.join(&name))));
+        // d_type, from the listing itself (no stat); unknown counts as maybe a directory.
+        let not_dir = ent.file_type().is_ok_and(|t| !t.is_dir());
+        out.push((
+            name.as_bytes().to_vec(),
+            Node::Fs {
+                path: dir.join(&name),
+                not_dir,
+            },
+        ));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -308,7 +309,7 @@ fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Children, Error> {
             (
                 name,
                 if src.mode == RepoMode::Bare {
-                    Node::Fs(path)
+                    Node::Fs { path, not_dir: true }
                 } else {
                     Node::Object(path)
                 },
@@ -323,7 +324,7 @@ fn list_tree(src: &CommitSource, tree: &TreeRef) -> Result<Children, Error> {
 fn children_of(node: &Node, commit: Option<&CommitSource>) -> Result<Children, Error> {
     match (node, commit) {
         (Node::Tree(t), Some(src)) => list_tree(src, t),
-        (Node::Fs(p), _) => list(p),
+        (Node::Fs { path, .. }, _) => list(path),
         (Node::Tree(_), None) | (Node::Object(_), _) => Err(Error::Pipeline),
     }
 }
@@ -438,7 +439,7 @@ fn read_full(file: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// The stat of a child, and what the repository's metadata says beyond it.
 fn stat_of(node: &Node, commit: Option<&CommitSource>) -> Result<(PathBuf, Stat, Stored), Error> {
     match (node, commit) {
-        (Node::Fs(p), _) => {
+        (Node::Fs { path: p, .. }, _) => {
             let m = fs::symlink_metadata(p).map_err(|e| Error::io("cannot stat", p, &e))?;
             let mut stat = Stat::of(&m);
             if commit.is_some() && !stat.is_dir() {
@@ -485,7 +486,11 @@ fn top_level(root: &Path, opts: &WalkOptions) -> Result<(Children, bool), Error>
             }
             let usr_etc = root.join("usr/etc");
             let found = fs::symlink_metadata(&usr_etc).is_ok();
-            (list(root)?, found.then_some(Node::Fs(usr_etc)))
+            let usr_etc = found.then_some(Node::Fs {
+                path: usr_etc,
+                not_dir: false,
+            });
+            (list(root)?, usr_etc)
         }
         Some(src) => {
             let top = list_tree(src, &src.root)?;
@@ -534,8 +539,7 @@ pub fn walk(
     let (top, rewrite) = top_level(root, opts)?;
     let mut stack = vec![Frame {
         prefix: Vec::new(),
-        children: top,
-        next: 0,
+        children: top.into_iter(),
     }];
     // Only-mode directories that lead to listed entries are written just before the first such
     // entry is found, so that a layer holds no directories leading nowhere: (depth, entry).
@@ -544,14 +548,13 @@ pub fn walk(
         if opts.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let Some((name, node)) = frame.children.get(frame.next).cloned() else {
+        let Some((name, node)) = frame.children.next() else {
             stack.pop();
             if pending.last().map(|p| p.0) == Some(stack.len()) {
                 pending.pop();
             }
             continue;
         };
-        frame.next += 1;
         let mut rel = frame.prefix.clone();
         rel.extend_from_slice(&name);
         // (listed itself, leads to listed entries) for a partial layer.
@@ -565,7 +568,14 @@ pub fn walk(
                 }
                 (listed, leads)
             }
-            Some(Selection::AllBut(paths)) => (!paths.contains(&path_key(&rel)), true),
+            Some(Selection::AllBut(paths)) => {
+                let listed = !paths.contains(&path_key(&rel));
+                if !listed && matches!(node, Node::Fs { not_dir: true, .. }) {
+                    // Left out, and no directory that could lead to something written.
+                    continue;
+                }
+                (listed, true)
+            }
         };
         let (path, meta, stored) = stat_of(&node, opts.commit)?;
         if opts.skip.contains(&(meta.dev, meta.ino)) {
@@ -596,8 +606,7 @@ pub fn walk(
             rel.push(b'/');
             stack.push(Frame {
                 prefix: rel,
-                children,
-                next: 0,
+                children: children.into_iter(),
             });
         }
     }
@@ -743,9 +752,10 @@ mod tests {
             Selection::Only { paths, .. } => paths.contains(&path_key(p.as_bytes())),
             Selection::AllBut(paths) => !paths.contains(&path_key(p.as_bytes())),
         };
-        let first = Selection::for_layer(&lists, 0, &l);
+        let mut layers = Selection::for_layers(&lists, &l).into_iter();
+        let first = layers.next().unwrap();
         assert!(has(&first, "usr/share/big/data") && has(&first, "usr") && !has(&first, "usr/lib/libc.so.6"));
-        let second = Selection::for_layer(&lists, 1, &l);
+        let second = layers.next().unwrap();
         assert!(has(&second, "usr/lib/libc.so.6") && has(&second, "usr/share/zoneinfo/UTC"));
         assert!(!has(&second, "usr/share/big/data"), "listed by layer 0 first");
         let Selection::Only { parents, .. } = &second else {
@@ -754,7 +764,8 @@ mod tests {
         assert!(
             parents.contains(&path_key(b"usr/lib")) && parents.contains(&path_key(b"usr/share/zoneinfo"))
         );
-        let rest = Selection::for_layer(&lists, 2, &l);
+        let rest = layers.next().unwrap();
+        assert!(layers.next().is_none());
         assert!(
             has(&rest, "etc/hostname")
                 && !has(&rest, "usr/share/zoneinfo/UTC")

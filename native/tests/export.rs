@@ -416,7 +416,9 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
         let out = tmp.path().join(format!("layer{index}.tar"));
         let mut o = opts(&root, &out, Compression::None, 1);
         o.usr_etc_as_etc = true;
-        o.layers[0].select = Some(std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+        o.layers[0].select = Some(std::sync::Arc::new(
+            Selection::for_layers(&lists, &[]).swap_remove(index),
+        ));
         run(&o).unwrap();
         tar_list(&out).join("\n")
     };
@@ -609,8 +611,8 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
                 o.usr_etc_as_etc = true;
                 o.source_date_epoch = Some(0);
                 o.commit = from_commit.then(|| commit.clone());
-                o.layers[0].select =
-                    select.map(|index| std::sync::Arc::new(Selection::for_layer(&lists, index, &[])));
+                o.layers[0].select = select
+                    .map(|index| std::sync::Arc::new(Selection::for_layers(&lists, &[]).swap_remove(index)));
                 let r = run(&o).unwrap();
                 (r, fs::read(&out).unwrap())
             };
