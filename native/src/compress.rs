@@ -511,15 +511,7 @@ mod tests {
     #[test]
     fn libdeflate_pieces_chain_without_fallback() {
         // Varied inputs: text, zeros, incompressible bytes, tiny.
-        let mut x: u64 = 1;
-        let noise: Vec<u8> = (0..BLOCK_SIZE)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = crate::test_data::noise(BLOCK_SIZE, 1);
         let mut inputs: Vec<Vec<u8>> = vec![sample(BLOCK_SIZE), vec![0u8; BLOCK_SIZE], noise];
         // Real binary data: this test executable.
         if let Ok(exe) = std::fs::read(std::env::current_exe().unwrap()) {

@@ -572,17 +572,7 @@ fn fill_table(
 mod tests {
     use super::*;
     use crate::compress::final_block_bits;
-
-    fn noise(n: usize, mut x: u64) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::test_data::noise;
 
     /// Inputs whose streams have every kind of block and code: text, runs, incompressible bytes
     /// (stored blocks), tiny inputs (static blocks), machine code, and bytes with a very skewed

@@ -13,6 +13,23 @@ pub mod walk;
 #[cfg(feature = "napi")]
 mod binding;
 
+/// Inputs for the unit tests.
+#[cfg(test)]
+mod test_data {
+    /// `n` bytes of xorshift noise from `seed` (not 0): incompressible, reproducible.
+    pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+}
+
 use std::fmt;
 use std::path::Path;
 

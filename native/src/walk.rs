@@ -272,6 +272,19 @@ struct Stored {
     deflated_at: Option<u64>,
 }
 
+impl Stored {
+    fn entry(self, rel: Vec<u8>, path: PathBuf, meta: Stat) -> Entry {
+        Entry {
+            rel,
+            path,
+            meta,
+            xattrs: self.xattrs,
+            symlink: self.symlink,
+            deflated_at: self.deflated_at,
+        }
+    }
+}
+
 struct Frame {
     /// rel path of the directory, with a trailing '/' (empty for the root).
     prefix: Vec<u8>,
@@ -585,14 +598,7 @@ pub fn walk(
         if !(listed || (is_dir && leads)) {
             continue;
         }
-        let entry = Entry {
-            rel: rel.clone(),
-            path,
-            meta,
-            xattrs: stored.xattrs,
-            symlink: stored.symlink,
-            deflated_at: stored.deflated_at,
-        };
+        let entry = stored.entry(rel.clone(), path, meta);
         if listed {
             for (_, parent) in pending.drain(..) {
                 f(parent)?;
@@ -655,14 +661,7 @@ pub fn walk_unordered(
             } else {
                 None
             };
-            f(Entry {
-                rel: rel.clone(),
-                path,
-                meta,
-                xattrs: stored.xattrs,
-                symlink: stored.symlink,
-                deflated_at: stored.deflated_at,
-            })?;
+            f(stored.entry(rel.clone(), path, meta))?;
             if let Some(children) = children {
                 rel.push(b'/');
                 queue.lock().expect("walk queue").dirs.push((rel, children));

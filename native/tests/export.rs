@@ -101,6 +101,14 @@ fn make_tree(root: &Path) -> bool {
     has_user_xattrs(&root.join("usr/bin/tool"))
 }
 
+/// `make_tree` in `dir`/root without its socket (which a layer leaves out with a warning).
+fn socketless_tree(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    make_tree(&root);
+    fs::remove_file(root.join("var/sock")).unwrap();
+    root
+}
+
 fn opts(root: &Path, out: &Path, compression: Compression, threads: usize) -> ExportOptions {
     ExportOptions {
         root: root.to_path_buf(),
@@ -312,9 +320,7 @@ impl TapMkdir for PathBuf {
 #[test]
 fn selections_split_a_tree() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    make_tree(&root);
-    fs::remove_file(root.join("var/sock")).unwrap();
+    let root = socketless_tree(tmp.path());
     let listed: Vec<Vec<u8>> = ["etc/default/conf", "usr/bin/tool-link", "var/lib/sym", "var/nope"]
         .iter()
         .map(|s| s.as_bytes().to_vec())
@@ -397,9 +403,7 @@ fn selections_split_a_tree() {
 #[test]
 fn scan_keeps_hardlink_groups_in_one_layer() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    make_tree(&root);
-    fs::remove_file(root.join("var/sock")).unwrap();
+    let root = socketless_tree(tmp.path());
     let never = std::sync::atomic::AtomicBool::new(false);
     // Groups: usr/bin/tool + usr/bin/tool-link, etc/default/conf (usr/etc) + var/lib/conf-link.
     let mut lists = vec![
@@ -455,9 +459,7 @@ fn scan_keeps_hardlink_groups_in_one_layer() {
 #[test]
 fn skip_paths_leave_out_what_is_being_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    make_tree(&root);
-    fs::remove_file(root.join("var/sock")).unwrap();
+    let root = socketless_tree(tmp.path());
     // An image being written inside the tree it is made of, and an old output to be replaced.
     fs::create_dir_all(root.join("var/.img.layout-1/blobs")).unwrap();
     fs::write(root.join("var/.img.layout-1/blobs/layer0"), b"earlier layer").unwrap();
@@ -685,9 +687,7 @@ fn corrupt_archive_objects_are_errors() {
 #[test]
 fn usr_etc_as_etc_and_source_date_epoch() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    make_tree(&root);
-    fs::remove_file(root.join("var/sock")).unwrap();
+    let root = socketless_tree(tmp.path());
     let out = tmp.path().join("l.tar");
     let mut o = opts(&root, &out, Compression::None, 2);
     o.usr_etc_as_etc = true;
@@ -885,9 +885,7 @@ fn words(seed: u64, len: usize) -> Vec<u8> {
 #[test]
 fn layers_in_one_pass_equal_separate_exports() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    make_tree(&root);
-    fs::remove_file(root.join("var/sock")).unwrap();
+    let root = socketless_tree(tmp.path());
     // Nine blocks and more in each of the first two layers: the mix's stronger block falls at
     // a different place if blocks were counted across layers.
     fs::write(root.join("usr/a.txt"), words(1, 9 * 1048576 + 4000)).unwrap();
@@ -906,6 +904,17 @@ fn layers_in_one_pass_equal_separate_exports() {
                     .map(|s| s.as_bytes().to_vec()),
             ),
         ]
+    };
+    // The layers above into `outs` (as many as there are outputs).
+    let targets = |outs: &[PathBuf]| -> Vec<LayerTarget> {
+        selections()
+            .into_iter()
+            .zip(outs)
+            .map(|(sel, out)| LayerTarget {
+                output: out.clone(),
+                select: Some(std::sync::Arc::new(sel)),
+            })
+            .collect()
     };
     for c in [
         Compression::parse("gzip", None).unwrap(),
@@ -929,14 +938,7 @@ fn layers_in_one_pass_equal_separate_exports() {
         for threads in [1, 2] {
             let outs: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("t{threads}-{i}"))).collect();
             let mut o = opts(&root, &outs[0], c, threads);
-            o.layers = selections()
-                .into_iter()
-                .zip(&outs)
-                .map(|(sel, out)| LayerTarget {
-                    output: out.clone(),
-                    select: Some(std::sync::Arc::new(sel)),
-                })
-                .collect();
+            o.layers = targets(&outs);
             let ctl = Control::default();
             let results = export_layers(&o, &ctl).unwrap();
             assert_eq!(results.len(), 4);
@@ -970,7 +972,7 @@ fn layers_in_one_pass_equal_separate_exports() {
     assert_eq!(fs::read(&outs[1]).unwrap(), b"keep");
     assert!(!outs[0].exists() && !outs[2].exists());
 
-    // Cancelled in the middle (after the first layer's blob is complete): nothing is left.
+    // Cancelled in the middle (once the second layer is being read): nothing is left.
     fs::remove_file(&outs[1]).unwrap();
     for c in [
         Compression::parse("gzip", None).unwrap(),
@@ -979,15 +981,7 @@ fn layers_in_one_pass_equal_separate_exports() {
     ] {
         let ctl = Control::default();
         let mut o = opts(&root, &outs[0], c, 2);
-        o.layers = selections()
-            .into_iter()
-            .zip(&outs)
-            .map(|(sel, out)| LayerTarget {
-                output: out.clone(),
-                select: Some(std::sync::Arc::new(sel)),
-            })
-            .take(3)
-            .collect();
+        o.layers = targets(&outs);
         let e = std::thread::scope(|s| {
             s.spawn(|| {
                 while ctl.layer.load(std::sync::atomic::Ordering::Relaxed) < 1 {
