@@ -898,28 +898,28 @@ impl<'a> BlobFile<'a> {
     }
 
     fn put(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.file
-            .write_all(data)
-            .map_err(|e| Error::io("cannot write", self.path, &e))?;
+        self.write_counted(data)?;
         if let Some(sha) = self.sha.as_mut() {
             sha.update(data);
         }
-        self.size += data.len() as u64;
-        self.ctl
-            .bytes_written
-            .store(self.before + self.size, Ordering::Relaxed);
         Ok(())
     }
 
     /// Writes `data`, the compressed `tar`, hashing both at once.
     fn put_compressed(&mut self, data: &[u8], tar: &[u8], tar_sha: &mut Sha256) -> Result<(), Error> {
-        self.file
-            .write_all(data)
-            .map_err(|e| Error::io("cannot write", self.path, &e))?;
+        self.write_counted(data)?;
         match self.sha.as_mut() {
             Some(sha) => Sha256::update_two(tar_sha, tar, sha, data),
             None => tar_sha.update(tar),
         }
+        Ok(())
+    }
+
+    /// Writes `data` to the file and counts it (not hashed).
+    fn write_counted(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io("cannot write", self.path, &e))?;
         self.size += data.len() as u64;
         self.ctl
             .bytes_written

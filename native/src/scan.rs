@@ -74,8 +74,8 @@ pub fn scan_tree(
         cancel,
         commit,
     };
-    // The stat calls are most of the time: two threads list and stat directories from one
-    // queue (~100 -> ~60 ms for the bench's 25k entries). Nothing below depends on the order the
+    // The stat calls are most of the time: a thread per core (at most 4) lists and stats
+    // directories from one queue (two cores: ~100 -> ~60 ms for the bench's 25k entries). Nothing below depends on the order the
     // entries come in: sums, and groups whose moves are sorted at the end.
     let added = walk::walk_unordered(root, &opts, export::default_threads().min(4), &|ent| {
         let mut guard = seen.lock().expect("scan state");
