@@ -90,7 +90,6 @@ fn main() {
                 let piece = compress::Piece {
                     index: i as u64,
                     input: block(i),
-                    dict: &[],
                     last: i + 1 == nblocks,
                 };
                 p.compress(&piece, &mut out);

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use crate::compress::{self, Compression, GzipPieces, BLOCK_SIZE, DICT_SIZE};
+use crate::compress::{self, Compression, GzipPieces, BLOCK_SIZE};
 use crate::ostree_repo::CommitSource;
 use crate::sha256::Sha256;
 use crate::tar::{self, Header, Kind};
@@ -167,8 +167,6 @@ struct Job {
     /// Position in its layer's stream (which blocks a gzip level mix makes stronger).
     index: u64,
     data: Vec<u8>,
-    /// The previous block's last 32 KiB (gzip only).
-    dict: Vec<u8>,
     /// Ends its layer.
     last: bool,
 }
@@ -178,7 +176,6 @@ impl Job {
         compress::Piece {
             index: self.index,
             input: &self.data,
-            dict: &self.dict,
             last: self.last,
         }
     }
@@ -354,8 +351,6 @@ struct BlockOut<'a> {
     sha: Option<Sha256>,
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
-    want_dict: bool,
-    dict: Vec<u8>,
     ctl: &'a Control,
 }
 
@@ -371,13 +366,6 @@ impl BlockOut<'_> {
         self.layer_size += data.len() as u64;
         self.total += data.len() as u64;
         self.ctl.bytes_read.store(self.total, Ordering::Relaxed);
-        // A layer's first block follows nothing.
-        let dict = if self.want_dict && !last {
-            let tail = data[data.len().saturating_sub(DICT_SIZE)..].to_vec();
-            std::mem::replace(&mut self.dict, tail)
-        } else {
-            std::mem::take(&mut self.dict)
-        };
         self.block = match &self.tokens {
             Some(tokens) => tokens.recv().map_err(|_| Error::Pipeline)?,
             None => Vec::new(),
@@ -389,7 +377,6 @@ impl BlockOut<'_> {
                 seq: self.seq,
                 index: self.index,
                 data,
-                dict,
                 last,
             })
             .map_err(|_| Error::Pipeline)?;
@@ -577,8 +564,6 @@ fn produce(
         sha: (!gzip).then(Sha256::new),
         tx,
         tokens,
-        want_dict: gzip,
-        dict: Vec::new(),
         ctl,
     };
     let mut hdr_buf = Vec::with_capacity(4096);
@@ -836,27 +821,16 @@ fn deflate_worker(
 ) -> Result<(), Error> {
     let mut d = GzipPieces::new(level, strong_every);
     loop {
-        // A second job if one is waiting: the two pieces' final-block scans run interleaved.
-        let (first, second) = {
-            let jobs = jobs.lock().expect("job queue");
-            match jobs.recv() {
-                Ok(j) => (j, jobs.try_recv().ok()),
-                Err(_) => return Ok(()),
-            }
+        let job = match jobs.lock().expect("job queue").recv() {
+            Ok(j) => j,
+            Err(_) => return Ok(()),
         };
         if ctl.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
         let mut out = Vec::new();
-        match second {
-            None => d.compress(&first.piece(), &mut out),
-            Some(second) => {
-                let mut out2 = Vec::new();
-                d.compress_two([&first.piece(), &second.piece()], [&mut out, &mut out2]);
-                send_done(done, second, out2)?;
-            }
-        }
-        send_done(done, first, out)?;
+        d.compress(&job.piece(), &mut out);
+        send_done(done, job, out)?;
     }
 }
 
@@ -1094,8 +1068,6 @@ mod tests {
             sha: Some(Sha256::new()),
             tx,
             tokens: None,
-            want_dict: false,
-            dict: Vec::new(),
             ctl,
         }
     }

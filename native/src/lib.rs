@@ -2,7 +2,6 @@
 //! pass. Plain Rust modules; the N-API binding (feature `napi`) is a thin adapter in [`binding`].
 
 pub mod compress;
-pub mod deflate_scan;
 pub mod export;
 pub mod ostree_repo;
 pub mod scan;
