@@ -180,13 +180,13 @@ export async function checkout(repo: string, checksum: string, dir: string): Pro
 
 /**
  * Whether the native core reads a commit's objects where they lie: `bare` (file objects are the
- * files), `bare-user` (metadata in an xattr) and `archive` (compressed objects with a header)
- * repositories, without a parent repository (objects could be there instead). `bare-user-only`
- * and `bare-split-xattrs` are checked out.
+ * files), `bare-user` (metadata in an xattr), `bare-user-only` (the files, with no owner or xattrs)
+ * and `archive` (compressed objects with a header) repositories, without a parent repository
+ * (objects could be there instead). `bare-split-xattrs` is checked out.
  */
 export function canReadInPlace(repo: string): boolean {
   const config = readFileSync(join(repo, "config"), "utf8");
-  return /^\s*mode\s*=\s*(bare|bare-user|archive|archive-z2)\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
+  return /^\s*mode\s*=\s*(bare|bare-user|bare-user-only|archive|archive-z2)\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
 }
 
 /**

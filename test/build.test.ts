@@ -414,6 +414,21 @@ describe("oci build --source (OSTree)", () => {
       expect(inPlace.digest, mode).toBe(a.digest);
       expect(readdirSync(join(other, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
     }
+    // bare-user-only keeps no owner, xattrs or setuid bits, so the tree committed there is another
+    // commit; read in place it gives the bytes of its own checkout (root's checkout: 0:0 as well).
+    const userOnly = join(tmp.path, "bare-user-only-repo");
+    execFileSync("ostree", ["init", `--repo=${userOnly}`, "--mode=bare-user-only"]);
+    execFileSync("ostree", ["commit", `--repo=${userOnly}`, "-b", "test/user-only", ostreeTree]);
+    const userOnlyCheckout = await build(["--source", "test/user-only", "--repo", userOnly, "--output", join(tmp.path, "os-uo-c")], { APT_OSTREE_READ: "checkout" });
+    expect(userOnlyCheckout.digest).not.toBe(a.digest);
+    // Objects written by another user are that user's: a checkout shows it, the commit (read in
+    // place) still says 0:0.
+    execFileSync("sh", ["-c", `find '${userOnly}/objects' -name '*.file' -exec chown -h 4321:4321 {} +`]);
+    const userOnlyInPlace = await build(["--source", "test/user-only", "--repo", userOnly, "--output", join(tmp.path, "os-uo")]);
+    expect(userOnlyInPlace.digest).toBe(userOnlyCheckout.digest);
+    const chownedCheckout = await build(["--source", "test/user-only", "--repo", userOnly, "--output", join(tmp.path, "os-uo-c2")], { APT_OSTREE_READ: "checkout" });
+    expect(chownedCheckout.digest).not.toBe(userOnlyCheckout.digest);
+    expect(readdirSync(join(userOnly, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
     const archiveCheckout = await build(["--source", "test/hard", "--repo", join(tmp.path, "archive-repo"), "--output", join(tmp.path, "os-d"), "--bootc"], { APT_OSTREE_READ: "checkout" });
     expect(archiveCheckout.layers.map((l: { entries: number }) => l.entries)).toEqual(a.layers.map((l: { entries: number }) => l.entries));
     expect(archiveCheckout.digest).not.toBe(a.digest);

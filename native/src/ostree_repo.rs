@@ -52,12 +52,15 @@ pub struct DirMeta {
 pub enum RepoMode {
     Bare,
     BareUser,
+    /// Files as themselves (symlinks as symlinks, mode in the file); no owner (always 0:0) and no
+    /// xattrs, as the commit records them.
+    BareUserOnly,
     Archive,
 }
 
 impl RepoMode {
-    /// The mode in `repo/config`; an error for a mode that is not read in place (`bare-user-only`,
-    /// `bare-split-xattrs`).
+    /// The mode in `repo/config`; an error for a mode that is not read in place
+    /// (`bare-split-xattrs`).
     pub fn of_repo(repo: &Path) -> Result<RepoMode, Error> {
         let config = std::fs::read_to_string(repo.join("config"))
             .map_err(|e| Error::io("cannot read", &repo.join("config"), &e))?;
@@ -70,6 +73,7 @@ impl RepoMode {
                     return match value.trim() {
                         "bare" => Ok(RepoMode::Bare),
                         "bare-user" => Ok(RepoMode::BareUser),
+                        "bare-user-only" => Ok(RepoMode::BareUserOnly),
                         "archive" | "archive-z2" => Ok(RepoMode::Archive),
                         other => Err(Error::msg(format!(
                             "{}: repository mode {other} cannot be read in place",
@@ -130,7 +134,9 @@ impl CommitSource {
     pub fn file_path(&self, checksum: &Checksum) -> PathBuf {
         match self.mode {
             RepoMode::Archive => self.object_path(checksum, "filez"),
-            RepoMode::Bare | RepoMode::BareUser => self.object_path(checksum, "file"),
+            RepoMode::Bare | RepoMode::BareUser | RepoMode::BareUserOnly => {
+                self.object_path(checksum, "file")
+            }
         }
     }
 
@@ -419,9 +425,10 @@ mod tests {
             mode("[remote \"x\"]\nmode=archive\n[core]\nmode=bare-user\n"),
             Ok(RepoMode::BareUser)
         );
-        assert!(mode("[core]\nmode=bare-user-only\n")
+        assert_eq!(mode("[core]\nmode=bare-user-only\n"), Ok(RepoMode::BareUserOnly));
+        assert!(mode("[core]\nmode=bare-split-xattrs\n")
             .unwrap_err()
-            .contains("bare-user-only cannot be read in place"));
+            .contains("bare-split-xattrs cannot be read in place"));
     }
 
     #[test]

@@ -354,9 +354,12 @@ fn commit_file_nlink(stat: &Stat) -> u64 {
     }
 }
 
-/// A bare-user or archive file object: metadata from its xattr or header, identity (dev, ino)
-/// from the object file.
+/// A bare-user, bare-user-only or archive file object: metadata from its xattr, itself or its
+/// header, identity (dev, ino) from the object file.
 fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
+    if mode == RepoMode::BareUserOnly {
+        return stat_user_only_object(path);
+    }
     let corrupt = |why: &str| corrupt_object(path, why);
     let mut file = fs::OpenOptions::new()
         .read(true)
@@ -410,7 +413,7 @@ fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
             };
             (stored, None)
         }
-        RepoMode::Bare => return Err(Error::Pipeline),
+        RepoMode::Bare | RepoMode::BareUserOnly => return Err(Error::Pipeline),
     };
     let kind = stored.mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFLNK {
@@ -435,6 +438,34 @@ fn stat_object(path: &Path, mode: RepoMode) -> Result<(Stat, Stored), Error> {
         deflated_at: content_offset.filter(|_| kind == libc::S_IFREG),
     };
     Ok((stat, extra))
+}
+
+/// A bare-user-only file object: the file (or symlink) itself, owned by 0:0 whoever wrote it
+/// (the commit says so: such repositories keep no owner) and without xattrs. An `ostree checkout`
+/// by root gives the same, but with the object's owner on files.
+fn stat_user_only_object(path: &Path) -> Result<(Stat, Stored), Error> {
+    let m = fs::symlink_metadata(path).map_err(|e| Error::io("cannot stat", path, &e))?;
+    let symlink = if m.file_type().is_symlink() {
+        let target = fs::read_link(path).map_err(|e| Error::io("cannot read", path, &e))?;
+        Some(target.as_os_str().as_bytes().to_vec())
+    } else if m.file_type().is_file() {
+        None
+    } else {
+        return Err(corrupt_object(path, "neither a regular file nor a symlink"));
+    };
+    let mut stat = Stat::of(&m);
+    stat.uid = 0;
+    stat.gid = 0;
+    if symlink.is_some() {
+        stat.size = 0;
+    }
+    stat.nlink = commit_file_nlink(&stat);
+    let stored = Stored {
+        xattrs: Some(Vec::new()),
+        symlink,
+        deflated_at: None,
+    };
+    Ok((stat, stored))
 }
 
 /// Reads until `buf` is full or the file ends; the count read.

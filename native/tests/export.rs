@@ -569,10 +569,12 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
     ostree(&["checkout", &repo_arg, "t", checkout.to_str().unwrap()]);
     let lists = vec!["/usr/share/doc/b/copyright\n/bin\n/usr/bin/tool-link\n".to_string()];
     let never = std::sync::atomic::AtomicBool::new(false);
-    let from_checkout = scan_tree(&checkout, None, true, &[], &lists, &[], &never).unwrap();
+    let bare_scan = scan_tree(&checkout, None, true, &[], &lists, &[], &never).unwrap();
     // The same commit in every mode read in place (archive-z2: compressed objects with a header;
-    // bare-user: owner, mode and xattrs in user.ostreemeta, symlinks as files): the same bytes.
-    for mode in ["bare", "archive-z2", "bare-user"] {
+    // bare-user: owner, mode and xattrs in user.ostreemeta, symlinks as files): the same bytes as
+    // the bare repository's checkout. bare-user-only keeps no owner, xattrs or setuid bits, so its
+    // commit of the tree is another one: the same bytes as its own checkout.
+    for mode in ["bare", "archive-z2", "bare-user", "bare-user-only"] {
         let repo = if mode == "bare" {
             repo.clone()
         } else {
@@ -598,6 +600,16 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
             ostree(&["commit", &repo_arg, "-b", "t", root.to_str().unwrap()]);
         }
         let commit = commit_source(&repo, "t");
+        let own = (mode == "bare-user-only").then(|| {
+            let own = repo.join("tmp/co");
+            ostree(&["checkout", &repo_arg, "t", own.to_str().unwrap()]);
+            let scan = scan_tree(&own, None, true, &[], &lists, &[], &never).unwrap();
+            (own, scan)
+        });
+        let (checkout, from_checkout): (&Path, _) = match &own {
+            Some((path, scan)) => (path, scan),
+            None => (&checkout, &bare_scan),
+        };
         for (i, (compression, select)) in [
             (Compression::None, None),
             (Compression::gzip(2), None),
@@ -609,7 +621,7 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
         {
             let export = |from_commit: bool| {
                 let out = tmp.path().join(format!("{mode}-{i}-{from_commit}.blob"));
-                let mut o = opts(if from_commit { &repo } else { &checkout }, &out, compression, 2);
+                let mut o = opts(if from_commit { &repo } else { checkout }, &out, compression, 2);
                 o.usr_etc_as_etc = true;
                 o.source_date_epoch = Some(0);
                 o.commit = from_commit.then(|| commit.clone());
@@ -622,8 +634,19 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
             let (b, b_bytes) = export(false);
             assert_eq!(a, b, "{mode} case {i}");
             assert!(a_bytes == b_bytes, "{mode} case {i}: blobs differ");
-            if i == 0 {
-                let listing = tar_list(&tmp.path().join(format!("{mode}-0-true.blob"))).join("\n");
+            let listing = tar_list(&tmp.path().join(format!("{mode}-0-true.blob"))).join("\n");
+            if i == 0 && mode == "bare-user-only" {
+                // Owner and setuid gone, symlinks still symlinks, hardlinks still one object.
+                assert!(
+                    listing.contains("-rwxr-xr-x 0/0") && !listing.contains("1234/5678"),
+                    "{listing}"
+                );
+                assert!(listing.contains("usr/share/tool-sym -> ../bin/tool"), "{listing}");
+                assert!(
+                    listing.contains("usr/share/doc/b/copyright link to usr/share/doc/a/copyright"),
+                    "{listing}"
+                );
+            } else if i == 0 {
                 assert!(
                     listing.contains("usr/share/doc/b/copyright link to usr/share/doc/a/copyright"),
                     "{listing}"
@@ -636,7 +659,24 @@ fn commit_read_in_place_equals_its_checkout_in_every_mode() {
             }
         }
         let from_commit = scan_tree(&repo, Some(&commit), true, &[], &lists, &[], &never).unwrap();
-        assert_eq!(from_commit, from_checkout, "{mode}");
+        assert_eq!(&from_commit, from_checkout, "{mode}");
+        if mode == "bare-user-only" {
+            // Written by another user, the objects are that user's; the commit still says 0:0.
+            for dir in fs::read_dir(repo.join("objects")).unwrap() {
+                for object in fs::read_dir(dir.unwrap().path()).unwrap() {
+                    let path = object.unwrap().path();
+                    if path.extension() == Some(OsStr::new("file")) {
+                        std::os::unix::fs::lchown(&path, Some(4321), Some(4321)).unwrap();
+                    }
+                }
+            }
+            let out = tmp.path().join("user-only-chowned.blob");
+            let mut o = opts(&repo, &out, Compression::None, 2);
+            o.commit = Some(commit.clone());
+            run(&o).unwrap();
+            let listing = tar_list(&out).join("\n");
+            assert!(listing.contains("0/0") && !listing.contains("4321"), "{listing}");
+        }
     }
 }
 
