@@ -4,7 +4,8 @@ import { mkdtempSync, openSync, closeSync, writeFileSync, readFileSync } from "n
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildConfig, buildIndex, buildManifest, isKnownArch, normalisePort, parseCreated, parseKeyValue, platformForDebianArch, type ImageSettings } from "../src/oci/image.ts";
+import { hostDebianArch, isKnownArch, ociArchOf, platformForDebianArch, qemuArch } from "../src/arch.ts";
+import { buildConfig, buildIndex, buildManifest, normalisePort, parseCreated, parseKeyValue, type ImageSettings } from "../src/oci/image.ts";
 import { sha256 } from "../src/oci/digest.ts";
 import { dockerRepoTag, parseLocalTarget } from "../src/oci/local.ts";
 import { indexTar, readMember, writeTar } from "../src/oci/tar.ts";
@@ -55,6 +56,18 @@ describe("image config and manifest", () => {
     expect(platformForDebianArch("386")).toEqual({ architecture: "386" });
     expect(() => platformForDebianArch("foo")).toThrow(/unknown architecture 'foo'/);
     expect(isKnownArch("riscv64") && isKnownArch("mips64le") && !isKnownArch("x64") && !isKnownArch("constructor")).toBe(true);
+    // One table for every naming: Node's, uname's (qemu's) and OCI's.
+    expect(["x64", "arm64", "arm", "ia32", "ppc64", "loong64", "sparc"].map((n) => hostDebianArch(n))).toEqual(["amd64", "arm64", "armhf", "i386", "ppc64el", "loong64", "sparc"]);
+    expect(["x86_64", "aarch64", "armel", "loongarch64", "mips64el", "ppc64le", "weird"].map(ociArchOf)).toEqual([
+      { architecture: "amd64" },
+      { architecture: "arm64", variant: "v8" },
+      { architecture: "arm", variant: "v5" },
+      { architecture: "loong64" },
+      { architecture: "mips64le" },
+      { architecture: "ppc64le" },
+      { architecture: "weird" },
+    ]);
+    expect([qemuArch("loong64"), qemuArch("amd64"), qemuArch("x86_64"), qemuArch("toString")]).toEqual(["loongarch64", "x86_64", undefined, undefined]);
     expect(parseCommand('["/bin/sh", "-c", "a b"]', "--cmd")).toEqual(["/bin/sh", "-c", "a b"]);
     expect(parseCommand("/usr/bin/env  bash", "--cmd")).toEqual(["/usr/bin/env", "bash"]);
     expect(() => parseCommand("[1,2]", "--cmd")).toThrow(/array of strings/);

@@ -104,7 +104,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
   base.example("apt-ostree compose base --release bookworm --include systemd,linux-image-amd64 --repo repo --ref debian/bookworm");
   base.action(async (options: Record<string, unknown>) => {
     const config = await loadConfig(options.config);
-    const [{ composeBase }, { hostArchitecture }] = await Promise.all([import("../compose/compose.ts"), import("../compose/releases.ts")]);
+    const [{ composeBase }, { hostDebianArch }] = await Promise.all([import("../compose/compose.ts"), import("../arch.ts")]);
     const release = str(options.release) ?? config.release;
     if (!release) throw usageError("--release is required (or `release` in the compose file)");
     const c = await common(options, config, ctx);
@@ -116,7 +116,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
         ...c,
         progress,
         release,
-        arch: str(options.arch) ?? config.arch ?? hostArchitecture(),
+        arch: str(options.arch) ?? config.arch ?? hostDebianArch(),
         variant: str(options.variant) ?? config.variant ?? "minbase",
         include,
         mirror: str(options.mirror) ?? config.mirror,

@@ -2,7 +2,8 @@
 import type { CAC } from "cac";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import { MAX_LAYERS, parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
-import { DEBIAN_ARCHITECTURES, isKnownArch, normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
+import { DEBIAN_ARCHITECTURES, isKnownArch } from "../arch.ts";
+import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
 import { parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
 import { readConfigFile } from "./config-file.ts";

@@ -13,7 +13,8 @@ import { buildMetadata, sourceDateEpoch, type MetadataValue } from "./metadata.t
 import { bootstrapErrorLine, mmdebstrapArgs, progressStep } from "./mmdebstrap.ts";
 import { installedPackages, nativeArchitecture, packageList, releaseOf } from "./packages.ts";
 import { removeTree, runStreaming } from "./process.ts";
-import { checkArchitecture, checkVariant, defaultMirror, findRelease, hostArchitecture, runsNatively } from "./releases.ts";
+import { hostDebianArch } from "../arch.ts";
+import { checkArchitecture, checkVariant, defaultMirror, findRelease, runsNatively } from "./releases.ts";
 import { DPKG_DATABASE } from "./reshape-plan.ts";
 import { reshapeTree, unreshapeTree } from "./reshape.ts";
 
@@ -64,7 +65,7 @@ function preflight(): void {
 /** Foreign architectures need qemu-user emulation registered with binfmt_misc. */
 export async function checkEmulation(arch: string): Promise<void> {
   const qemu = checkArchitecture(arch);
-  const host = hostArchitecture();
+  const host = hostDebianArch();
   if (runsNatively(host, arch)) return;
   if (existsSync(`/proc/sys/fs/binfmt_misc/qemu-${qemu}`)) return;
   const test = await run("arch-test", [arch]).catch(() => ({ code: 1 }));

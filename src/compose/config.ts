@@ -2,7 +2,8 @@
 // zod; the first problem is reported as one line naming the field. Pure: runs under Node.
 import { z } from "zod";
 import { ExitCode, UserError } from "../errors.ts";
-import { ARCHITECTURES, VARIANTS, knownReleaseNames } from "./releases.ts";
+import { DEBIAN_ARCHITECTURES, isDebianArch } from "../arch.ts";
+import { VARIANTS, knownReleaseNames } from "./releases.ts";
 
 const metadataValue = z.union([z.string(), z.boolean(), z.number(), z.array(z.string())]);
 
@@ -13,7 +14,7 @@ export const composeFileSchema = z
     release: z.string().refine((r) => knownReleaseNames().includes(r), {
       message: `unknown release; known releases: ${knownReleaseNames().join(", ")}`,
     }),
-    arch: z.string().refine((a) => a in ARCHITECTURES, { message: `unknown architecture; known: ${Object.keys(ARCHITECTURES).join(", ")}` }),
+    arch: z.string().refine(isDebianArch, { message: `unknown architecture; known: ${DEBIAN_ARCHITECTURES.join(", ")}` }),
     variant: z.enum(VARIANTS),
     packages: z.array(packageName),
     mirror: z.string().url(),

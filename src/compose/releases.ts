@@ -1,5 +1,6 @@
 // The releases `compose base` knows by name, and the architectures it can build. Pure data and
 // lookups: no I/O, so unit tests run it under Node.
+import { DEBIAN_ARCHITECTURES, qemuArch } from "../arch.ts";
 import { ExitCode, UserError } from "../errors.ts";
 
 export type Distro = "debian" | "ubuntu";
@@ -38,20 +39,6 @@ export const RELEASES: readonly Release[] = [
 export const VARIANTS = ["minbase", "apt", "important", "standard"] as const;
 export type Variant = (typeof VARIANTS)[number];
 
-/** Debian architecture name -> the name qemu-user and binfmt_misc use for it. */
-export const ARCHITECTURES: Readonly<Record<string, string>> = {
-  amd64: "x86_64",
-  arm64: "aarch64",
-  armhf: "arm",
-  armel: "arm",
-  i386: "i386",
-  ppc64el: "ppc64le",
-  riscv64: "riscv64",
-  s390x: "s390x",
-  mips64el: "mips64el",
-  loong64: "loongarch64",
-};
-
 export function knownReleaseNames(): string[] {
   return RELEASES.map((r) => r.name);
 }
@@ -64,10 +51,11 @@ export function findRelease(name: string): Release {
   return release;
 }
 
+/** qemu-user's name for a Debian architecture; a usage error for one apt-ostree does not know. */
 export function checkArchitecture(arch: string): string {
-  const qemu = ARCHITECTURES[arch];
+  const qemu = qemuArch(arch);
   if (!qemu) {
-    throw new UserError(`unknown architecture '${arch}'; known: ${Object.keys(ARCHITECTURES).join(", ")}`, ExitCode.Usage);
+    throw new UserError(`unknown architecture '${arch}'; known: ${DEBIAN_ARCHITECTURES.join(", ")}`, ExitCode.Usage);
   }
   return qemu;
 }
@@ -83,12 +71,6 @@ export function checkVariant(variant: string): Variant {
 export function defaultMirror(release: Release, arch: string): string {
   if (release.distro === "debian") return "http://deb.debian.org/debian";
   return arch === "amd64" || arch === "i386" ? "http://archive.ubuntu.com/ubuntu" : "http://ports.ubuntu.com/ubuntu-ports";
-}
-
-/** Debian architecture of the machine we run on (Node's process.arch naming). */
-export function hostArchitecture(nodeArch: string = process.arch): string {
-  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "armhf", ia32: "i386", ppc64: "ppc64el", riscv64: "riscv64", s390x: "s390x", loong64: "loong64" };
-  return map[nodeArch] ?? nodeArch;
 }
 
 /** Architectures the host runs natively besides its own (amd64 runs i386). */

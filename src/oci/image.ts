@@ -166,40 +166,6 @@ export function describePlatform(p: { os: string; architecture: string; variant?
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
 }
 
-/** Debian architecture names to OCI platform fields. */
-const DEBIAN_PLATFORMS: Record<string, { architecture: string; variant?: string }> = {
-  amd64: { architecture: "amd64" },
-  arm64: { architecture: "arm64", variant: "v8" },
-  armhf: { architecture: "arm", variant: "v7" },
-  armel: { architecture: "arm", variant: "v5" },
-  i386: { architecture: "386" },
-  ppc64el: { architecture: "ppc64le" },
-  s390x: { architecture: "s390x" },
-  riscv64: { architecture: "riscv64" },
-  mips64el: { architecture: "mips64le" },
-  loong64: { architecture: "loong64" },
-};
-export const DEBIAN_ARCHITECTURES = Object.keys(DEBIAN_PLATFORMS);
-const OCI_ARCHITECTURES = new Set(Object.values(DEBIAN_PLATFORMS).map((p) => p.architecture));
-
-/** A Debian architecture name, or the OCI name of one of them (arm, 386, ppc64le...). */
-export function isKnownArch(arch: string): boolean {
-  return Object.hasOwn(DEBIAN_PLATFORMS, arch) || OCI_ARCHITECTURES.has(arch);
-}
-
-export function platformForDebianArch(arch: string): { architecture: string; variant?: string } {
-  if (Object.hasOwn(DEBIAN_PLATFORMS, arch)) return DEBIAN_PLATFORMS[arch];
-  // Already an OCI name (x64 from Node's process.arch is mapped by the caller).
-  if (OCI_ARCHITECTURES.has(arch)) return { architecture: arch };
-  throw new Error(`unknown architecture '${arch}'`);
-}
-
-/** The host's Debian-style architecture name. */
-export function hostDebianArch(): string {
-  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "armhf", ia32: "i386", ppc64: "ppc64el", s390x: "s390x", riscv64: "riscv64", loong64: "loong64" };
-  return map[process.arch] ?? process.arch;
-}
-
 /** Parses `k=v` (the value may contain `=`; the key may not be empty). */
 export function parseKeyValue(text: string, what: string): [string, string] {
   const i = text.indexOf("=");

@@ -2,6 +2,7 @@
 // Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
@@ -59,17 +60,14 @@ function platformOf(flags: RegistryFlags): PlatformChoice {
   return { os: flags.os ? String(flags.os) : "linux", architecture: arch.architecture, variant: flags.variant ? String(flags.variant) : arch.variant };
 }
 
-/** Debian names (armhf, ppc64el, i386) and OCI names both work. */
+/**
+ * Debian names (armhf, ppc64el, i386), uname names (x86_64, aarch64) and OCI names all work. Only
+ * arm keeps its variant (v5 and v7 are different machines); selectPlatform takes arm64 with or
+ * without v8.
+ */
 function normalizeArch(arch: string): { architecture: string; variant?: string } {
-  const table: Record<string, { architecture: string; variant?: string }> = {
-    x86_64: { architecture: "amd64" },
-    aarch64: { architecture: "arm64" },
-    armhf: { architecture: "arm", variant: "v7" },
-    armel: { architecture: "arm", variant: "v5" },
-    i386: { architecture: "386" },
-    ppc64el: { architecture: "ppc64le" },
-  };
-  return table[arch] ?? { architecture: arch };
+  const oci = ociArchOf(arch);
+  return oci.architecture === "arm" ? oci : { architecture: oci.architecture };
 }
 
 // ---------------------------------------------------------------------------------------------

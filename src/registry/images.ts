@@ -6,6 +6,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
+import { hostDebianArch, ociArchOf } from "../arch.ts";
 import { describePlatform, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/image.ts";
 import type { ImageSink, LocalImage } from "../oci/local.ts";
 import { MediaType, isIndexMediaType } from "../oci/mediatypes.ts";
@@ -138,16 +139,9 @@ export interface PlatformChoice {
 }
 
 export function hostPlatform(): PlatformChoice {
-  const map: Record<string, PlatformChoice> = {
-    x64: { os: "linux", architecture: "amd64" },
-    arm64: { os: "linux", architecture: "arm64" },
-    arm: { os: "linux", architecture: "arm", variant: "v7" },
-    ia32: { os: "linux", architecture: "386" },
-    ppc64: { os: "linux", architecture: "ppc64le" },
-    s390x: { os: "linux", architecture: "s390x" },
-    riscv64: { os: "linux", architecture: "riscv64" },
-  };
-  return map[process.arch] ?? { os: "linux", architecture: process.arch };
+  const oci = ociArchOf(hostDebianArch());
+  // As normalizeArch in commands.ts: arm keeps its variant, arm64 goes without v8.
+  return { os: "linux", architecture: oci.architecture, ...(oci.architecture === "arm" ? { variant: oci.variant } : {}) };
 }
 
 /** Picks the platform's entry of an index (variant optional; arm64 accepts v8 or none). */
