@@ -207,7 +207,7 @@ impl ChainableDeflate {
     }
 
     /// Output room `compress` may need for `len` input bytes (the sync flush included).
-    pub fn bound(&mut self, len: usize) -> usize {
+    pub fn bound(&self, len: usize) -> usize {
         // SAFETY: a live compressor.
         unsafe { apt_ostree_nonfinal_deflate_compress_bound(self.compressor.as_ptr(), len) + 8 }
     }
