@@ -56,3 +56,14 @@ export async function withTemporaryPath<T>(path: string, body: (path: string) =>
     dispose();
   }
 }
+
+/**
+ * `Promise.all` that waits for every promise to settle before it rejects, so that no work is still
+ * writing into a temporary path when the caller's cleanup removes it.
+ */
+export async function allSettledOrThrow<T extends readonly unknown[]>(promises: [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}

@@ -3,6 +3,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { allSettledOrThrow } from "./cleanup.ts";
 import { check, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
 import { lstatOrUndefined } from "./fs.ts";
@@ -36,10 +37,11 @@ export async function resolveRef(repo: string, ref: string): Promise<string> {
 export async function readCommit(repo: string, checksum: string): Promise<CommitInfo> {
   // `ostree show --raw` prints the commit GVariant; its fields are stable:
   // (metadata a{sv}, parent ay, related a(say), subject s, body s, timestamp t, root-contents ay, root-meta ay)
-  const raw = await check("ostree", ["show", `--repo=${repo}`, "--raw", checksum]);
+  // Two reads of the commit, at once (they write nothing).
+  const [raw, log] = await Promise.all([check("ostree", ["show", `--repo=${repo}`, "--raw", checksum]), check("ostree", ["log", `--repo=${repo}`, checksum])]);
   const timestamp = parseTimestamp(raw);
   const metadata = parseMetadata(raw);
-  const subject = (await check("ostree", ["log", `--repo=${repo}`, checksum])).split("\n").slice(4).find((l) => l.trim())?.trim() ?? "";
+  const subject = log.split("\n").slice(4).find((l) => l.trim())?.trim() ?? "";
   return { checksum, timestamp, subject, metadata, root: parseRootChecksums(raw) };
 }
 
@@ -198,7 +200,8 @@ export function canReadInPlace(repo: string): boolean {
  */
 export async function checkoutPlanningSkeleton(repo: string, checksum: string, dir: string, subpaths: string[]): Promise<void> {
   mkdirSync(dir);
-  const top = await check("ostree", ["ls", `--repo=${repo}`, checksum, "/"]);
+  // Both listings at once; `usr/etc`'s is used only if `usr` is a directory.
+  const [top, usrEtc] = await Promise.all([check("ostree", ["ls", `--repo=${repo}`, checksum, "/"]), run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/usr/etc"])]);
   for (const line of top.split("\n")) {
     // "d00755 0 0      0 /usr", "l00777 0 0      0 /bin -> usr/bin"
     const m = /^([dl-])\d+\s+\d+\s+\d+\s+\d+\s+\/(.+)$/.exec(line.trim());
@@ -210,16 +213,14 @@ export async function checkoutPlanningSkeleton(repo: string, checksum: string, d
     }
   }
   const isDir = (rel: string) => lstatOrUndefined(join(dir, rel))?.isDirectory() === true;
-  if (isDir("usr") && (await run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/usr/etc"])).stdout.startsWith("d")) mkdirSync(join(dir, "usr/etc"));
-  for (const sub of subpaths) {
-    if (!isDir(sub.split("/")[0])) continue;
-    mkdirSync(dirname(join(dir, sub)), { recursive: true });
-    // A missing directory, or one behind a symlink in the commit, is simply not there.
-    // Only the contents are read: not root, keep our own ownership (a bare repository's files are
-    // owned by their real owners, which a user cannot give).
-    const userMode = process.getuid?.() === 0 ? [] : ["--user-mode"];
-    await run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${sub}`, checksum, join(dir, sub)]);
-  }
+  if (isDir("usr") && usrEtc.stdout.startsWith("d")) mkdirSync(join(dir, "usr/etc"));
+  // A missing directory, or one behind a symlink in the commit, is simply not there.
+  // Only the contents are read: not root, keep our own ownership (a bare repository's files are
+  // owned by their real owners, which a user cannot give). The subpaths are checked out at once.
+  const userMode = process.getuid?.() === 0 ? [] : ["--user-mode"];
+  const wanted = subpaths.filter((sub) => isDir(sub.split("/")[0]));
+  for (const sub of wanted) mkdirSync(dirname(join(dir, sub)), { recursive: true });
+  await allSettledOrThrow(wanted.map((sub) => run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${sub}`, checksum, join(dir, sub)])));
 }
 
 /**
