@@ -44,9 +44,8 @@ export function isKnownArch(arch: string): boolean {
 
 /** The OCI platform fields of a Debian architecture; an OCI name stands for itself. */
 export function platformForDebianArch(arch: string): OciArch {
-  if (isDebianArch(arch)) return ARCHES[arch].oci;
-  if (OCI_ARCHITECTURES.has(arch)) return { architecture: arch };
-  throw new Error(`unknown architecture '${arch}'`);
+  if (!isKnownArch(arch)) throw new Error(`unknown architecture '${arch}'`);
+  return ociArchOf(arch);
 }
 
 /** The OCI platform fields for a Debian, uname (x86_64, aarch64) or OCI name; unknown ones as they are. */

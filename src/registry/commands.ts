@@ -2,7 +2,6 @@
 // Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
@@ -11,7 +10,7 @@ import { MediaType } from "../oci/mediatypes.ts";
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
-import { copyImage, describePlatform, hostPlatform, inspectImage, pullImage, pushImage, type ImageSource, type ManifestReader, type PlatformChoice, type PullResult } from "./images.ts";
+import { copyImage, describePlatform, hostPlatform, platformChoiceFor, inspectImage, pullImage, pushImage, type ImageSource, type ManifestReader, type PlatformChoice, type PullResult } from "./images.ts";
 import { DOCKER_HUB, ReferenceError, formatReference, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
 import { connect, type ConnectOptions } from "./session.ts";
 import { Transport } from "./transport.ts";
@@ -56,18 +55,8 @@ function connectOptions(ctx: CliContext, flags: RegistryFlags, side?: "src" | "d
 function platformOf(flags: RegistryFlags): PlatformChoice {
   const host = hostPlatform();
   if (!flags.arch && !flags.os && !flags.variant) return host;
-  const arch = flags.arch ? normalizeArch(String(flags.arch)) : { architecture: host.architecture, variant: host.variant };
+  const arch = flags.arch ? platformChoiceFor(String(flags.arch)) : { architecture: host.architecture, variant: host.variant };
   return { os: flags.os ? String(flags.os) : "linux", architecture: arch.architecture, variant: flags.variant ? String(flags.variant) : arch.variant };
-}
-
-/**
- * Debian names (armhf, ppc64el, i386), uname names (x86_64, aarch64) and OCI names all work. Only
- * arm keeps its variant (v5 and v7 are different machines); selectPlatform takes arm64 with or
- * without v8.
- */
-function normalizeArch(arch: string): { architecture: string; variant?: string } {
-  const oci = ociArchOf(arch);
-  return oci.architecture === "arm" ? oci : { architecture: oci.architecture };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -138,10 +138,18 @@ export interface PlatformChoice {
   variant?: string;
 }
 
+/**
+ * The architecture (and variant) to pull for a Debian, uname (x86_64, aarch64) or OCI name. Only
+ * arm keeps its variant (v5 and v7 are different machines); selectPlatform takes arm64 with or
+ * without v8.
+ */
+export function platformChoiceFor(arch: string): Omit<PlatformChoice, "os"> {
+  const oci = ociArchOf(arch);
+  return oci.architecture === "arm" ? oci : { architecture: oci.architecture };
+}
+
 export function hostPlatform(): PlatformChoice {
-  const oci = ociArchOf(hostDebianArch());
-  // As normalizeArch in commands.ts: arm keeps its variant, arm64 goes without v8.
-  return { os: "linux", architecture: oci.architecture, ...(oci.architecture === "arm" ? { variant: oci.variant } : {}) };
+  return { os: "linux", ...platformChoiceFor(hostDebianArch()) };
 }
 
 /** Picks the platform's entry of an index (variant optional; arm64 accepts v8 or none). */
