@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 // The release proof (arm64 VM, Debian 11/13 chroots, both targets' artifacts) is slow and needs
 // `npm run build -- --target all`: it runs under `npm run test:release`, not in the default suite.
-const releaseOnly = ["test/release-artifacts.test.ts", "test/release-chroot.test.ts", "test/release-arm64.test.ts"];
+const releaseOnly = ["test/release-artifacts.test.ts", "test/release-chroot.test.ts", "test/release-arm64.test.ts", "test/release-source.test.ts"];
 
 export default defineConfig({
   test: {

@@ -7,6 +7,7 @@
 #              the .deb on Debian 12 and 11
 #   arm64      in a qemu-system-aarch64 VM: --version, exports = amd64 digests (1/2/default threads),
 #              the native crate's tests built for arm64, dpkg -i of the arm64 .deb
+#   source     the native crate built from `cargo vendor`ed crates with an empty CARGO_HOME
 # Caches (Debian 11 sysroots in .cache/, chroot tarballs and the VM image in /var/cache/apt-ostree-tests)
 # make later runs faster. Extra arguments go to vitest.
 set -euo pipefail
@@ -31,7 +32,7 @@ step "build --target all" bash scripts/build.sh --target all
 status=0
 mkdir -p .cache/test-results
 step "release tests" env APT_OSTREE_RELEASE_TESTS=1 ./node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=.cache/test-results/vitest-release.json test/release-artifacts.test.ts \
-  test/release-chroot.test.ts test/release-arm64.test.ts "$@" || status=$?
+  test/release-chroot.test.ts test/release-arm64.test.ts test/release-source.test.ts "$@" || status=$?
 echo "test:release timings:" >&2
 printf '  %s\n' "${timings[@]}" >&2
 printf '  %-28s %4d s\n' total $((SECONDS - started)) >&2
