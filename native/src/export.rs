@@ -1,9 +1,11 @@
 //! The one pass: walk -> tar -> compress -> write, hashing the tar (diffid) and the blob (digest).
 //!
-//! Threads: the calling thread walks the tree and produces the tar in fixed-size blocks, hashing
-//! them in order; gzip blocks go to N deflate workers and an ordered writer reassembles, hashes and
-//! writes them; zstd and none have one consumer thread that compresses (libzstd runs its own
-//! workers) and writes. Every channel is bounded, so memory stays flat whatever the tree size.
+//! Threads: the calling thread walks the tree and produces the tar in fixed-size blocks; gzip
+//! blocks go to N deflate workers and an ordered writer reassembles and writes them; zstd has one
+//! consumer thread that compresses (libzstd runs its own workers) and writes. Those two writers
+//! hash the tar and the blob as two streams at once (sha256.rs); for none, the producer hashes the
+//! tar and the writer only writes it. Every channel is bounded, so memory stays flat whatever the
+//! tree size.
 //!
 //! The layers of a split go through one pipeline, one after the other: the producer starts the
 //! next layer while the workers finish the last blocks of the one before, so no core waits at a
@@ -267,7 +269,7 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
             }
             Compression::Zstd { level } => {
                 let w = s.spawn(move || zstd_writer(blobs, level, threads, job_rx, ctl));
-                (produce(opts, ctl, skip, job_tx, None, false), w)
+                (produce(opts, ctl, skip, job_tx, None, true), w)
             }
             Compression::None => {
                 let w = s.spawn(move || plain_writer(blobs, job_rx, ctl));
@@ -640,7 +642,7 @@ fn produce(
     skip: &[(u64, u64)],
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
-    gzip: bool,
+    writer_hashes_tar: bool,
 ) -> Result<Vec<Produced>, Error> {
     let mut out = BlockOut {
         block: Vec::with_capacity(BLOCK_SIZE),
@@ -648,8 +650,8 @@ fn produce(
         index: 0,
         layer_size: 0,
         total: 0,
-        // gzip's writer hashes the tar, two streams at once with the blob.
-        sha: (!gzip).then(Sha256::new),
+        // The gzip and zstd writers hash the tar, two streams at once with the blob.
+        sha: (!writer_hashes_tar).then(Sha256::new),
         tx,
         tokens,
         inflate: ObjectInflate::default(),
@@ -971,11 +973,16 @@ impl<'a> BlobFile<'a> {
     /// Writes `data`, the compressed `tar`, hashing both at once.
     fn put_compressed(&mut self, data: &[u8], tar: &[u8], tar_sha: &mut Sha256) -> Result<(), Error> {
         self.write_counted(data)?;
+        self.hash_two(data, tar, tar_sha);
+        Ok(())
+    }
+
+    /// Hashes blob bytes already written, and tar bytes, at once.
+    fn hash_two(&mut self, data: &[u8], tar: &[u8], tar_sha: &mut Sha256) {
         match self.sha.as_mut() {
             Some(sha) => Sha256::update_two(tar_sha, tar, sha, data),
             None => tar_sha.update(tar),
         }
-        Ok(())
     }
 
     /// Writes `data` to the file and counts it (not hashed).
@@ -996,19 +1003,6 @@ impl<'a> BlobFile<'a> {
             digest: self.sha.map(|s| s.finalize()),
             diff_id,
         }
-    }
-}
-
-impl Write for BlobFile<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.ctl.cancel.load(Ordering::Relaxed) {
-            return Err(std::io::Error::other("cancelled"));
-        }
-        self.put(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -1067,7 +1061,8 @@ fn gzip_writer(
     }
 }
 
-/// Compresses the layers' tar streams, one zstd frame per layer.
+/// Compresses the layers' tar streams, one zstd frame per layer. The encoder's output is written
+/// as it comes and hashed with the next tar block (two streams at once, as for gzip).
 fn zstd_writer(
     blobs: Vec<Blob>,
     level: i32,
@@ -1085,22 +1080,56 @@ fn zstd_writer(
                 Error::msg(format!("zstd compression of {} failed: {e}", path.display()))
             }
         };
-        let out = BlobFile::new(blob, true, total_size(&written), ctl);
+        let out = UnhashedOutput {
+            blob: BlobFile::new(blob, true, total_size(&written), ctl),
+            unhashed: Vec::new(),
+        };
         let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zerr)?;
         // Always >= 1 worker: the multithreaded frame layout does not depend on the worker
         // count, but differs from single-threaded mode.
         enc.multithread(threads.max(1) as u32).map_err(zerr)?;
         enc.include_checksum(true).map_err(zerr)?;
+        let mut tar_sha = Sha256::new();
         loop {
             let job = jobs.recv().map_err(|_| Error::Pipeline)?;
             enc.write_all(&job.data).map_err(zerr)?;
+            // The output lags the input (it comes from earlier blocks): the pairs are a block's
+            // tar and as much of the waiting output; the rest waits for the next block.
+            let out = enc.get_mut();
+            let n = out.unhashed.len().min(job.data.len());
+            out.blob.hash_two(&out.unhashed[..n], &job.data, &mut tar_sha);
+            out.unhashed.drain(..n);
             if job.last {
                 break;
             }
         }
-        written.push(enc.finish().map_err(zerr)?.finish(None));
+        let mut out = enc.finish().map_err(zerr)?;
+        out.blob.hash_two(&out.unhashed, &[], &mut tar_sha);
+        written.push(out.blob.finish(Some(tar_sha.finalize())));
     }
     Ok(written)
+}
+
+/// The zstd encoder's output: written to the blob at once, kept until it is hashed.
+struct UnhashedOutput<'a> {
+    blob: BlobFile<'a>,
+    unhashed: Vec<u8>,
+}
+
+impl Write for UnhashedOutput<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.blob.ctl.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        self.blob
+            .write_counted(buf)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.unhashed.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes the layers' tar streams as they are.
