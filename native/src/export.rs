@@ -964,10 +964,15 @@ impl<'a> BlobFile<'a> {
 
     fn put(&mut self, data: &[u8]) -> Result<(), Error> {
         self.write_counted(data)?;
+        self.hash(data);
+        Ok(())
+    }
+
+    /// Hashes blob bytes already written.
+    fn hash(&mut self, data: &[u8]) {
         if let Some(sha) = self.sha.as_mut() {
             sha.update(data);
         }
-        Ok(())
     }
 
     /// Writes `data`, the compressed `tar`, hashing both at once.
@@ -1116,6 +1121,11 @@ struct UnhashedOutput<'a> {
     unhashed: Vec<u8>,
 }
 
+/// The most output kept for hashing with tar blocks: the encoder's output comes in bursts (a
+/// finished job at a time) and, where the tar does not compress, as fast as the tar, so the
+/// backlog would grow to several jobs (10 MB on the bench tree); its oldest part is hashed alone.
+const UNHASHED_LIMIT: usize = 2 * BLOCK_SIZE;
+
 impl Write for UnhashedOutput<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.blob.ctl.cancel.load(Ordering::Relaxed) {
@@ -1125,6 +1135,11 @@ impl Write for UnhashedOutput<'_> {
             .write_counted(buf)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         self.unhashed.extend_from_slice(buf);
+        if self.unhashed.len() > UNHASHED_LIMIT {
+            let oldest = self.unhashed.len() - BLOCK_SIZE;
+            self.blob.hash(&self.unhashed[..oldest]);
+            self.unhashed.drain(..oldest);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
