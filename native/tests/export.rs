@@ -1100,3 +1100,39 @@ fn block_aligned_tar() {
         assert_eq!(decompress(&out, c).len(), 2 * BLOCK_SIZE);
     }
 }
+
+#[test]
+fn zstd_output_that_does_not_compress_is_hashed_in_order() {
+    // Incompressible stretches make the encoder's output come as fast as the tar, in bursts of
+    // whole jobs: the writer's backlog of output to hash passes its limit (2 MiB) and its oldest
+    // part is hashed alone, ahead of what waits. Digest and diffid must still be the files'.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    fs::write(root.join("a-noise"), noise(12 << 20)).unwrap();
+    fs::write(root.join("b-text"), words(7, 3 << 20)).unwrap();
+    fs::write(root.join("c-noise"), noise(9 << 20)).unwrap();
+    let plain = tmp.path().join("plain");
+    let tar = run(&opts(&root, &plain, Compression::None, 2)).unwrap();
+    for level in [1, -7, 3] {
+        for threads in [1, 2] {
+            let c = Compression::Zstd { level };
+            let out = tmp.path().join(format!("zstd{level}-{threads}"));
+            let r = run(&opts(&root, &out, c, threads)).unwrap();
+            assert_eq!(r.digest, sha(&out), "{c}, {threads} threads: digest");
+            assert_eq!(r.diff_id, tar.diff_id, "{c}, {threads} threads: diffid");
+            assert!(decompress(&out, c) == fs::read(&plain).unwrap());
+        }
+    }
+}
