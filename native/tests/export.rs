@@ -1109,20 +1109,20 @@ fn zstd_output_that_does_not_compress_is_hashed_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     fs::create_dir(&root).unwrap();
-    let mut x = 0x9e3779b97f4a7c15u64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
+    // Incompressible: SHA-256 of a counter, block after block.
+    let noise = |seed: u64, n: usize| -> Vec<u8> {
+        (0..n.div_ceil(32) as u64)
+            .flat_map(|i| {
+                let mut sha = apt_ostree_native::sha256::Sha256::new();
+                sha.update(&[seed.to_le_bytes(), i.to_le_bytes()].concat());
+                sha.finalize()
             })
+            .take(n)
             .collect()
     };
-    fs::write(root.join("a-noise"), noise(12 << 20)).unwrap();
+    fs::write(root.join("a-noise"), noise(1, 12 << 20)).unwrap();
     fs::write(root.join("b-text"), words(7, 3 << 20)).unwrap();
-    fs::write(root.join("c-noise"), noise(9 << 20)).unwrap();
+    fs::write(root.join("c-noise"), noise(2, 9 << 20)).unwrap();
     let plain = tmp.path().join("plain");
     let tar = run(&opts(&root, &plain, Compression::None, 2)).unwrap();
     for level in [1, -7, 3] {
