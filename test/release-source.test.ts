@@ -26,8 +26,9 @@ describe.skipIf(!releaseTests)("native crate from vendored sources", () => {
       mkdirSync(dirname(join(work, f)), { recursive: true });
       cpSync(join(projectRoot, f), join(work, f));
     }
-    // Vendoring reads the crates the build already downloaded into the user's registry.
-    const vendor = spawnSync("cargo", ["vendor", "--offline", "--locked", "vendor"], { cwd: crate, encoding: "utf8" });
+    // Vendoring takes every crate of Cargo.lock, other platforms' too, which no build here
+    // downloaded: not --offline (a fresh machine has only what its builds needed).
+    const vendor = spawnSync("cargo", ["vendor", "--locked", "vendor"], { cwd: crate, encoding: "utf8", timeout: 600_000 });
     expect(vendor.status, vendor.stderr).toBe(0);
     expect(vendor.stdout).toContain('directory = "vendor"');
     mkdirSync(join(crate, ".cargo"));
