@@ -132,7 +132,9 @@ fn directory_sources(cargo_home: Option<&Path>) -> Vec<PathBuf> {
             );
         }
     }
-    for (key, value) in env::vars() {
+    // vars_os: env::vars panics on a variable that is not UTF-8.
+    for (key, value) in env::vars_os() {
+        let key = key.to_string_lossy();
         if key.starts_with("CARGO_SOURCE_") && key.ends_with("_DIRECTORY") {
             dirs.push(PathBuf::from(value));
         }

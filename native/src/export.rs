@@ -1109,7 +1109,7 @@ fn zstd_writer(
             }
         }
         let mut out = enc.finish().map_err(zerr)?;
-        out.blob.hash_two(&out.unhashed, &[], &mut tar_sha);
+        out.blob.hash(&out.unhashed);
         written.push(out.blob.finish(Some(tar_sha.finalize())));
     }
     Ok(written)
