@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Native from "../native/index.d.ts";
+import { resolveBuildOptions } from "../src/cli/oci-build.ts";
 
 const require = createRequire(import.meta.url);
 const addon = require("../native/dist/addon.node") as typeof Native;
@@ -168,6 +169,27 @@ describe("native addon", () => {
       `cannot read ${missing}: No such file or directory (os error 2)`,
     );
     expect(existsSync(join(dir, "y"))).toBe(false);
+  });
+
+  it("the CLI's --level check (which fails before any work) accepts exactly the levels the core accepts", () => {
+    for (const compression of ["gzip", "zstd", "none"]) {
+      for (let level = -10; level <= 25; level++) {
+        let cli = true;
+        try {
+          resolveBuildOptions({ rootfs: "/t", output: "/o", compression, level: String(level) }, {});
+        } catch {
+          cli = false;
+        }
+        let core = true;
+        try {
+          new addon.LayerExport({ root: small, output: join(dir, "never-written"), compression, level });
+        } catch {
+          core = false;
+        }
+        expect(cli, `${compression} --level ${level}`).toBe(core);
+      }
+    }
+    expect(existsSync(join(dir, "never-written"))).toBe(false);
   });
 
   it("scanTree counts what an export writes and keeps hardlink groups in one layer", async () => {

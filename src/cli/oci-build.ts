@@ -53,7 +53,7 @@ function integer(value: unknown, flag: string): number | undefined {
   return n;
 }
 
-/** The levels each compression takes (the native core checks again; this fails before any work). */
+/** The levels each compression takes (the native core checks again; this fails before any work; test/native.test.ts keeps the two equal). */
 function checkLevel(compression: string, level: number): void {
   const ok = compression === "gzip" ? level >= 1 && level <= 9 : compression === "zstd" ? (level >= 1 && level <= 19) || (level >= -7 && level <= -1) : level === 0;
   const range = compression === "gzip" ? "1-9" : compression === "zstd" ? "1-19, or -7 to -1 for the fast levels" : "only 0";
