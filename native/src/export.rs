@@ -534,15 +534,8 @@ impl BlockOut<'_> {
             if z.compressed.len() < limit {
                 z.compressed.resize(limit, 0);
             }
-            let mut got = 0;
-            while got < limit {
-                match f.read(&mut z.compressed[got..limit]) {
-                    Ok(0) => break,
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io("cannot read", path, &e)),
-                }
-            }
+            let got = walk::read_full(f, &mut z.compressed[..limit])
+                .map_err(|e| Error::io("cannot read", path, &e))?;
             if got < limit {
                 return self.inflate_whole(got, size as usize, path);
             }

@@ -469,12 +469,14 @@ fn stat_user_only_object(path: &Path) -> Result<(Stat, Stored), Error> {
 }
 
 /// Reads until `buf` is full or the file ends; the count read.
-fn read_full(file: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(file: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
