@@ -1,11 +1,10 @@
 //! The one pass: walk -> tar -> compress -> write, hashing the tar (diffid) and the blob (digest).
 //!
-//! Threads: the calling thread walks the tree and produces the tar in fixed-size blocks; gzip
-//! blocks go to N deflate workers and an ordered writer reassembles and writes them; zstd has one
-//! consumer thread that compresses (libzstd runs its own workers) and writes. Those two writers
-//! hash the tar and the blob as two streams at once (sha256.rs); for none, the producer hashes the
-//! tar and the writer only writes it. Every channel is bounded, so memory stays flat whatever the
-//! tree size.
+//! Threads: the calling thread walks the tree and produces the tar in fixed-size blocks; for gzip
+//! and zstd the blocks go to N compression workers (a deflate piece or a zstd frame each) and an
+//! ordered writer writes them in order, hashing the tar and the blob as two streams at once
+//! (sha256.rs); for none, the producer hashes the tar and the writer only writes it. Every channel
+//! is bounded, so memory stays flat whatever the tree size.
 //!
 //! The layers of a split go through one pipeline, one after the other: the producer starts the
 //! next layer while the workers finish the last blocks of the one before, so no core waits at a
@@ -23,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use crate::compress::{self, Compression, GzipPieces, BLOCK_SIZE};
+use crate::compress::{self, Compression, GzipPieces, ZstdFrames, BLOCK_SIZE};
 use crate::ostree_repo::CommitSource;
 use crate::sha256::Sha256;
 use crate::tar::{self, Header, Kind};
@@ -188,7 +187,8 @@ struct Done {
     data: Vec<u8>,
     /// The block that was compressed, for the producer to fill again.
     input: Vec<u8>,
-    crc: crc32fast::Hasher,
+    /// Of the block, for gzip's trailer.
+    crc: Option<crc32fast::Hasher>,
     len: u64,
     last: bool,
 }
@@ -242,7 +242,8 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
         let (job_tx, job_rx) = sync_channel::<Job>(2 * threads + 2);
         let mut handles = Vec::new();
         let writer = match opts.compression {
-            Compression::Gzip { level, strong_every } => {
+            Compression::Gzip { .. } | Compression::Zstd { .. } => {
+                let compression = opts.compression;
                 let job_rx = Arc::new(Mutex::new(job_rx));
                 let (done_tx, done_rx) = sync_channel::<Done>(2 * threads + 2);
                 // In-flight limit: a token per block between the producer and the writer. A token
@@ -256,20 +257,15 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
                 for _ in 0..threads {
                     let job_rx = job_rx.clone();
                     let done_tx = done_tx.clone();
-                    handles
-                        .push(s.spawn(move || deflate_worker(level, strong_every, &job_rx, &done_tx, ctl)));
+                    handles.push(s.spawn(move || compress_worker(compression, &job_rx, &done_tx, ctl)));
                 }
                 // Only the workers hold the queue: when they all stop (cancel, error), the
                 // producer's next send fails instead of waiting forever on a full queue.
                 drop(job_rx);
                 drop(done_tx);
-                let w = s.spawn(move || gzip_writer(blobs, done_rx, tok_tx, ctl));
+                let w = s.spawn(move || block_writer(blobs, compression, done_rx, tok_tx, ctl));
                 let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx), true);
                 (producer, w)
-            }
-            Compression::Zstd { level } => {
-                let w = s.spawn(move || zstd_writer(blobs, level, threads, job_rx, ctl));
-                (produce(opts, ctl, skip, job_tx, None, true), w)
             }
             Compression::None => {
                 let w = s.spawn(move || plain_writer(blobs, job_rx, ctl));
@@ -896,14 +892,25 @@ fn xattr_value(cpath: &CStr, cname: &CStr, path: &Path) -> Result<Option<Vec<u8>
     }
 }
 
-fn deflate_worker(
-    level: u32,
-    strong_every: u32,
+/// Compresses blocks as they come: a deflate piece (gzip) or a frame (zstd) each.
+fn compress_worker(
+    compression: Compression,
     jobs: &Mutex<Receiver<Job>>,
     done: &SyncSender<Done>,
     ctl: &Control,
 ) -> Result<(), Error> {
-    let mut d = GzipPieces::new(level, strong_every);
+    enum Blocks {
+        Gzip(GzipPieces),
+        Zstd(ZstdFrames),
+    }
+    let mut c = match compression {
+        Compression::Gzip { level, strong_every } => Blocks::Gzip(GzipPieces::new(level, strong_every)),
+        Compression::Zstd { level } => Blocks::Zstd(
+            ZstdFrames::new(level)
+                .map_err(|e| Error::msg(format!("cannot start zstd level {level}: {e}")))?,
+        ),
+        Compression::None => return Err(Error::Pipeline),
+    };
     loop {
         let job = match jobs.lock().expect("job queue").recv() {
             Ok(j) => j,
@@ -913,23 +920,30 @@ fn deflate_worker(
             return Err(Error::Cancelled);
         }
         let mut out = Vec::new();
-        d.compress(&job.piece(), &mut out);
-        send_done(done, job, out)?;
+        let crc = match &mut c {
+            Blocks::Gzip(g) => {
+                g.compress(&job.piece(), &mut out);
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&job.data);
+                Some(crc)
+            }
+            Blocks::Zstd(z) => {
+                // Fails only on a bug (the buffer is always big enough).
+                z.compress(&job.data, &mut out)
+                    .map_err(|e| Error::msg(format!("zstd compression failed: {e}")))?;
+                None
+            }
+        };
+        done.send(Done {
+            seq: job.seq,
+            data: out,
+            crc,
+            len: job.data.len() as u64,
+            last: job.last,
+            input: job.data,
+        })
+        .map_err(|_| Error::Pipeline)?;
     }
-}
-
-fn send_done(done: &SyncSender<Done>, job: Job, data: Vec<u8>) -> Result<(), Error> {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&job.data);
-    done.send(Done {
-        seq: job.seq,
-        data,
-        crc,
-        len: job.data.len() as u64,
-        last: job.last,
-        input: job.data,
-    })
-    .map_err(|_| Error::Pipeline)
 }
 
 /// A layer's blob being written, hashed as it goes.
@@ -1009,21 +1023,26 @@ fn total_size(written: &[Written]) -> u64 {
     written.iter().map(|w| w.size).sum()
 }
 
-/// Writes the compressed blocks in order, one gzip member per layer.
-fn gzip_writer(
-    blobs: Vec<Blob>,
+/// Writes the compressed blocks in order: per layer one gzip member (header, the pieces, the
+/// trailer) or the zstd frames one after the other.
+fn block_writer<'a>(
+    blobs: Vec<Blob<'a>>,
+    compression: Compression,
     done: Receiver<Done>,
     tokens: SyncSender<Vec<u8>>,
-    ctl: &Control,
+    ctl: &'a Control,
 ) -> Result<Vec<Written>, Error> {
+    let gzip = matches!(compression, Compression::Gzip { .. });
     let mut written = Vec::with_capacity(blobs.len());
     let mut blobs = blobs.into_iter();
-    fn start<'a>(blob: Blob<'a>, written: &[Written], ctl: &'a Control) -> Result<BlobFile<'a>, Error> {
+    let start = |blob: Blob<'a>, written: &[Written]| -> Result<BlobFile<'a>, Error> {
         let mut out = BlobFile::new(blob, true, total_size(written), ctl);
-        out.put(&compress::GZIP_HEADER)?;
+        if gzip {
+            out.put(&compress::GZIP_HEADER)?;
+        }
         Ok(out)
-    }
-    let mut out = start(blobs.next().ok_or(Error::Pipeline)?, &written, ctl)?;
+    };
+    let mut out = start(blobs.next().ok_or(Error::Pipeline)?, &written)?;
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
     let mut crc = crc32fast::Hasher::new();
@@ -1037,106 +1056,27 @@ fn gzip_writer(
         pending.insert(d.seq, d);
         while let Some(d) = pending.remove(&next) {
             out.put_compressed(&d.data, &d.input, &mut tar_sha)?;
-            crc.combine(&d.crc);
+            if let Some(c) = &d.crc {
+                crc.combine(c);
+            }
             total += d.len;
             next += 1;
             // The producer may be gone already; that is fine once it sent the last block.
             let _ = tokens.try_send(d.input);
             if d.last {
                 let crc = std::mem::take(&mut crc);
-                out.put(&compress::gzip_trailer(
-                    crc.finalize(),
-                    std::mem::take(&mut total),
-                ))?;
+                let len = std::mem::take(&mut total);
+                if gzip {
+                    out.put(&compress::gzip_trailer(crc.finalize(), len))?;
+                }
                 let blob = blobs.next();
                 written.push(out.finish(Some(std::mem::take(&mut tar_sha).finalize())));
                 match blob {
-                    Some(blob) => out = start(blob, &written, ctl)?,
+                    Some(blob) => out = start(blob, &written)?,
                     None => return Ok(written),
                 }
             }
         }
-    }
-}
-
-/// Compresses the layers' tar streams, one zstd frame per layer. The encoder's output is written
-/// as it comes and hashed with the next tar block (two streams at once, as for gzip).
-fn zstd_writer(
-    blobs: Vec<Blob>,
-    level: i32,
-    threads: usize,
-    jobs: Receiver<Job>,
-    ctl: &Control,
-) -> Result<Vec<Written>, Error> {
-    let mut written = Vec::with_capacity(blobs.len());
-    for blob in blobs {
-        let path = blob.path;
-        let zerr = |e: std::io::Error| {
-            if ctl.cancel.load(Ordering::Relaxed) {
-                Error::Cancelled
-            } else {
-                Error::msg(format!("zstd compression of {} failed: {e}", path.display()))
-            }
-        };
-        let out = UnhashedOutput {
-            blob: BlobFile::new(blob, true, total_size(&written), ctl),
-            unhashed: Vec::new(),
-        };
-        let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zerr)?;
-        // Always >= 1 worker: the multithreaded frame layout does not depend on the worker
-        // count, but differs from single-threaded mode.
-        enc.multithread(threads.max(1) as u32).map_err(zerr)?;
-        enc.include_checksum(true).map_err(zerr)?;
-        let mut tar_sha = Sha256::new();
-        loop {
-            let job = jobs.recv().map_err(|_| Error::Pipeline)?;
-            enc.write_all(&job.data).map_err(zerr)?;
-            // The output lags the input (it comes from earlier blocks): the pairs are a block's
-            // tar and as much of the waiting output; the rest waits for the next block.
-            let out = enc.get_mut();
-            let n = out.unhashed.len().min(job.data.len());
-            out.blob.hash_two(&out.unhashed[..n], &job.data, &mut tar_sha);
-            out.unhashed.drain(..n);
-            if job.last {
-                break;
-            }
-        }
-        let mut out = enc.finish().map_err(zerr)?;
-        out.blob.hash(&out.unhashed);
-        written.push(out.blob.finish(Some(tar_sha.finalize())));
-    }
-    Ok(written)
-}
-
-/// The zstd encoder's output: written to the blob at once, kept until it is hashed.
-struct UnhashedOutput<'a> {
-    blob: BlobFile<'a>,
-    unhashed: Vec<u8>,
-}
-
-/// The most output kept for hashing with tar blocks: the encoder's output comes in bursts (a
-/// finished job at a time) and, where the tar does not compress, as fast as the tar, so the
-/// backlog would grow to several jobs (10 MB on the bench tree); its oldest part is hashed alone.
-const UNHASHED_LIMIT: usize = 2 * BLOCK_SIZE;
-
-impl Write for UnhashedOutput<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.blob.ctl.cancel.load(Ordering::Relaxed) {
-            return Err(std::io::Error::other("cancelled"));
-        }
-        self.blob
-            .write_counted(buf)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        self.unhashed.extend_from_slice(buf);
-        if self.unhashed.len() > UNHASHED_LIMIT {
-            let oldest = self.unhashed.len() - BLOCK_SIZE;
-            self.blob.hash(&self.unhashed[..oldest]);
-            self.unhashed.drain(..oldest);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

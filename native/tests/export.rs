@@ -1102,10 +1102,11 @@ fn block_aligned_tar() {
 }
 
 #[test]
-fn zstd_output_that_does_not_compress_is_hashed_in_order() {
-    // Incompressible stretches make the encoder's output come as fast as the tar, in bursts of
-    // whole jobs: the writer's backlog of output to hash passes its limit (2 MiB) and its oldest
-    // part is hashed alone, ahead of what waits. Digest and diffid must still be the files'.
+fn zstd_layers_are_one_frame_per_block() {
+    // Each tar block is its own frame, with its size and checksum, and decodes alone to exactly
+    // that block; the frames are in order, whatever the thread count. Incompressible stretches
+    // (raw blocks inside frames) among text.
+    use apt_ostree_native::compress::BLOCK_SIZE;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     fs::create_dir(&root).unwrap();
@@ -1125,6 +1126,8 @@ fn zstd_output_that_does_not_compress_is_hashed_in_order() {
     fs::write(root.join("c-noise"), noise(2, 9 << 20)).unwrap();
     let plain = tmp.path().join("plain");
     let tar = run(&opts(&root, &plain, Compression::None, 2)).unwrap();
+    let tar_bytes = fs::read(&plain).unwrap();
+    assert!(tar_bytes.len() > 20 * BLOCK_SIZE);
     for level in [1, -7, 3] {
         for threads in [1, 2] {
             let c = Compression::Zstd { level };
@@ -1132,7 +1135,26 @@ fn zstd_output_that_does_not_compress_is_hashed_in_order() {
             let r = run(&opts(&root, &out, c, threads)).unwrap();
             assert_eq!(r.digest, sha(&out), "{c}, {threads} threads: digest");
             assert_eq!(r.diff_id, tar.diff_id, "{c}, {threads} threads: diffid");
-            assert!(decompress(&out, c) == fs::read(&plain).unwrap());
+            assert!(decompress(&out, c) == tar_bytes);
+            let blob = fs::read(&out).unwrap();
+            let mut rest = &blob[..];
+            let mut blocks = tar_bytes.chunks(BLOCK_SIZE);
+            while !rest.is_empty() {
+                let n = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
+                let frame = &rest[..n];
+                let block = blocks.next().expect("no more frames than blocks");
+                assert_eq!(
+                    zstd::zstd_safe::get_frame_content_size(frame).unwrap(),
+                    Some(block.len() as u64),
+                    "{c}: the frame says its block's size"
+                );
+                assert_eq!(frame[4] & 0x04, 0x04, "{c}: the frame has a checksum");
+                assert!(zstd::bulk::decompress(frame, BLOCK_SIZE).unwrap() == block);
+                rest = &rest[n..];
+            }
+            assert!(blocks.next().is_none(), "{c}: a frame per block");
         }
+        let one = fs::read(tmp.path().join(format!("zstd{level}-1"))).unwrap();
+        assert!(one == fs::read(tmp.path().join(format!("zstd{level}-2"))).unwrap());
     }
 }
