@@ -200,17 +200,17 @@ describe("oci build --rootfs", () => {
   });
 
   it("writes zstd layers of one frame per block that containers/image decodes whole (skopeo --dest-decompress)", async () => {
-    // Several 1 MiB blocks, some incompressible: a reader that stopped after the first frame,
-    // or lost one, would give a tar with another digest.
+    // Several frames (4 MiB of tar each at the default level), some of it incompressible: a
+    // reader that stopped after the first frame, or lost one, would give another digest.
     const src = join(tmp.path, "frames");
     mkdirSync(src);
-    execFileSync("sh", ["-c", `head -c 2500000 /dev/urandom > '${src}/noise' && seq 1 600000 > '${src}/text'`]);
+    execFileSync("sh", ["-c", `head -c 4000000 /dev/urandom > '${src}/noise' && seq 1 1000000 > '${src}/text'`]);
     const out = join(tmp.path, "frames.oci");
     const r = await build(["--rootfs", src, "--output", `oci:${out}:t`, "--compression", "zstd"]);
     const layer = r.layers[0];
-    expect(layer.uncompressedSize).toBeGreaterThan(5 * 1024 * 1024);
+    expect(layer.uncompressedSize).toBeGreaterThan(8 * 1024 * 1024);
     const frames = execFileSync("zstd", ["-lv", join(out, "blobs/sha256", layer.digest.slice(7))], { stdio: ["ignore", "pipe", "ignore"] }).toString();
-    expect(frames).toMatch(new RegExp(`# Zstandard Frames: ${Math.ceil(layer.uncompressedSize / (1024 * 1024))}\\b`));
+    expect(frames).toMatch(new RegExp(`# Zstandard Frames: ${Math.ceil(layer.uncompressedSize / (4 * 1024 * 1024))}\\b`));
     const dir = join(tmp.path, "frames.dir");
     execFileSync("skopeo", ["copy", "--quiet", "--dest-decompress", `oci:${out}:t`, `dir:${dir}`]);
     const tarPath = join(dir, layer.diffId.slice(7));

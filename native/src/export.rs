@@ -248,8 +248,10 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
                 let (done_tx, done_rx) = sync_channel::<Done>(2 * threads + 2);
                 // In-flight limit: a token per block between the producer and the writer. A token
                 // is a block buffer the writer is done with, so the producer reuses warm memory
-                // instead of a fresh 1 MiB (page faults, zero-filling) per block.
-                let in_flight = 4 * threads + 4;
+                // instead of a fresh one (page faults, zero-filling) per block. Bigger blocks
+                // (zstd's frames) get fewer tokens, down to one per worker and two more.
+                let per_block = compression.block_size() / BLOCK_SIZE;
+                let in_flight = (4 * threads + 4).div_ceil(per_block).max(threads + 2);
                 let (tok_tx, tok_rx) = sync_channel::<Vec<u8>>(in_flight);
                 for _ in 0..in_flight {
                     tok_tx.send(Vec::new()).expect("token");
@@ -334,10 +336,12 @@ struct Produced {
     warnings: Vec<String>,
 }
 
-/// The layers' tar streams, one after the other, cut into BLOCK_SIZE blocks that are sent on (and
-/// hashed in order, unless the writer does that). A layer's last block is short and marked `last`.
+/// The layers' tar streams, one after the other, cut into blocks of `block_size` that are sent on
+/// (and hashed in order, unless the writer does that). A layer's last block is short and marked
+/// `last`.
 struct BlockOut<'a> {
     block: Vec<u8>,
+    block_size: usize,
     seq: u64,
     /// Position of the next block in its layer.
     index: u64,
@@ -370,7 +374,7 @@ impl BlockOut<'_> {
             None => Vec::new(),
         };
         self.block.clear();
-        self.block.reserve_exact(BLOCK_SIZE);
+        self.block.reserve_exact(self.block_size);
         self.tx
             .send(Job {
                 seq: self.seq,
@@ -395,10 +399,10 @@ impl BlockOut<'_> {
 
     fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
         while !data.is_empty() {
-            let n = (BLOCK_SIZE - self.block.len()).min(data.len());
+            let n = (self.block_size - self.block.len()).min(data.len());
             self.block.extend_from_slice(&data[..n]);
             data = &data[n..];
-            if self.block.len() == BLOCK_SIZE {
+            if self.block.len() == self.block_size {
                 self.emit(false)?;
             }
         }
@@ -409,10 +413,10 @@ impl BlockOut<'_> {
     fn zeros(&mut self, mut n: u64) -> Result<(), Error> {
         while n > 0 {
             let start = self.block.len();
-            let k = ((BLOCK_SIZE - start) as u64).min(n) as usize;
+            let k = ((self.block_size - start) as u64).min(n) as usize;
             self.block.resize(start + k, 0);
             n -= k as u64;
-            if self.block.len() == BLOCK_SIZE {
+            if self.block.len() == self.block_size {
                 self.emit(false)?;
             }
         }
@@ -437,7 +441,7 @@ impl BlockOut<'_> {
         let mut left = n;
         while left > 0 {
             let start = self.block.len();
-            let n = ((BLOCK_SIZE - start) as u64).min(left) as usize;
+            let n = ((self.block_size - start) as u64).min(left) as usize;
             self.block.resize(start + n, 0);
             let mut got = 0;
             while got < n {
@@ -449,7 +453,7 @@ impl BlockOut<'_> {
                 }
             }
             left -= n as u64;
-            if self.block.len() == BLOCK_SIZE {
+            if self.block.len() == self.block_size {
                 self.emit(false)?;
             }
         }
@@ -566,7 +570,7 @@ impl BlockOut<'_> {
         let d = z.decompressor.get_or_insert_with(libdeflater::Decompressor::new);
         let input = &z.compressed[..compressed];
         let start = self.block.len();
-        let fits = start + size <= BLOCK_SIZE;
+        let fits = start + size <= self.block_size;
         let out = if fits {
             self.block.resize(start + size, 0);
             &mut self.block[start..]
@@ -587,7 +591,7 @@ impl BlockOut<'_> {
             }
         }
         if fits {
-            if self.block.len() == BLOCK_SIZE {
+            if self.block.len() == self.block_size {
                 self.emit(false)?;
             }
         } else {
@@ -633,8 +637,10 @@ fn produce(
     tokens: Option<Receiver<Vec<u8>>>,
     writer_hashes_tar: bool,
 ) -> Result<Vec<Produced>, Error> {
+    let block_size = opts.compression.block_size();
     let mut out = BlockOut {
-        block: Vec::with_capacity(BLOCK_SIZE),
+        block: Vec::with_capacity(block_size),
+        block_size,
         seq: 0,
         index: 0,
         layer_size: 0,
@@ -1127,6 +1133,7 @@ mod tests {
     fn block_out<'a>(ctl: &'a Control, tx: SyncSender<Job>) -> BlockOut<'a> {
         BlockOut {
             block: Vec::with_capacity(BLOCK_SIZE),
+            block_size: BLOCK_SIZE,
             seq: 0,
             index: 0,
             layer_size: 0,

@@ -1077,36 +1077,39 @@ fn layers_in_one_pass_equal_separate_exports() {
     }
 }
 
-/// A tree whose tar is an exact multiple of the block size still ends properly.
+/// A tree whose tar is an exact multiple of the block size (gzip's pieces, zstd's frames) still
+/// ends properly.
 #[test]
 fn block_aligned_tar() {
-    use apt_ostree_native::compress::BLOCK_SIZE;
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    fs::create_dir(&root).unwrap();
-    // header 512 + content + trailer 1024 == 2 blocks
-    fs::write(root.join("f"), vec![7u8; 2 * BLOCK_SIZE - 1536]).unwrap();
     for (i, c) in [
         Compression::gzip(4),
+        Compression::Zstd { level: 1 },
         Compression::Zstd { level: 3 },
         Compression::None,
     ]
     .into_iter()
     .enumerate()
     {
+        let root = tmp.path().join(format!("root{i}"));
+        fs::create_dir(&root).unwrap();
+        // header 512 + content + trailer 1024 == 2 blocks
+        let block = c.block_size();
+        fs::write(root.join("f"), vec![7u8; 2 * block - 1536]).unwrap();
         let out = tmp.path().join(format!("o{i}"));
         let r = run(&opts(&root, &out, c, 2)).unwrap();
-        assert_eq!(r.uncompressed_size, 2 * BLOCK_SIZE as u64);
-        assert_eq!(decompress(&out, c).len(), 2 * BLOCK_SIZE);
+        assert_eq!(r.uncompressed_size, 2 * block as u64);
+        assert_eq!(decompress(&out, c).len(), 2 * block, "{c}");
+        assert_eq!(r.digest, sha(&out));
     }
 }
 
 #[test]
 fn zstd_layers_are_one_frame_per_block() {
-    // Each tar block is its own frame, with its size and checksum, and decodes alone to exactly
-    // that block; the frames are in order, whatever the thread count. Incompressible stretches
-    // (raw blocks inside frames) among text.
-    use apt_ostree_native::compress::BLOCK_SIZE;
+    // Each tar block (of the level's frame size) is its own frame, with its size and checksum,
+    // and decodes alone to exactly that block; the frames are in order, whatever the thread
+    // count. Incompressible stretches (raw blocks inside frames) among text.
+    use apt_ostree_native::compress::zstd_frame_size;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     fs::create_dir(&root).unwrap();
@@ -1127,8 +1130,8 @@ fn zstd_layers_are_one_frame_per_block() {
     let plain = tmp.path().join("plain");
     let tar = run(&opts(&root, &plain, Compression::None, 2)).unwrap();
     let tar_bytes = fs::read(&plain).unwrap();
-    assert!(tar_bytes.len() > 20 * BLOCK_SIZE);
-    for level in [1, -7, 3] {
+    assert!(tar_bytes.len() > 20 << 20);
+    for level in [1, -7, 3, 7] {
         for threads in [1, 2] {
             let c = Compression::Zstd { level };
             let out = tmp.path().join(format!("zstd{level}-{threads}"));
@@ -1138,7 +1141,8 @@ fn zstd_layers_are_one_frame_per_block() {
             assert!(decompress(&out, c) == tar_bytes);
             let blob = fs::read(&out).unwrap();
             let mut rest = &blob[..];
-            let mut blocks = tar_bytes.chunks(BLOCK_SIZE);
+            let frame_size = zstd_frame_size(level);
+            let mut blocks = tar_bytes.chunks(frame_size);
             while !rest.is_empty() {
                 let n = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
                 let frame = &rest[..n];
@@ -1149,7 +1153,7 @@ fn zstd_layers_are_one_frame_per_block() {
                     "{c}: the frame says its block's size"
                 );
                 assert_eq!(frame[4] & 0x04, 0x04, "{c}: the frame has a checksum");
-                assert!(zstd::bulk::decompress(frame, BLOCK_SIZE).unwrap() == block);
+                assert!(zstd::bulk::decompress(frame, frame_size).unwrap() == block);
                 rest = &rest[n..];
             }
             assert!(blocks.next().is_none(), "{c}: a frame per block");
