@@ -1,12 +1,11 @@
 // The OSTree side, through the real `ostree` CLI: resolve refs, read commit metadata, check out.
 // Knows nothing of OCI.
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { allSettledOrThrow } from "./cleanup.ts";
 import { check, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
-import { lstatOrUndefined } from "./fs.ts";
 
 export interface CommitInfo {
   checksum: string;
@@ -195,32 +194,42 @@ export function canReadInPlace(repo: string): boolean {
  * What planning an export needs of a commit that is read straight from the repository, in `dir`
  * (which must not exist): the top-level entries (links as links, directories empty), `usr/etc`, and
  * the directories `subpaths` (checked out, with hardlinks where the filesystem allows). Nothing is
- * created outside `dir`: parents are made only below top-level directories that are real
- * directories here.
+ * created outside `dir`: the checkouts' parents are made as directories in `dir` before any link.
  */
 export async function checkoutPlanningSkeleton(repo: string, checksum: string, dir: string, subpaths: string[]): Promise<void> {
   mkdirSync(dir);
-  // Both listings at once; `usr/etc`'s is used only if `usr` is a directory.
-  const [top, usrEtc] = await Promise.all([check("ostree", ["ls", `--repo=${repo}`, checksum, "/"]), run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/usr/etc"])]);
+  // Only the contents are read: not root, keep our own ownership (a bare repository's files are
+  // owned by their real owners, which a user cannot give).
+  const userMode = process.getuid?.() === 0 ? [] : ["--user-mode"];
+  for (const sub of subpaths) mkdirSync(dirname(join(dir, sub)), { recursive: true });
+  // The listings and the checkouts at once (one round of ostree processes instead of two: 40-50 ms
+  // of a commit's export). `usr/etc`'s listing is used only if `usr` is a directory.
+  const [top, usrEtc] = await allSettledOrThrow([
+    check("ostree", ["ls", `--repo=${repo}`, checksum, "/"]),
+    run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/usr/etc"]),
+    allSettledOrThrow(subpaths.map((sub) => run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${sub}`, checksum, join(dir, sub)]))),
+  ]);
+  const dirs: string[] = [];
+  const links: [string, string][] = [];
   for (const line of top.split("\n")) {
     // "d00755 0 0      0 /usr", "l00777 0 0      0 /bin -> usr/bin"
     const m = /^([dl-])\d+\s+\d+\s+\d+\s+\d+\s+\/(.+)$/.exec(line.trim());
     if (!m || m[2].includes("/") && m[1] !== "l") continue;
-    if (m[1] === "d") mkdirSync(join(dir, m[2]));
+    if (m[1] === "d") dirs.push(m[2]);
     else if (m[1] === "l") {
       const [name, target] = m[2].split(" -> ");
-      if (name && target !== undefined && !name.includes("/")) symlinkSync(target, join(dir, name));
+      if (name && target !== undefined && !name.includes("/")) links.push([name, target]);
     }
   }
-  const isDir = (rel: string) => lstatOrUndefined(join(dir, rel))?.isDirectory() === true;
-  if (isDir("usr") && usrEtc.stdout.startsWith("d")) mkdirSync(join(dir, "usr/etc"));
-  // A missing directory, or one behind a symlink in the commit, is simply not there.
-  // Only the contents are read: not root, keep our own ownership (a bare repository's files are
-  // owned by their real owners, which a user cannot give). The subpaths are checked out at once.
-  const userMode = process.getuid?.() === 0 ? [] : ["--user-mode"];
-  const wanted = subpaths.filter((sub) => isDir(sub.split("/")[0]));
-  for (const sub of wanted) mkdirSync(dirname(join(dir, sub)), { recursive: true });
-  await allSettledOrThrow(wanted.map((sub) => run("ostree", ["checkout", `--repo=${repo}`, ...userMode, "--allow-noent", `--subpath=/${sub}`, checksum, join(dir, sub)])));
+  // A subpath below a missing top-level directory, or below a link (ostree: "Not a directory"), is
+  // simply not there: what its checkout made goes.
+  for (const sub of subpaths) {
+    const first = sub.split("/")[0]!;
+    if (!dirs.includes(first)) rmSync(join(dir, first), { recursive: true, force: true });
+  }
+  for (const name of dirs) mkdirSync(join(dir, name), { recursive: true });
+  for (const [name, target] of links) symlinkSync(target, join(dir, name));
+  if (dirs.includes("usr") && usrEtc.stdout.startsWith("d")) mkdirSync(join(dir, "usr/etc"), { recursive: true });
 }
 
 /**

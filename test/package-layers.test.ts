@@ -1,8 +1,10 @@
 // Planning layers by dpkg package: the pure parts, and the plan of a small fake dpkg database.
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { groupPackages, parseDpkgStatus, planPackageLayers } from "../src/package-layers.ts";
+import { DPKG_DATABASE_PATHS, groupPackages, parseDpkgStatus, planPackageLayers } from "../src/package-layers.ts";
+import { checkoutPlanningSkeleton } from "../src/ostree.ts";
 import { tempDir } from "./helpers/cli.ts";
 
 const tmp = tempDir("package-layers-");
@@ -68,5 +70,52 @@ describe("planPackageLayers", () => {
     mkdirSync(join(tree, "var/lib"), { recursive: true });
     symlinkSync("/var/lib/dpkg", join(tree, "var/lib/dpkg"));
     expect(planPackageLayers(tree, 4)).toBeUndefined();
+  });
+});
+
+describe("checkoutPlanningSkeleton", () => {
+  it("gives the top level, usr/etc and the dpkg database of a commit, and nothing behind a link or missing", async () => {
+    const repo = join(tmp.path, "skel-repo");
+    execFileSync("ostree", ["init", `--repo=${repo}`, "--mode=bare-user"]);
+    const commit = (name: string, make: (t: string) => void) => {
+      const t = join(tmp.path, `skel-${name}`);
+      mkdirSync(t);
+      make(t);
+      return execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", name, "--no-xattrs", t]).toString().trim();
+    };
+    // var is a link: its dpkg database is not read (ostree cannot check out below a link).
+    const linked = commit("linked", (t) => {
+      mkdirSync(join(t, "usr/etc"), { recursive: true });
+      mkdirSync(join(t, "usr/share/dpkg/database/info"), { recursive: true });
+      writeFileSync(join(t, "usr/share/dpkg/database/status"), status("bash", 10));
+      mkdirSync(join(t, "sysroot/var/lib/dpkg"), { recursive: true });
+      writeFileSync(join(t, "sysroot/var/lib/dpkg/status"), status("zsh", 10));
+      symlinkSync("sysroot/var", join(t, "var"));
+      symlinkSync("usr/lib", join(t, "lib"));
+      writeFileSync(join(t, "file"), "x");
+    });
+    const dir = join(tmp.path, "skel-out-linked");
+    await checkoutPlanningSkeleton(repo, linked, dir, DPKG_DATABASE_PATHS);
+    expect(readdirSync(dir).sort()).toEqual(["lib", "sysroot", "usr", "var"]);
+    expect(readlinkSync(join(dir, "var"))).toBe("sysroot/var");
+    expect(readlinkSync(join(dir, "lib"))).toBe("usr/lib");
+    expect(readdirSync(join(dir, "sysroot"))).toEqual([]);
+    expect(lstatSync(join(dir, "usr/etc")).isDirectory()).toBe(true);
+    expect(readFileSync(join(dir, "usr/share/dpkg/database/status"), "utf8")).toContain("Package: bash");
+
+    // No usr at all, var a directory: var's database only, no usr made for the other path.
+    const plain = commit("plain", (t) => {
+      mkdirSync(join(t, "var/lib/dpkg/info"), { recursive: true });
+      writeFileSync(join(t, "var/lib/dpkg/status"), [status("zsh", 9000), status("dash", 10)].join("\n"));
+      writeFileSync(join(t, "var/lib/dpkg/info/zsh.list"), "/.\n/etc\n/etc/zshrc\n");
+      writeFileSync(join(t, "var/lib/dpkg/info/dash.list"), "/.\n/etc\n/etc/dash\n");
+      mkdirSync(join(t, "etc"));
+    });
+    const out = join(tmp.path, "skel-out-plain");
+    await checkoutPlanningSkeleton(repo, plain, out, DPKG_DATABASE_PATHS);
+    expect(readdirSync(out).sort()).toEqual(["etc", "var"]);
+    expect(readdirSync(join(out, "etc"))).toEqual([]);
+    expect(readFileSync(join(out, "var/lib/dpkg/status"), "utf8")).toContain("Package: zsh");
+    expect(planPackageLayers(out, 4)?.packages).toEqual([["zsh"], ["dash"]]);
   });
 });
