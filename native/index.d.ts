@@ -33,7 +33,10 @@ export interface ExportLayerOptions {
   output?: string
   /** "gzip" | "zstd" | "none". */
   compression: string
-  /** gzip 1-9 (default 2), zstd 1-19 or -7..-1 (default 1): defaults chosen by measurement, see native/README.md. */
+  /**
+   * gzip 1-9 (default: 1, with one block in eight at 2), zstd 1-19 or -7..-1 (default 1): defaults
+   * chosen by measurement, see native/README.md.
+   */
   level?: number
   /** Compression threads (default: available parallelism). */
   threads?: number

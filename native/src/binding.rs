@@ -25,7 +25,8 @@ pub struct ExportLayerOptions {
     pub output: Option<String>,
     /// "gzip" | "zstd" | "none".
     pub compression: String,
-    /// gzip 1-9 (default 2), zstd 1-19 or -7..-1 (default 1): defaults chosen by measurement, see native/README.md.
+    /// gzip 1-9 (default: 1, with one block in eight at 2), zstd 1-19 or -7..-1 (default 1): defaults
+    /// chosen by measurement, see native/README.md.
     pub level: Option<i32>,
     /// Compression threads (default: available parallelism).
     pub threads: Option<u32>,

@@ -20,7 +20,7 @@
 //! by the workers like gzip's pieces; a layer is its frames one after the other, which the zstd
 //! format defines as one stream (every decoder reads on to the end; zstd:chunked layers are made
 //! the same way). Against libzstd's own multithreading (ZSTDMT) this is faster at every level with
-//! blobs within 0.6% and less memory: ZSTDMT copies its input into its own buffers and primes each
+//! blobs within 0.7% and less memory: ZSTDMT copies its input into its own buffers and primes each
 //! job with the end of the one before (native/README.md has the numbers).
 
 use std::ffi::{c_int, c_void};
