@@ -38,6 +38,11 @@ export interface ExportLayerOptions {
    * chosen by measurement, see native/README.md.
    */
   level?: number
+  /**
+   * zstd only: "many" (default; independent frames compressed in parallel, each with 4-32 MiB
+   * of tar) or "one" (one frame per layer, for readers that stop at the first frame; slower).
+   */
+  zstdFrames?: string
   /** Compression threads (default: available parallelism). */
   threads?: number
   /** Clamp every mtime greater than this (seconds since the epoch). */

@@ -79,6 +79,7 @@ export function collect(): Command[] {
 function values(o: Option): { words?: string[]; kind: "dir" | "file" | "words" | "none" } {
   const known: Record<string, string[]> = {
     "--compression": ["gzip", "zstd", "none"],
+    "--zstd-frames": ["many", "one"],
     "--format": ["oci", "oci-archive", "docker"],
     "--variant": ["minbase", "apt", "important", "standard"],
     "--repo-mode": ["bare", "archive"],

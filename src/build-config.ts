@@ -24,6 +24,7 @@ export const BuildConfigSchema = z
     tag: z.string().min(1).optional(),
     compression: z.enum(["gzip", "zstd", "none"]).optional(),
     level: z.number().int().min(-7).max(19).optional(),
+    zstdFrames: z.enum(["many", "one"]).optional(),
     threads: z.number().int().min(1).max(256).optional(),
     maxLayers: z.number().int().min(1).max(MAX_LAYERS).optional(),
     labels: stringMap.optional(),

@@ -22,6 +22,8 @@ export interface BuildOptions {
   target: LocalTarget;
   compression: Compression;
   level?: number;
+  /** zstd only: independent frames compressed in parallel (default), or one frame per layer. */
+  zstdFrames?: "many" | "one";
   threads?: number;
   force: boolean;
   /** Everything about the image but what comes from the source; unset fields get defaults. */
@@ -142,6 +144,7 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       ...(plan ? { layerLists: plan.lists, layerOutputs: layerPaths, listLinks: plan.links } : { output: layerPaths[0] }),
       compression: options.compression,
       level: options.level,
+      zstdFrames: options.zstdFrames,
       threads: options.threads,
       // OSTree stores no mtimes (checkouts show 0 for files, checkout time for directories): write 0,
       // as ostree's own container export does.

@@ -216,6 +216,15 @@ describe("oci build --rootfs", () => {
     const tarPath = join(dir, layer.diffId.slice(7));
     expect(sha256sum(tarPath)).toBe(layer.diffId);
     expect(execFileSync("tar", ["-tf", tarPath]).toString().trim().split("\n")).toEqual(["noise", "text"]);
+
+    // --zstd-frames one: the same tar in one frame (for readers that stop at the first frame),
+    // the same bytes for any thread count.
+    const one = await build(["--rootfs", src, "--output", `oci:${join(tmp.path, "one.oci")}:t`, "--compression", "zstd", "--zstd-frames", "one", "--threads", "1"]);
+    const one2 = await build(["--rootfs", src, "--output", `oci:${join(tmp.path, "one2.oci")}:t`, "--compression", "zstd", "--zstd-frames", "one", "--threads", "2"]);
+    expect(one.layers[0].diffId).toBe(layer.diffId);
+    expect(one2.layers[0].digest).toBe(one.layers[0].digest);
+    const oneFrames = execFileSync("zstd", ["-lv", join(tmp.path, "one.oci", "blobs/sha256", one.layers[0].digest.slice(7))], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+    expect(oneFrames).toMatch(/# Zstandard Frames: 1\b/);
   });
 
   it("writes an oci-archive and a docker-archive that skopeo reads", async () => {

@@ -55,6 +55,10 @@ describe("oci build options", () => {
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: -3 }, {}).level).toBe(-3);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: "-8" }, {}))).toBe("--level -8 is out of range for zstd (1-19, or -7 to -1 for the fast levels)");
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "10" }, {}))).toBe("--level 10 is out of range for gzip (1-9)");
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", zstdFrames: "one" }, {}).zstdFrames).toBe("one");
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd" }, {}).zstdFrames).toBeUndefined();
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", zstdFrames: "two" }, {}))).toBe("invalid --zstd-frames 'two': expected many or one");
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", zstdFrames: "one" }, {}))).toBe("--zstd-frames applies to zstd layers, not gzip");
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "none", level: "3" }, {}))).toMatch(/out of range for none \(only 0\)/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "x" }, {}))).toMatch(/--level/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", volume: "rel" }, {}))).toMatch(/absolute/);

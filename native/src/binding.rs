@@ -28,6 +28,9 @@ pub struct ExportLayerOptions {
     /// gzip 1-9 (default: 1, with one block in eight at 2), zstd 1-19 or -7..-1 (default 1): defaults
     /// chosen by measurement, see native/README.md.
     pub level: Option<i32>,
+    /// zstd only: "many" (default; independent frames compressed in parallel, each with 4-32 MiB
+    /// of tar) or "one" (one frame per layer, for readers that stop at the first frame; slower).
+    pub zstd_frames: Option<String>,
     /// Compression threads (default: available parallelism).
     pub threads: Option<u32>,
     /// Clamp every mtime greater than this (seconds since the epoch).
@@ -84,7 +87,12 @@ pub struct FileDigest {
 /// Takes the options by value: the layer lists (a whole tree's worth of paths) are dropped as
 /// soon as the selection is built.
 fn to_options(mut o: ExportLayerOptions) -> napi::Result<ExportOptions> {
-    let compression = Compression::parse(&o.compression, o.level).map_err(napi::Error::from_reason)?;
+    let compression = Compression::parse(&o.compression, o.level)
+        .and_then(|c| match o.zstd_frames.as_deref() {
+            None => Ok(c),
+            Some(frames) => c.with_zstd_frames(frames),
+        })
+        .map_err(napi::Error::from_reason)?;
     let threads = match o.threads {
         None => export::default_threads(),
         Some(0) => return Err(napi::Error::from_reason("threads must be at least 1")),

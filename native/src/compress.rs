@@ -21,7 +21,8 @@
 //! format defines as one stream (every decoder reads on to the end; zstd:chunked layers are made
 //! the same way). Against libzstd's own multithreading (ZSTDMT) this is faster at every level with
 //! blobs within 0.7% and less memory: ZSTDMT copies its input into its own buffers and primes each
-//! job with the end of the one before (native/README.md has the numbers).
+//! job with the end of the one before (native/README.md has the numbers). Some readers stop at the
+//! end of the first frame; `ZstdOneFrame` writes one frame per layer through ZSTDMT for them.
 
 use std::ffi::{c_int, c_void};
 use std::fmt;
@@ -52,6 +53,11 @@ pub enum Compression {
     Zstd {
         level: i32,
     },
+    /// zstd as one frame per layer (libzstd's multithreaded stream): for readers that stop at the
+    /// end of the first frame. Slower than `Zstd` (see the module doc).
+    ZstdOneFrame {
+        level: i32,
+    },
 }
 
 impl Compression {
@@ -60,6 +66,18 @@ impl Compression {
         match *self {
             Compression::Zstd { level } => zstd_frame_size(level),
             _ => BLOCK_SIZE,
+        }
+    }
+
+    /// zstd's frame layout: "many" (independent frames, the default) or "one" (one per layer).
+    pub fn with_zstd_frames(self, frames: &str) -> Result<Compression, String> {
+        match (self, frames) {
+            (Compression::Zstd { .. }, "many") => Ok(self),
+            (Compression::Zstd { level }, "one") => Ok(Compression::ZstdOneFrame { level }),
+            (Compression::Zstd { .. }, other) => Err(format!(
+                "unknown zstd frame layout \"{other}\" (expected many or one)"
+            )),
+            (other, _) => Err(format!("a zstd frame layout was given for {other}")),
         }
     }
 
@@ -135,6 +153,7 @@ impl fmt::Display for Compression {
                 level + 1
             ),
             Compression::Zstd { level } => write!(f, "zstd level {level}"),
+            Compression::ZstdOneFrame { level } => write!(f, "zstd level {level}, one frame"),
         }
     }
 }
@@ -434,6 +453,25 @@ mod tests {
         }
         v.truncate(n);
         v
+    }
+
+    #[test]
+    fn zstd_frame_layouts() {
+        let zstd = Compression::Zstd { level: 3 };
+        assert_eq!(zstd.with_zstd_frames("many").unwrap(), zstd);
+        assert_eq!(
+            zstd.with_zstd_frames("one").unwrap(),
+            Compression::ZstdOneFrame { level: 3 }
+        );
+        assert_eq!(Compression::ZstdOneFrame { level: 3 }.block_size(), BLOCK_SIZE);
+        assert!(zstd
+            .with_zstd_frames("two")
+            .unwrap_err()
+            .contains("expected many or one"));
+        assert!(Compression::gzip(1)
+            .with_zstd_frames("one")
+            .unwrap_err()
+            .contains("gzip"));
     }
 
     #[test]

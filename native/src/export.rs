@@ -3,8 +3,9 @@
 //! Threads: the calling thread walks the tree and produces the tar in fixed-size blocks; for gzip
 //! and zstd the blocks go to N compression workers (a deflate piece or a zstd frame each) and an
 //! ordered writer writes them in order, hashing the tar and the blob as two streams at once
-//! (sha256.rs); for none, the producer hashes the tar and the writer only writes it. Every channel
-//! is bounded, so memory stays flat whatever the tree size.
+//! (sha256.rs); zstd as one frame has one writer thread feeding libzstd's multithreaded stream;
+//! for none, the producer hashes the tar and the writer only writes it. Every channel is bounded,
+//! so memory stays flat whatever the tree size.
 //!
 //! The layers of a split go through one pipeline, one after the other: the producer starts the
 //! next layer while the workers finish the last blocks of the one before, so no core waits at a
@@ -268,6 +269,10 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
                 let w = s.spawn(move || block_writer(blobs, compression, done_rx, tok_tx, ctl));
                 let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx), true);
                 (producer, w)
+            }
+            Compression::ZstdOneFrame { level } => {
+                let w = s.spawn(move || zstd_writer(blobs, level, threads, job_rx, ctl));
+                (produce(opts, ctl, skip, job_tx, None, true), w)
             }
             Compression::None => {
                 let w = s.spawn(move || plain_writer(blobs, job_rx, ctl));
@@ -915,7 +920,7 @@ fn compress_worker(
             ZstdFrames::new(level)
                 .map_err(|e| Error::msg(format!("cannot start zstd level {level}: {e}")))?,
         ),
-        Compression::None => return Err(Error::Pipeline),
+        Compression::None | Compression::ZstdOneFrame { .. } => return Err(Error::Pipeline),
     };
     loop {
         let job = match jobs.lock().expect("job queue").recv() {
@@ -1083,6 +1088,88 @@ fn block_writer<'a>(
                 }
             }
         }
+    }
+}
+
+/// `Compression::ZstdOneFrame`: one zstd frame per layer from libzstd's own multithreading
+/// (ZSTDMT). The encoder's output is written as it comes and hashed with the next tar block (two
+/// streams at once, as for the block writer).
+fn zstd_writer(
+    blobs: Vec<Blob>,
+    level: i32,
+    threads: usize,
+    jobs: Receiver<Job>,
+    ctl: &Control,
+) -> Result<Vec<Written>, Error> {
+    let mut written = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        let path = blob.path;
+        let zerr = |e: std::io::Error| {
+            if ctl.cancel.load(Ordering::Relaxed) {
+                Error::Cancelled
+            } else {
+                Error::msg(format!("zstd compression of {} failed: {e}", path.display()))
+            }
+        };
+        let out = UnhashedOutput {
+            blob: BlobFile::new(blob, true, total_size(&written), ctl),
+            unhashed: Vec::new(),
+        };
+        let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zerr)?;
+        // Always >= 1 worker: the multithreaded frame layout does not depend on the worker
+        // count, but differs from single-threaded mode.
+        enc.multithread(threads.max(1) as u32).map_err(zerr)?;
+        enc.include_checksum(true).map_err(zerr)?;
+        let mut tar_sha = Sha256::new();
+        loop {
+            let job = jobs.recv().map_err(|_| Error::Pipeline)?;
+            enc.write_all(&job.data).map_err(zerr)?;
+            // The output lags the input (it comes from earlier blocks): the pairs are a block's
+            // tar and as much of the waiting output; the rest waits for the next block.
+            let out = enc.get_mut();
+            let n = out.unhashed.len().min(job.data.len());
+            out.blob.hash_two(&out.unhashed[..n], &job.data, &mut tar_sha);
+            out.unhashed.drain(..n);
+            if job.last {
+                break;
+            }
+        }
+        let mut out = enc.finish().map_err(zerr)?;
+        out.blob.hash(&out.unhashed);
+        written.push(out.blob.finish(Some(tar_sha.finalize())));
+    }
+    Ok(written)
+}
+
+/// The zstd encoder's output: written to the blob at once, kept until it is hashed.
+struct UnhashedOutput<'a> {
+    blob: BlobFile<'a>,
+    unhashed: Vec<u8>,
+}
+
+/// The most output kept for hashing with tar blocks: the encoder's output comes in bursts (a
+/// finished job at a time) and, where the tar does not compress, as fast as the tar, so the
+/// backlog would grow to several jobs (10 MB on the bench tree); its oldest part is hashed alone.
+const UNHASHED_LIMIT: usize = 2 * BLOCK_SIZE;
+
+impl Write for UnhashedOutput<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.blob.ctl.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        self.blob
+            .write_counted(buf)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.unhashed.extend_from_slice(buf);
+        if self.unhashed.len() > UNHASHED_LIMIT {
+            let oldest = self.unhashed.len() - BLOCK_SIZE;
+            self.blob.hash(&self.unhashed[..oldest]);
+            self.unhashed.drain(..oldest);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ _apt_ostree() {
     --format) COMPREPLY=($(compgen -W "oci oci-archive docker" -- "$cur")); return ;;
     --arch) COMPREPLY=($(compgen -W "amd64 arm64 armhf i386 ppc64el riscv64 s390x" -- "$cur")); return ;;
     --compression) COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur")); return ;;
+    --zstd-frames) COMPREPLY=($(compgen -W "many one" -- "$cur")); return ;;
     --dest-tls-verify|--src-tls-verify|--tls-verify) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
     --variant) COMPREPLY=($(compgen -W "minbase apt important standard" -- "$cur")); return ;;
     --release) COMPREPLY=($(compgen -W "bullseye bookworm trixie sid jammy noble questing" -- "$cur")); return ;;
@@ -39,7 +40,7 @@ _apt_ostree() {
   esac
 
   case "$command" in
-    "oci build") opts="--source --repo --rootfs --output --format --tag --label --annotation --env --expose --volume --cmd --entrypoint --user --workdir --arch --created --bootc --compression --level --threads --max-layers --config --force --json" ;;
+    "oci build") opts="--source --repo --rootfs --output --format --tag --label --annotation --env --expose --volume --cmd --entrypoint --user --workdir --arch --created --bootc --compression --level --zstd-frames --threads --max-layers --config --force --json" ;;
     "oci index") opts="--annotation --force --json" ;;
     "oci push") opts="--jobs --chunk-size --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci pull") opts="--arch --os --variant --all --jobs --force --creds --authfile --cert-dir --tls-verify --json" ;;

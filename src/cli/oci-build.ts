@@ -30,6 +30,7 @@ export interface BuildFlags {
   bootc?: boolean;
   compression?: string;
   level?: number | string;
+  zstdFrames?: string;
   threads?: number | string;
   maxLayers?: number | string;
   force?: boolean;
@@ -85,6 +86,9 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   if (!["gzip", "zstd", "none"].includes(compressionText)) throw usageError(`invalid --compression '${compressionText}': expected gzip, zstd or none`);
   const compression = compressionText as Compression;
   if (target.format === "docker-archive" && compression !== "none") throw usageError("docker-archive layers are stored uncompressed; drop --compression or use an oci format");
+  const zstdFrames = flags.zstdFrames ?? file.zstdFrames;
+  if (zstdFrames !== undefined && !["many", "one"].includes(zstdFrames)) throw usageError(`invalid --zstd-frames '${zstdFrames}': expected many or one`);
+  if (zstdFrames !== undefined && compression !== "zstd") throw usageError(`--zstd-frames applies to zstd layers, not ${compression}`);
 
   const labels = { ...(file.labels ?? {}), ...wrap(() => Object.fromEntries(toList(flags.label).map((l) => parseKeyValue(l, "label")))) };
   const annotations = { ...(file.annotations ?? {}), ...wrap(() => Object.fromEntries(toList(flags.annotation).map((a) => parseKeyValue(a, "annotation")))) };
@@ -114,6 +118,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     target,
     compression,
     level,
+    zstdFrames: zstdFrames as "many" | "one" | undefined,
     threads,
     maxLayers,
     force: Boolean(flags.force),
@@ -161,6 +166,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true)")
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
     .option("--level <n>", "compression level: gzip 1-9 (default 1, every 8th block at 2), zstd 1-19 or -7..-1 (default 1)")
+    .option("--zstd-frames <layout>", "zstd layers as many independent frames (default; fastest) or one frame, for readers that stop at the first frame")
     .option("--threads <n>", "compression threads (default: all cores; output is the same for any count)")
     .option("--max-layers <n>", "split the tree into at most N layers by dpkg package, the last holding files no package owns; 1: one layer (default: 8)")
     .option("--config <file>", "settings from a JSON, YAML or TOML file; flags win")
