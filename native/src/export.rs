@@ -267,16 +267,16 @@ fn run(opts: &ExportOptions, ctl: &Control, files: Vec<File>) -> Result<Vec<Expo
                 drop(job_rx);
                 drop(done_tx);
                 let w = s.spawn(move || block_writer(blobs, compression, done_rx, tok_tx, ctl));
-                let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx), true);
+                let producer = produce(opts, ctl, skip, job_tx, Some(tok_rx));
                 (producer, w)
             }
             Compression::ZstdOneFrame { level } => {
                 let w = s.spawn(move || zstd_writer(blobs, level, threads, job_rx, ctl));
-                (produce(opts, ctl, skip, job_tx, None, true), w)
+                (produce(opts, ctl, skip, job_tx, None), w)
             }
             Compression::None => {
                 let w = s.spawn(move || plain_writer(blobs, job_rx, ctl));
-                (produce(opts, ctl, skip, job_tx, None, false), w)
+                (produce(opts, ctl, skip, job_tx, None), w)
             }
         };
         // When the producer fails it drops its sender: the workers drain and the writer stops.
@@ -640,7 +640,6 @@ fn produce(
     skip: &[(u64, u64)],
     tx: SyncSender<Job>,
     tokens: Option<Receiver<Vec<u8>>>,
-    writer_hashes_tar: bool,
 ) -> Result<Vec<Produced>, Error> {
     let block_size = opts.compression.block_size();
     let mut out = BlockOut {
@@ -650,8 +649,8 @@ fn produce(
         index: 0,
         layer_size: 0,
         total: 0,
-        // The gzip and zstd writers hash the tar, two streams at once with the blob.
-        sha: (!writer_hashes_tar).then(Sha256::new),
+        // The writers of compressed layers hash the tar, two streams at once with the blob.
+        sha: matches!(opts.compression, Compression::None).then(Sha256::new),
         tx,
         tokens,
         inflate: ObjectInflate::default(),
