@@ -171,22 +171,26 @@ describe("native addon", () => {
     expect(existsSync(join(dir, "y"))).toBe(false);
   });
 
-  it("the CLI's --level check (which fails before any work) accepts exactly the levels the core accepts", () => {
+  it("the CLI's --level and --zstd-frames checks (which fail before any work) accept exactly what the core accepts", () => {
+    const accepts = (fn: () => unknown) => {
+      try {
+        fn();
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const output = join(dir, "never-written");
     for (const compression of ["gzip", "zstd", "none"]) {
       for (let level = -10; level <= 25; level++) {
-        let cli = true;
-        try {
-          resolveBuildOptions({ rootfs: "/t", output: "/o", compression, level: String(level) }, {});
-        } catch {
-          cli = false;
-        }
-        let core = true;
-        try {
-          new addon.LayerExport({ root: small, output: join(dir, "never-written"), compression, level });
-        } catch {
-          core = false;
-        }
+        const cli = accepts(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression, level: String(level) }, {}));
+        const core = accepts(() => new addon.LayerExport({ root: small, output, compression, level }));
         expect(cli, `${compression} --level ${level}`).toBe(core);
+      }
+      for (const zstdFrames of ["many", "one", "two"]) {
+        const cli = accepts(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression, zstdFrames }, {}));
+        const core = accepts(() => new addon.LayerExport({ root: small, output, compression, zstdFrames }));
+        expect(cli, `${compression} --zstd-frames ${zstdFrames}`).toBe(core);
       }
     }
     expect(existsSync(join(dir, "never-written"))).toBe(false);
