@@ -3,7 +3,17 @@
 import { z } from "zod";
 
 const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
-const stringList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+/** cmd/entrypoint: a list, or a string read as the flag reads it (JSON array or shell words). */
+const command = (flag: string) =>
+  z.union([z.string(), z.array(z.string())]).transform((v, ctx) => {
+    if (Array.isArray(v)) return v;
+    try {
+      return parseCommand(v, flag);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
 
 /** Docker refuses images of more than 127-128 layers; ostree-ext stops at 64 by default. */
 export const MAX_LAYERS = 100;
@@ -32,8 +42,8 @@ export const BuildConfigSchema = z
     env: z.union([z.array(z.string()), stringMap]).optional(),
     expose: z.array(z.union([z.string(), z.number().int()]).transform(String)).optional(),
     volumes: z.array(z.string().startsWith("/", "must be an absolute path")).optional(),
-    cmd: stringList.optional(),
-    entrypoint: stringList.optional(),
+    cmd: command("cmd").optional(),
+    entrypoint: command("entrypoint").optional(),
     user: z.string().optional(),
     workdir: z.string().startsWith("/", "must be an absolute path").optional(),
     arch: z.string().min(1).optional(),
@@ -57,7 +67,10 @@ export function parseBuildConfig(value: unknown, file: string): BuildConfig {
   throw new Error(`${file}: ${field}: ${message}`);
 }
 
-/** Exec-form command from a flag: a JSON array (`["/bin/sh","-c","x"]`) or words split on spaces. */
+/**
+ * Exec-form command from a flag: a JSON array (`["/bin/sh","-c","x"]`), or words split as a shell
+ * splits them (quotes and backslashes; no expansion): `/bin/sh -c "echo hi"` is three words.
+ */
 export function parseCommand(text: string, flag: string): string[] {
   const trimmed = text.trim();
   if (trimmed.startsWith("[")) {
@@ -70,5 +83,29 @@ export function parseCommand(text: string, flag: string): string[] {
     if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) throw new Error(`invalid ${flag} '${text}': expected an array of strings`);
     return parsed;
   }
-  return trimmed ? trimmed.split(/\s+/) : [];
+  const words: string[] = [];
+  let word: string | undefined;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < trimmed.length; i++) {
+    const c = trimmed[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === "\\" && i + 1 < trimmed.length && '"\\$`'.includes(trimmed[i + 1])) word += trimmed[++i];
+      else word += c;
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else {
+      word ??= "";
+      if (c === "'" || c === '"') quote = c;
+      else if (c === "\\" && i + 1 < trimmed.length) word += trimmed[++i];
+      else word += c;
+    }
+  }
+  if (quote) throw new Error(`invalid ${flag} '${text}': unterminated ${quote} quote`);
+  if (word !== undefined) words.push(word);
+  return words;
 }

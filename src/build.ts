@@ -103,6 +103,13 @@ interface ExportSource {
   commitRoot?: { dirtree: string; dirmeta: string };
 }
 
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The image's environment: the usual PATH unless `env` sets one (as an ENV line adds to a base image's). */
+export function withDefaultPath(env: string[]): string[] {
+  return env.some((e) => e.startsWith("PATH=")) ? env : [DEFAULT_PATH, ...env];
+}
+
 /** `keep`: the source (tree or repository), which the output must not replace. */
 async function exportTree(options: BuildOptions, source: ExportSource, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
   const tree = source.planDir;
@@ -199,7 +206,7 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       author: options.settings.author,
       labels,
       annotations: options.settings.annotations ?? {},
-      env: options.settings.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      env: withDefaultPath(options.settings.env ?? []),
       exposedPorts: options.settings.exposedPorts ?? [],
       volumes: options.settings.volumes ?? [],
       entrypoint: options.settings.entrypoint,

@@ -23,7 +23,8 @@ function install(): void {
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
     process.on(signal, () => {
       runAll();
-      process.stderr.write(`\napt-ostree: interrupted (${signal}); temporary output removed\n`);
+      // A newline ends a progress line on a terminal; piped stderr has none to end.
+      process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}apt-ostree: interrupted (${signal}); temporary output removed\n`);
       process.exit(code);
     });
   }

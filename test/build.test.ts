@@ -82,7 +82,8 @@ describe("oci build --rootfs", () => {
     expect(inspect.Digest).toBe(result.digest);
     expect(inspect.Labels).toEqual({ a: "b" });
     const config = skopeoConfig(`oci:${out}:v1`);
-    expect(config.config.Env).toEqual(["FOO=bar"]);
+    // The usual PATH stays unless --env sets one.
+    expect(config.config.Env).toEqual(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FOO=bar"]);
     expect(config.config.ExposedPorts).toEqual({ "8080/tcp": {} });
     expect(config.config.Volumes).toEqual({ "/data": {} });
     expect(config.config.Cmd).toEqual(["/bin/sh", "-c", "echo hi"]);
@@ -171,6 +172,26 @@ describe("oci build --rootfs", () => {
     umociUnpack(out, "t", bundle);
     expectSameTree(tree, join(bundle, "rootfs"), { mtimeClamp: 1100000000 });
     expect(result.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");
+  });
+
+  it("keeps values that look like numbers as typed, and refuses a value option given twice", async () => {
+    const out = join(tmp.path, "typed");
+    const small = join(tmp.path, "typed-tree");
+    mkdirSync(join(small, "etc"), { recursive: true });
+    writeFileSync(join(small, "etc", "x"), "x");
+    await build(["--rootfs", small, "--output", out, "--tag", "2.10", "--user", "1000", "--workdir", "/007", "--cmd", `/bin/sh -c "echo 1"`, "--env", "A=1", "--label", "v=1.0", "--created", "2024-01-02T03:04:05"], { TZ: "America/New_York" });
+    const config = skopeoConfig(`oci:${out}:2.10`);
+    expect(config.config).toEqual({
+      User: "1000",
+      WorkingDir: "/007",
+      Cmd: ["/bin/sh", "-c", "echo 1"],
+      Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"],
+      Labels: { v: "1.0" },
+    });
+    expect(config.created).toBe("2024-01-02T03:04:05Z");
+    const twice = await runCli(["oci", "build", "--rootfs", small, "--output", join(tmp.path, "t1"), "--output", join(tmp.path, "t2")]);
+    expect([twice.code, twice.stderr]).toEqual([2, "apt-ostree: --output given more than once\n"]);
+    expect(existsSync(join(tmp.path, "t1")) || existsSync(join(tmp.path, "t2"))).toBe(false);
   });
 
   it("writes zstd and uncompressed layers that umoci unpacks", async () => {
@@ -502,6 +523,13 @@ describe("bad input", () => {
     const forced = await runCli(["oci", "build", "--rootfs", tree, "--output", existing, "--force"]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(existsSync(join(existing, "index.json"))).toBe(true);
+    // --force replaces an image, not a directory of other things.
+    const notImage = join(tmp.path, "not-an-image");
+    mkdirSync(notImage);
+    writeFileSync(join(notImage, "notes.txt"), "keep me");
+    const refused = await runCli(["oci", "build", "--rootfs", tree, "--output", notImage, "--force"]);
+    expect([refused.code, refused.stderr]).toEqual([6, `apt-ostree: ${notImage} is a directory that is not an OCI image layout: --force replaces images only; remove it yourself if it should go\n`]);
+    expect(readFileSync(join(notImage, "notes.txt"), "utf8")).toBe("keep me");
   });
 
   it("refuses an output that is or holds the source tree or repository, even with --force", async () => {

@@ -1,6 +1,10 @@
 // Flag handling of `oci build`: defaults < config file < flags, and conflicts are usage errors.
 import { describe, expect, it } from "vitest";
-import { joinNegativeValues } from "../src/cli/main.ts";
+import { cac } from "cac";
+import { givenOptionValues, joinNegativeValues } from "../src/cli/main.ts";
+import { parseBuildConfig, parseCommand } from "../src/build-config.ts";
+import { parseCreated } from "../src/oci/image.ts";
+import { dockerRepoTag } from "../src/oci/local.ts";
 import { resolveBuildOptions } from "../src/cli/oci-build.ts";
 import { ExitCode, UserError } from "../src/errors.ts";
 
@@ -64,5 +68,62 @@ describe("oci build options", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", volume: "rel" }, {}))).toMatch(/absolute/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "soon" }))).toMatch(/SOURCE_DATE_EPOCH/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", format: "tgz" }, {}))).toMatch(/unknown format/);
+  });
+});
+
+describe("option values as given", () => {
+  const command = cac("t")
+    .command("build")
+    .option("--tag <tag>", "tag")
+    .option("--user <user>", "user")
+    .option("--max-layers <n>", "layers")
+    .option("--label <key=value>", "label (repeatable)")
+    .option("--force", "force")
+    .option("-u, --username <name>", "name");
+
+  it("keeps numbers as typed, every name of an option, and lists for repeatable ones", () => {
+    const v = givenOptionValues(["build", "--tag", "2.10", "--user=007", "--max-layers", "0x10", "--label", "a=1", "--label=b", "-u", "1e3", "--force", "x"], command.options);
+    expect(v).toEqual({ tag: "2.10", user: "007", maxLayers: "0x10", label: ["a=1", "b"], u: "1e3", username: "1e3" });
+    // As cac's parser: an empty value is a value; an option before another option has none.
+    expect(givenOptionValues(["--tag", "", "--force"], command.options)).toEqual({ tag: "" });
+    expect(usage(() => givenOptionValues(["--user", "--force"], command.options))).toBe("--user needs a value");
+    // After "--", nothing is an option.
+    expect(givenOptionValues(["--", "--tag", "1"], command.options)).toEqual({});
+  });
+
+  it("refuses a single-value option given twice, and a repeatable one without a value", () => {
+    expect(usage(() => givenOptionValues(["--tag", "a", "--tag=b"], command.options))).toBe("--tag given more than once");
+    expect(usage(() => givenOptionValues(["--label", "a=1", "--label"], command.options))).toBe("--label needs a value");
+  });
+
+  it("reads --created strictly, UTC unless an offset is given", () => {
+    expect(parseCreated("2024-01-02T03:04:05")).toBe("2024-01-02T03:04:05Z");
+    expect(parseCreated("2024-01-02T03:04:05.9+01:30")).toBe("2024-01-02T01:34:05Z");
+    expect(parseCreated("2024-01-02 03:04-0100")).toBe("2024-01-02T04:04:00Z");
+    expect(parseCreated("2024-01-02")).toBe("2024-01-02T00:00:00Z");
+    expect(parseCreated("@86400")).toBe("1970-01-02T00:00:00Z");
+    expect(parseCreated("now", () => new Date(5500))).toBe("1970-01-01T00:00:05Z");
+    for (const bad of ["2024", "12", "@-5", "@1.5", "Jan 2 2024", "2024-02-30", "2024-01-02T24:00", "2024-01-02Z", ""]) {
+      expect(() => parseCreated(bad), bad).toThrow(/^invalid time/);
+    }
+  });
+
+  it("splits a command as a shell does, in flags and config files alike", () => {
+    expect(parseCommand(`/bin/sh -c "echo \\"hi\\" \\$HOME" 'a b'\\ c`, "--cmd")).toEqual(["/bin/sh", "-c", 'echo "hi" $HOME', "a b c"]);
+    expect(parseCommand(`x ""`, "--cmd")).toEqual(["x", ""]);
+    expect(() => parseCommand(`sh -c "echo`, "--cmd")).toThrow(`invalid --cmd 'sh -c "echo': unterminated " quote`);
+    expect(parseBuildConfig({ cmd: '/bin/sh -c "echo hi"', entrypoint: ["/x y"] }, "f").cmd).toEqual(["/bin/sh", "-c", "echo hi"]);
+    expect(() => parseBuildConfig({ entrypoint: "'a" }, "f")).toThrow("f: entrypoint: invalid entrypoint ''a': unterminated ' quote");
+  });
+
+  it("checks docker-archive references before any work, and lets a flag override a config's zstd settings", () => {
+    expect(dockerRepoTag("demo:1.0")).toBe("demo:1.0");
+    expect(dockerRepoTag("1.0")).toBe("apt-ostree:1.0");
+    expect(dockerRepoTag("registry.example:5000/a/b")).toBe("registry.example:5000/a/b:latest");
+    expect(dockerRepoTag("library/demo")).toBe("library/demo:latest");
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "docker-archive:/o.tar:Bad:1" }, {}))).toMatch(/^invalid docker-archive reference 'Bad:1'/);
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o.tar", format: "docker", tag: "bad tag" }, {}))).toMatch(/^invalid docker-archive reference 'apt-ostree:bad tag'/);
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "0x1" }, {}))).toBe("--level expects a whole number, got '0x1'");
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "" }).sourceDateEpoch).toBeUndefined();
   });
 });

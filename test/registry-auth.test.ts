@@ -86,6 +86,50 @@ describe("Basic auth (htpasswd)", () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/authentication to .* failed/);
   });
+  it("a malformed --creds is a usage error (exit 2) that never repeats the password", async () => {
+    const seed = `docker://${basic.host}/seed:1`;
+    for (const [args, flag] of [
+      [["oci", "inspect", seed, "--creds", "alice"], "--creds"],
+      [["oci", "inspect", seed, "--creds", `:${PASSWORD}`], "--creds"],
+      [["oci", "pull", seed, join(tmp.path, "no-user"), "--creds", `:${PASSWORD}`], "--creds"],
+      [["oci", "push", image.path, `docker://${basic.host}/x:1`, "--creds", "alice:"], "--creds"],
+      [["oci", "copy", seed, `docker://${basic.host}/y:1`, "--src-creds", `:${PASSWORD}`, "--dest-creds", `alice:${PASSWORD}`], "--src-creds"],
+      [["oci", "copy", seed, `docker://${basic.host}/y:1`, "--src-creds", `alice:${PASSWORD}`, "--dest-creds", PASSWORD], "--dest-creds"],
+    ] as [string[], string][]) {
+      const r = await cli(args, envWith());
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr.trim().split("\n")).toEqual([`apt-ostree: ${flag} must be USERNAME:PASSWORD`]);
+    }
+    expect(existsSync(join(tmp.path, "no-user"))).toBe(false);
+  });
+  it("--authfile: a missing file is exit 3, one that is not JSON exit 2 (a bad configuration file), one line each", async () => {
+    const seed = `docker://${basic.host}/seed:1`;
+    const missing = join(tmp.path, "nonexist.json");
+    const r = await cli(["oci", "inspect", seed, "--authfile", missing], envWith());
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split("\n")).toEqual([`apt-ostree: auth file ${missing} does not exist`]);
+    // The parser's detail quotes the text around the fault: here the password.
+    const bad = join(tmp.path, "bad-auth.json");
+    writeFileSync(bad, `{"auths": {"${basic.host}": {"auth": ${PASSWORD}}}}`);
+    for (const [args, env] of [
+      [["oci", "inspect", seed, "--authfile", bad], envWith()],
+      [["oci", "inspect", seed], envWith({ REGISTRY_AUTH_FILE: bad })],
+      [["logout", basic.host, "--authfile", bad], envWith()],
+      [["login", basic.host, "-u", "alice", "--password-stdin", "--authfile", bad], envWith()],
+    ] as [string[], Record<string, string | undefined>][]) {
+      const b = await cli(args, env, `${PASSWORD}\n`);
+      expect(b.code, args.join(" ")).toBe(2);
+      expect(b.stderr.trim().split("\n")).toEqual([`apt-ostree: ${bad} is not valid JSON`]);
+    }
+    // An entry whose auth field is not USER:PASS in base64: also a bad configuration file.
+    const noColon = writeJson(join(tmp.path, "no-colon/auth.json"), { auths: { [basic.host]: { auth: b64(PASSWORD) } } });
+    const c = await cli(["oci", "inspect", seed, "--authfile", noColon], envWith());
+    expect(c.code).toBe(2);
+    expect(c.stderr.trim().split("\n")).toHaveLength(1);
+    // A directory is no auth file: one line, not an internal error.
+    const d = await cli(["oci", "inspect", seed, "--authfile", tmp.path], envWith());
+    expect([d.code, d.stderr]).toEqual([2, `apt-ostree: cannot read auth file ${tmp.path}: is a directory\n`]);
+  });
   it("--creds: push and pull", async () => {
     const r = await cli(["oci", "push", image.path, `docker://${basic.host}/pushed:1`, "--creds", `alice:${PASSWORD}`], envWith());
     expect(r.code, r.stderr).toBe(0);
@@ -241,6 +285,13 @@ describe("login / logout", () => {
   it("login needs --password-stdin (no passwords in argv)", async () => {
     const r = await cli(["login", token.host, "-u", "alice"], envWith());
     expect(r.code).toBe(2);
+  });
+  it("a user name with a colon is a usage error (Basic auth would split it)", async () => {
+    const run = join(tmp.path, "login-colon");
+    const r = await cli(["login", token.host, "-u", "alice:x", "--password-stdin"], envWith({ XDG_RUNTIME_DIR: run }), `${PASSWORD}\n`);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toEqual(["apt-ostree: --username may not contain ':'"]);
+    expect(existsSync(join(run, "containers/auth.json"))).toBe(false);
   });
 });
 

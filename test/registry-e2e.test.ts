@@ -333,6 +333,91 @@ describe("tags, inspect, copy", () => {
   });
 });
 
+describe("--arch", () => {
+  it("inspect shows the platform asked for, or fails as pull does: exit 3 naming what is there", async () => {
+    // An index holding only linux/amd64.
+    const one = makeMultiArchImage(join(tmp.path, "one-platform"), ["amd64"]);
+    expect((await cli(["oci", "push", `oci:${one.path}:multi`, `docker://${registry.host}/os:latest`])).code).toBe(0);
+    const os = `docker://${registry.host}/os:latest`;
+    const amd = JSON.parse((await cli(["oci", "inspect", os, "--arch", "amd64", "--json"])).stdout);
+    expect(amd).toMatchObject({ manifestDigest: one.platforms.amd64, architecture: "amd64" });
+    const offersAmd64 = ["apt-ostree: no image for linux/arm64 (the index offers linux/amd64)"];
+    for (const extra of [[], ["--config"], ["--json"]]) {
+      const arm = await cli(["oci", "inspect", os, "--arch", "arm64", ...extra]);
+      expect(arm.code).toBe(3);
+      expect(arm.stdout).toBe("");
+      expect(arm.stderr.trim().split("\n")).toEqual(offersAmd64);
+    }
+    // Two platforms, neither the one asked for; the same for a local layout.
+    const both = "the index offers linux/amd64, linux/arm64";
+    for (const source of [`docker://${registry.host}/multi:1`, `oci:${multi.path}:multi`]) {
+      const s390x = await cli(["oci", "inspect", source, "--arch", "s390x"]);
+      expect(s390x.code).toBe(3);
+      expect(s390x.stderr.trim().split("\n")).toEqual([`apt-ostree: no image for linux/s390x (${both})`]);
+    }
+    // --raw is the bytes the reference names, whatever the platform.
+    expect((await cli(["oci", "inspect", `docker://${registry.host}/multi:1`, "--arch", "s390x", "--raw"])).code).toBe(0);
+    // A single image (no index) of another platform: exit 3 too, for inspect and pull.
+    const single = `docker://${registry.host}/demo:latest`;
+    expect((await cli(["oci", "inspect", single, "--arch", "amd64", "--config"])).code).toBe(0);
+    const notArm = ["apt-ostree: no image for linux/arm64 (the image is linux/amd64 only)"];
+    const inspectArm = await cli(["oci", "inspect", single, "--arch", "arm64", "--config"]);
+    expect(inspectArm.code).toBe(3);
+    expect(inspectArm.stderr.trim().split("\n")).toEqual(notArm);
+    const pullArm = await cli(["oci", "pull", single, join(tmp.path, "demo-arm"), "--arch", "arm64"]);
+    expect(pullArm.code).toBe(3);
+    expect(pullArm.stderr.trim().split("\n")).toEqual(notArm);
+    expect(existsSync(join(tmp.path, "demo-arm"))).toBe(false);
+    // Without --arch a single image is taken whatever its platform (a foreign one is fine to pull).
+    expect((await cli(["oci", "pull", `docker://${registry.host}/multi:1`, join(tmp.path, "arm-only"), "--arch", "arm64"])).code).toBe(0);
+    expect((await cli(["oci", "push", `oci:${join(tmp.path, "arm-only")}`, `docker://${registry.host}/arm-only:1`])).code).toBe(0);
+    expect((await cli(["oci", "pull", `docker://${registry.host}/arm-only:1`, join(tmp.path, "arm-only-again")])).code).toBe(0);
+  });
+
+  it("an architecture apt-ostree does not know is a usage error, as for oci build", async () => {
+    const out = join(tmp.path, "bogus");
+    for (const args of [
+      ["oci", "inspect", `docker://${registry.host}/multi:1`, "--arch", "bogus"],
+      ["oci", "pull", `docker://${registry.host}/multi:1`, out, "--arch", "bogus"],
+      ["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${registry.host}/bogus:1`, "--arch", "bogus"],
+      ["oci", "copy", `oci:${multi.path}:multi`, `oci:${out}`, "--arch", "bogus"],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^apt-ostree: unknown --arch 'bogus': expected a Debian architecture \(amd64, arm64, /)]);
+    }
+    // uname and OCI names of known architectures are taken too.
+    expect((await cli(["oci", "inspect", `docker://${registry.host}/multi:1`, "--arch", "aarch64", "--json"])).code).toBe(0);
+    const all = await cli(["oci", "pull", `docker://${registry.host}/multi:1`, out, "--arch", "arm64", "--all"]);
+    expect(all.code).toBe(2);
+    expect(existsSync(out)).toBe(false);
+    expect((await cli(["oci", "tags", `${registry.host}/bogus`])).code).toBe(3); // nothing was pushed
+  });
+
+  it("copy --arch to a registry copies that platform's image only", async () => {
+    const across = await cli(["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${other.host}/multi:arm`, "--arch", "arm64", "--json"]);
+    expect(across.code, across.stderr).toBe(0);
+    expect(JSON.parse(across.stdout).digest).toBe(multi.platforms.arm64);
+    const raw = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${other.host}/multi:arm`]));
+    expect(raw.manifests).toBeUndefined();
+    expect(sha256Hex(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${other.host}/multi:arm`]))).toBe(multi.platforms.arm64.slice(7));
+    // From a local layout (a push), and within one registry (mounts).
+    const up = await cli(["oci", "copy", `oci:${multi.path}:multi`, `docker://${other.host}/multi:amd`, "--arch", "amd64"]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout.trim()).toBe(multi.platforms.amd64);
+    expect(JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${other.host}/multi:amd`])).Digest).toBe(multi.platforms.amd64);
+    const same = await cli(["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${registry.host}/multi-arm:1`, "--arch", "arm64"]);
+    expect(same.stdout.trim()).toBe(multi.platforms.arm64);
+    // A platform that is not there: exit 3, nothing pushed.
+    const none = await cli(["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${other.host}/multi:s390x`, "--arch", "s390x"]);
+    expect(none.code).toBe(3);
+    expect(none.stderr.trim().split("\n")).toEqual(["apt-ostree: no image for linux/s390x (the index offers linux/amd64, linux/arm64)"]);
+    const noneUp = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `docker://${other.host}/demo:arm`, "--arch", "arm64"]);
+    expect(noneUp.code).toBe(3);
+    expect(JSON.parse((await cli(["oci", "tags", `${other.host}/multi`, "--json"])).stdout).tags.sort()).toEqual(["amd", "arm", "copy"]);
+  });
+});
+
 describe("errors a user can act on", () => {
   it("unknown repository or tag: exit 3", async () => {
     const r = await cli(["oci", "inspect", `docker://${registry.host}/nothere:latest`]);
@@ -341,15 +426,42 @@ describe("errors a user can act on", () => {
     const t = await cli(["oci", "tags", `${registry.host}/nothere`]);
     expect(t.code).toBe(3);
     expect(t.stderr).toMatch(/unknown repository/);
+    // The message names the tag (or digest) that is not there, not only the repository.
+    const tag = await cli(["oci", "pull", `docker://${registry.host}/demo:nope`, join(tmp.path, "nope")]);
+    expect(tag.code).toBe(3);
+    expect(tag.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^apt-ostree: image not found: ${registry.host}/demo:nope\\b`))]);
+    const digest = `sha256:${"0".repeat(64)}`;
+    const byDigest = await cli(["oci", "inspect", `docker://${registry.host}/demo@${digest}`]);
+    expect(byDigest.code).toBe(3);
+    expect(byDigest.stderr).toContain(`image not found: ${registry.host}/demo@${digest}`);
+  });
+  it("a registry without a repository: exit 2, saying a repository is needed", async () => {
+    const t = await cli(["oci", "tags", registry.host]);
+    expect(t.code).toBe(2);
+    expect(t.stderr.trim().split("\n")).toEqual([`apt-ostree: oci tags needs a repository: HOST/NAME, not just the registry ${registry.host}`]);
+    const i = await cli(["oci", "inspect", `docker://${registry.host}`]);
+    expect(i.code).toBe(2);
+    expect(i.stderr).toMatch(/needs a repository: HOST\/NAME\[:TAG\]/);
   });
   it("invalid name: exit 2", async () => {
     const r = await cli(["oci", "push", image.path, `docker://${registry.host}/Bad:x`]);
     expect(r.code).toBe(2);
   });
-  it("registry unreachable: exit 5", async () => {
-    const r = await cli(["oci", "inspect", "docker://127.0.0.1:9/demo:latest"]);
-    expect(r.code).toBe(5);
-    expect(r.stderr.trim().split("\n").pop()).toMatch(/unreachable/);
+  it("registry unreachable: exit 5, one line, no retry chatter", async () => {
+    // Refused (retried a few times, silently) and a name that does not resolve (not retried).
+    const refused = ["apt-ostree: cannot connect to 127.0.0.1:9: connection refused"];
+    const inspect = await cli(["oci", "inspect", "docker://127.0.0.1:9/demo:latest"]);
+    expect(inspect.code).toBe(5);
+    expect(inspect.stderr.trim().split("\n")).toEqual(refused);
+    const push = await cli(["oci", "push", image.path, "docker://127.0.0.1:9/demo:latest"]);
+    expect(push.code).toBe(5);
+    expect(push.stderr.trim().split("\n")).toEqual(refused);
+    const started = Date.now();
+    const pull = await cli(["oci", "pull", "docker://nosuch.invalid/demo:latest", join(tmp.path, "unresolved")]);
+    expect(pull.code).toBe(5);
+    expect(pull.stderr.trim().split("\n")).toEqual(["apt-ostree: cannot connect to nosuch.invalid: name does not resolve"]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(existsSync(join(tmp.path, "unresolved"))).toBe(false);
   });
   it("missing source image: exit 3", async () => {
     const r = await cli(["oci", "push", join(tmp.path, "nothing"), `docker://${registry.host}/x:1`]);

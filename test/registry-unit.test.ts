@@ -5,12 +5,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseChallenges, pickChallenge, repositoryScope } from "../src/registry/challenge.ts";
 import {
-  authFileCandidates, decodeAuthEntry, defaultWriteAuthFile, findInAuthFile, lookupKeys, normalizeAuthKey, parseAuthFile, parseHelperOutput, resolveCredential,
+  authFileCandidates, decodeAuthEntry, defaultWriteAuthFile, findInAuthFile, lookupKeys, normalizeAuthKey, parseAuthFile, parseCredsFlag, parseHelperOutput, resolveCredential,
 } from "../src/registry/credentials.ts";
 import { RegistryError, httpError, isRetryableStatus, networkError, parseErrorBody, redactUrl, toUserError } from "../src/registry/errors.ts";
 import { parseLinkNext, parseRange } from "../src/registry/http.ts";
-import { selectPlatform } from "../src/registry/images.ts";
-import { endpointHost, formatReference, isLoopback, joinHostAndName, parseReference } from "../src/registry/reference.ts";
+import { missingPlatform, platformMatches, selectPlatform } from "../src/registry/images.ts";
+import { endpointHost, formatReference, isLoopback, isRegistryHost, joinHostAndName, parseReference } from "../src/registry/reference.ts";
 import { backoffDelay, defaultRetryPolicy, parseRetryAfter } from "../src/registry/retry.ts";
 import { ExitCode, UserError } from "../src/errors.ts";
 import { tempDir } from "./helpers/cli.ts";
@@ -42,6 +42,10 @@ describe("references", () => {
   it("joins the original design's HOST NAME:TAG form", () => {
     expect(formatReference(parseReference(joinHostAndName("localhost:5000", "demo:latest")))).toBe("localhost:5000/demo:latest");
     expect(joinHostAndName("docker://localhost:5000/", "/demo:1")).toBe("localhost:5000/demo:1");
+  });
+  it("tells a registry alone from an image", () => {
+    for (const t of ["127.0.0.1:5000", "docker://localhost:5000", "localhost", "ghcr.io", "[::1]:5000", "registry.example:443/"]) expect(isRegistryHost(t), t).toBe(true);
+    for (const t of ["debian", "debian:12", "127.0.0.1:5000/demo", "me/app", "ghcr.io/o/r", "demo@sha256:" + "a".repeat(64)]) expect(isRegistryHost(t), t).toBe(false);
   });
   it("knows loopback hosts", () => {
     for (const h of ["localhost", "localhost:5000", "127.0.0.1:8080", "[::1]:5000", "foo.localhost"]) expect(isLoopback(h)).toBe(true);
@@ -91,6 +95,20 @@ describe("errors", () => {
     expect(exit(httpError(400, '{"errors":[{"code":"NAME_INVALID"}]}', ctx))).toBe(ExitCode.Usage);
     expect(exit(httpError(503, "", ctx))).toBe(ExitCode.Network);
     expect(exit(networkError(Object.assign(new Error("connect"), { code: "ECONNREFUSED" }), ctx))).toBe(ExitCode.Network);
+    // A failed connection: one short line naming the host, not the runtime's own text; retried unless the name does not resolve.
+    const refused = networkError(Object.assign(new TypeError("ECONNREFUSED: Unable to connect. Is the computer able to access the url?"), { code: "ECONNREFUSED" }), { ...ctx, url: "http://alice:pw@127.0.0.1:1/v2/a/manifests/x" });
+    expect((toUserError(refused) as Error).message).toBe("cannot connect to 127.0.0.1:1: connection refused");
+    expect(refused.retryable).toBe(true);
+    const unresolved = networkError(Object.assign(new TypeError("getaddrinfo ENOTFOUND nosuch.invalid"), { code: "ENOTFOUND" }), { ...ctx, url: "https://nosuch.invalid/v2/" });
+    expect((toUserError(unresolved) as Error).message).toBe("cannot connect to nosuch.invalid: name does not resolve");
+    expect(unresolved.retryable).toBe(false);
+    // A missing tag or digest is named in full.
+    expect((toUserError(httpError(404, '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', ctx)) as Error).message).toMatch(/^image not found: r\/a:x \(/);
+    const byDigest = { ...ctx, url: `http://r/v2/a/manifests/sha256:${"0".repeat(64)}` };
+    expect((toUserError(httpError(404, "", byDigest)) as Error).message).toBe(`image not found: r/a@sha256:${"0".repeat(64)}`);
+    // The caller's input: a bad configuration (exit 2), something named that is not there (exit 3).
+    expect(exit(new RegistryError("x", { kind: "config" }))).toBe(ExitCode.Usage);
+    expect(exit(new RegistryError("x", { kind: "not-found" }))).toBe(ExitCode.NotFound);
     const tls = networkError(Object.assign(new Error("unable to verify the first certificate"), { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" }), ctx);
     expect(tls.kind).toBe("tls");
     expect(tls.retryable).toBe(false);
@@ -156,6 +174,15 @@ describe("platforms", () => {
     expect(selectPlatform(index, { os: "linux", architecture: "arm", variant: "v7" })!.digest).toBe("sha256:arm7");
     expect(selectPlatform(index, { os: "linux", architecture: "s390x" })).toBeUndefined();
     expect(selectPlatform(index, { os: "windows", architecture: "amd64" })).toBeUndefined();
+  });
+  it("checks a single image's platform and names what is there when it is missing", () => {
+    expect(platformMatches({ os: "linux", architecture: "amd64" }, { os: "linux", architecture: "amd64" })).toBe(true);
+    expect(platformMatches({ os: "linux", architecture: "arm64" }, { os: "linux", architecture: "arm64", variant: "v8" })).toBe(true);
+    expect(platformMatches({ os: "linux", architecture: "arm", variant: "v5" }, { os: "linux", architecture: "arm", variant: "v7" })).toBe(false);
+    expect(platformMatches({ os: "linux", architecture: "amd64" }, { os: "linux", architecture: "arm64" })).toBe(false);
+    const want = { os: "linux", architecture: "s390x" };
+    expect(missingPlatform(want, { index }).message).toBe("no image for linux/s390x (the index offers linux/amd64, linux/arm/v7, linux/arm64/v8)");
+    expect(missingPlatform(want, { config: { os: "linux", architecture: "amd64" } })).toMatchObject({ kind: "not-found", message: "no image for linux/s390x (the image is linux/amd64 only)" });
   });
 });
 
@@ -225,6 +252,21 @@ describe("credential files", () => {
     expect((await resolveCredential("plain.example", "r", { env, home })).credential).toEqual({ kind: "basic", username: "du", password: "dp" });
     expect((await resolveCredential("unknown.example", "r", { env, home })).credential).toEqual({ kind: "anonymous" });
     expect((await resolveCredential("plain.example", "r", { env, home, creds: "c:d" })).credential).toEqual({ kind: "basic", username: "c", password: "d" });
+    // A malformed --creds is the caller's mistake (exit 2), and the message never holds the value.
+    for (const creds of ["alice", ":s3cret", "alice:", ""]) {
+      expect(parseCredsFlag(creds)).toBeUndefined();
+      const error = await resolveCredential("plain.example", "r", { env, home, creds }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ kind: "config", message: "--creds must be USERNAME:PASSWORD" });
+      expect((toUserError(error) as UserError).exitCode).toBe(ExitCode.Usage);
+    }
+    expect(parseCredsFlag("u:p:with:colons")).toEqual({ kind: "basic", username: "u", password: "p:with:colons" });
+    // --authfile: missing (exit 3); not JSON (exit 2), without the parser's quote of the text.
+    const missing = await resolveCredential("plain.example", "r", { env, home, authfile: join(tmp.path, "nonexist.json") }).catch((e: unknown) => e);
+    expect((toUserError(missing) as UserError).exitCode).toBe(ExitCode.NotFound);
+    const bad = join(tmp.path, "bad.json");
+    writeFileSync(bad, '{"auths": {"plain.example": {"auth": s3cret}}}');
+    const invalid = await resolveCredential("plain.example", "r", { env, home, authfile: bad }).catch((e: unknown) => e);
+    expect(toUserError(invalid)).toMatchObject({ exitCode: ExitCode.Usage, message: `${bad} is not valid JSON` });
     // an earlier file wins
     const xdg = join(tmp.path, "xdg");
     mkdirSync(join(xdg, "containers"), { recursive: true });

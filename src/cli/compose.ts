@@ -132,7 +132,12 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
       ? "install packages with apt on top of a commit; commits a child of --from"
       : "remove packages with apt from a commit; commits a child of --from");
     cmd.option("--from <ref>", "the commit (ref or checksum) to start from");
-    if (action === "install") cmd.option("--no-install-recommends", "do not install recommended packages");
+    if (action === "install") {
+      cmd.option("--no-install-recommends", "do not install recommended packages (installed by default, as apt does)");
+      // cac gives a --no-X flag the default true, and its help would print "(default: true)" after
+      // a flag that is off by default; the action only tests for false.
+      cmd.options[cmd.options.length - 1].config.default = undefined;
+    }
     else cmd.option("--purge", "also remove configuration files");
     commonFlags(cmd);
     cmd.action(async (packages: string[], options: Record<string, unknown>) => {

@@ -72,6 +72,53 @@ export function joinNegativeValues(argv: string[]): string[] {
   return out;
 }
 
+/** What givenOptionValues needs of a cac option. */
+export interface OptionShape {
+  names: string[];
+  rawName: string;
+  description: string;
+  isBoolean?: boolean;
+}
+
+/**
+ * The values of the options that take one, exactly as given, by every name of each option. cac's
+ * parser (mri) turns any value that looks like a number into one ("--tag 2.10" -> 2.1, "--user 007"
+ * -> 7, "--cmd ''" -> 0), so argv is read again here the way mri splits it. An option given twice
+ * is a usage error unless its help says "(repeatable)"; a repeatable one gives a list.
+ */
+export function givenOptionValues(argv: string[], options: OptionShape[]): Record<string, string | true | (string | true)[]> {
+  const given = new Map<OptionShape, (string | true)[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") break;
+    const dashes = arg.length - arg.replace(/^-+/, "").length;
+    if (dashes === 0 || arg.startsWith("no-", dashes)) continue;
+    const eq = arg.indexOf("=", dashes + 1);
+    const name = arg.slice(dashes, eq < 0 ? undefined : eq);
+    // As mri: a value after "=", else the next argument unless it is an option.
+    let value: string | true = eq >= 0 ? arg.slice(eq + 1) : "";
+    if (value === "") value = i + 1 === argv.length || argv[i + 1].startsWith("-") ? true : argv[++i];
+    // "-abc": flags a and b, then c with the value.
+    const names = dashes === 2 ? [name] : [...name];
+    const option = options.find((o) => !o.isBoolean && o.names.includes(camelcase(names[names.length - 1])));
+    if (option) given.set(option, [...(given.get(option) ?? []), value]);
+  }
+  const values: Record<string, string | true | (string | true)[]> = {};
+  for (const [option, list] of given) {
+    const flag = option.rawName.match(/--[\w-]+/)?.[0] ?? option.rawName;
+    const repeatable = option.description.includes("(repeatable)");
+    if (list.length > 1 && !repeatable) throw new UserError(`${flag} given more than once`, ExitCode.Usage);
+    if (option.rawName.includes("<") && list.includes(true)) throw new UserError(`${flag} needs a value`, ExitCode.Usage);
+    for (const name of option.names) values[name] = repeatable ? list : list[0];
+  }
+  return values;
+}
+
+/** cac's option names: "max-layers" -> "maxLayers". */
+function camelcase(name: string): string {
+  return name.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
+}
+
 export async function main(argv: string[], ctx: CliContext = processContext): Promise<number> {
   const groups = await loadGroups();
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
@@ -94,6 +141,8 @@ export async function main(argv: string[], ctx: CliContext = processContext): Pr
       const what = rest[0] ? `unknown command '${[argv[0] === rest[0] ? "" : argv[0], rest[0]].filter(Boolean).join(" ")}'` : "a command is required";
       throw new UserError(`${what}; see 'apt-ostree ${argv[0] === rest[0] ? "" : argv[0] + " "}--help'`.replace("  ", " "), ExitCode.Usage);
     }
+    const options = [...cli.globalCommand.options, ...cli.matchedCommand.options];
+    Object.assign(cli.options, givenOptionValues(rest, options));
     const result = await cli.runMatchedCommand();
     return typeof result === "number" ? result : ExitCode.Ok;
   } catch (error) {

@@ -4,7 +4,7 @@ import { ExitCode, UserError, usageError } from "../errors.ts";
 import { MAX_LAYERS, parseBuildConfig, parseCommand, type BuildConfig } from "../build-config.ts";
 import { DEBIAN_ARCHITECTURES, isKnownArch } from "../arch.ts";
 import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
-import { parseFormat, parseLocalTarget } from "../oci/local.ts";
+import { dockerRepoTag, parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
 import { readConfigFile } from "./config-file.ts";
 import { toList, type CliContext } from "./context.ts";
@@ -49,6 +49,8 @@ function wrap<T>(fn: () => T): T {
 
 function integer(value: unknown, flag: string): number | undefined {
   if (value === undefined) return undefined;
+  // Number("") is 0 and Number("0x10") 16: only decimal digits are a number here.
+  if (typeof value !== "number" && !/^-?\d+$/.test(String(value))) throw usageError(`${flag} expects a whole number, got '${value}'`);
   const n = Number(value);
   if (!Number.isInteger(n)) throw usageError(`${flag} expects a whole number, got '${value}'`);
   return n;
@@ -81,12 +83,15 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   if (tag && target.tag && tag !== target.tag) throw usageError(`--tag ${tag} contradicts the tag in '${outputText}'`);
   target.tag = target.tag ?? tag ?? (target.format === "docker-archive" ? undefined : "latest");
   if (target.tag && target.format !== "docker-archive" && !/^[A-Za-z0-9_][A-Za-z0-9._:/@+-]*$/.test(target.tag)) throw usageError(`invalid tag '${target.tag}'`);
+  // Before any work, not when the archive is written.
+  if (target.format === "docker-archive") dockerRepoTag(target.tag);
 
   const compressionText = flags.compression ?? file.compression ?? (target.format === "docker-archive" ? "none" : "gzip");
   if (!["gzip", "zstd", "none"].includes(compressionText)) throw usageError(`invalid --compression '${compressionText}': expected gzip, zstd or none`);
   const compression = compressionText as Compression;
   if (target.format === "docker-archive" && compression !== "none") throw usageError("docker-archive layers are stored uncompressed; drop --compression or use an oci format");
-  const zstdFrames = flags.zstdFrames ?? file.zstdFrames;
+  // A --compression flag other than zstd overrides a config file's zstd settings with them.
+  const zstdFrames = flags.zstdFrames ?? (flags.compression !== undefined && compression !== "zstd" ? undefined : file.zstdFrames);
   if (zstdFrames !== undefined && !["many", "one"].includes(zstdFrames)) throw usageError(`invalid --zstd-frames '${zstdFrames}': expected many or one`);
   if (zstdFrames !== undefined && compression !== "zstd") throw usageError(`--zstd-frames applies to zstd layers, not ${compression}`);
 
@@ -102,7 +107,8 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const workdir = flags.workdir ?? file.workdir;
   if (workdir && !workdir.startsWith("/")) throw usageError(`invalid --workdir '${workdir}': must be an absolute path`);
   const createdText = flags.created ?? file.created;
-  const sde = env.SOURCE_DATE_EPOCH;
+  // Empty is unset, as `SOURCE_DATE_EPOCH= cmd` is meant.
+  const sde = env.SOURCE_DATE_EPOCH || undefined;
   if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got '${sde}'`);
   const level = integer(flags.level ?? file.level, "--level");
   if (level !== undefined) checkLevel(compression, level);
@@ -151,10 +157,10 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--rootfs <dir>", "a root filesystem directory instead of an OSTree commit")
     .option("--output <target>", "PATH, oci:PATH[:TAG] (adds to an existing layout), oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]")
     .option("--format <format>", "oci (image layout directory), oci-archive, or docker (docker save tar) (default: oci)")
-    .option("--tag <tag>", "tag recorded in the output (default: latest)")
+    .option("--tag <tag>", "tag recorded in the output (default: latest; docker-archive: none, or NAME:TAG)")
     .option("--label <key=value>", "image label (repeatable)")
     .option("--annotation <key=value>", "manifest annotation (repeatable)")
-    .option("--env <KEY=VALUE>", "environment variable (repeatable)")
+    .option("--env <KEY=VALUE>", "environment variable; PATH is the usual one unless set here (repeatable)")
     .option("--expose <port>", "exposed port, e.g. 80/tcp (repeatable)")
     .option("--volume <path>", "volume mount point (repeatable)")
     .option("--cmd <command>", `default command: a JSON array ('["/bin/sh","-c","x"]') or words`)
@@ -162,7 +168,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--user <user>", "user[:group] the container runs as")
     .option("--workdir <dir>", "working directory")
     .option("--arch <arch>", "architecture, Debian name (default: the commit's, else the host's)")
-    .option("--created <time>", "creation time: ISO 8601, @SECONDS or now (default: the commit's time, else SOURCE_DATE_EPOCH, else 1970)")
+    .option("--created <time>", "creation time: ISO 8601 (UTC unless it has an offset), @SECONDS or now (default: the commit's time, else SOURCE_DATE_EPOCH, else 1970)")
     .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true)")
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
     .option("--level <n>", "compression level: gzip 1-9 (default 1, every 8th block at 2), zstd 1-19 or -7..-1 (default 1)")

@@ -82,7 +82,7 @@ export function registerRegistryCommands(cli: CAC, ctx: CliContext): void {
   commonOptions(
     cli
       .command("pull <src> <dest>", "Pull a registry image into an OCI layout, oci-archive or docker-archive")
-      .option("--arch <arch>", "platform of a multi-arch image (default: the host's)")
+      .option("--arch <arch>", "platform of a multi-arch image, Debian name (default: the host's)")
       .option("--os <os>", "operating system of a multi-arch image (default: linux)")
       .option("--variant <variant>", "platform variant (v7, v8)")
       .option("--all", "keep every platform of a multi-arch image")
@@ -95,8 +95,8 @@ export function registerRegistryCommands(cli: CAC, ctx: CliContext): void {
     cli
       .command("copy <src> <dest>", "Copy an image between registries (mounts blobs within one registry), to or from a local image (then as push or pull), or between local images and formats")
       .option("--jobs <n>", "blobs in flight at once (default 4)")
-      .option("--arch <arch>", "to a local image: platform of a multi-arch image (default: the host's)")
-      .option("--all", "to a local image: keep every platform")
+      .option("--arch <arch>", "platform of a multi-arch image to copy (default: to a local image the host's, to a registry every platform)")
+      .option("--all", "to a local image: keep every platform (a registry gets every platform unless --arch)")
       .option("--force", "to a local image: replace an existing output")
       .example("apt-ostree oci copy docker://localhost:5000/a:1 docker://localhost:5000/b:1")
       .example("apt-ostree oci copy oci:/tmp/demo-image.oci:latest docker://localhost:5000/demo:latest")
@@ -109,7 +109,7 @@ export function registerRegistryCommands(cli: CAC, ctx: CliContext): void {
       .command("inspect <ref>", "Show an image in a registry, or a local one (oci:, oci-archive:, docker-archive:): digest, media type, platforms, layers, labels")
       .option("--raw", "print the manifest (or index) bytes exactly as the registry has them")
       .option("--config", "print the image configuration")
-      .option("--arch <arch>", "platform to describe in a multi-arch image (default: the host's)")
+      .option("--arch <arch>", "platform to describe, Debian name; an image without it is an error (default: the host's)")
       .option("--os <os>", "operating system (default: linux)")
       .option("--variant <variant>", "platform variant")
       .example("apt-ostree oci inspect docker://localhost:5000/demo:latest")

@@ -181,13 +181,26 @@ export function normalisePort(text: string): string {
 }
 
 /** `--created`: an ISO 8601 time, `@SECONDS`, or `now`; output is RFC 3339 in UTC, seconds precision. */
+/**
+ * `now`, `@SECONDS`, or an ISO 8601 date or date-time: `2024-01-02`, `2024-01-02T03:04[:05[.123]]`,
+ * with `Z` or `+HH:MM`; none means UTC, so the same text gives the same image in any time zone.
+ */
 export function parseCreated(text: string, now: () => Date = () => new Date()): string {
-  let date: Date;
-  if (text === "now") date = now();
-  else if (/^@\d+$/.test(text)) date = new Date(Number(text.slice(1)) * 1000);
-  else date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw new Error(`invalid time '${text}': expected ISO 8601, @SECONDS or 'now'`);
-  return rfc3339(Math.floor(date.getTime() / 1000));
+  const invalid = () => new Error(`invalid time '${text}': expected ISO 8601 (2024-01-02T03:04:05Z), @SECONDS or 'now'`);
+  if (text === "now") return rfc3339(Math.floor(now().getTime() / 1000));
+  if (/^@\d{1,11}$/.test(text)) return rfc3339(Number(text.slice(1)));
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
+  if (!m) throw invalid();
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((x) => Number(x ?? 0));
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  const back = new Date(ms);
+  // Date.UTC rolls over (February 31st -> March 2nd): refuse what does not come back the same.
+  if (back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) throw invalid();
+  const zone = m[7] ?? "Z";
+  const offset = /^[Zz]$/.test(zone) ? 0 : (zone[0] === "-" ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2))) * 60;
+  const seconds = ms / 1000 - offset;
+  if (seconds < 0) throw new Error(`invalid time '${text}': before 1970`);
+  return rfc3339(seconds);
 }
 
 export function rfc3339(seconds: number): string {

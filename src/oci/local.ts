@@ -4,7 +4,7 @@
 // they can be streamed without copies.
 import { createHash } from "node:crypto";
 import {
-  closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync,
+  closeSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync,
   writeFileSync, fsyncSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -83,13 +83,24 @@ export function detectFormat(path: string): LocalFormat {
   throw new UserError(`${path} is neither an OCI layout, an oci-archive nor a docker-archive`);
 }
 
-/** A docker-archive tag: `NAME:TAG`; a bare tag gets the default name, a bare name gets `latest`. */
+/** Docker's reference grammar: optional registry host[:port]/, lowercase path components, `:TAG`. */
+const DOCKER_REPO_TAG = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * A docker-archive tag: `NAME:TAG`; a bare word is a tag (`1.0`) and gets the default name, a path
+ * (`library/demo`) is a name and gets `latest`.
+ * What `docker load` could not take (`Bad:1`, a space) is a usage error.
+ */
 export function dockerRepoTag(tag: string | undefined): string | undefined {
   if (!tag) return undefined;
   const lastSlash = tag.lastIndexOf("/");
   const colon = tag.lastIndexOf(":");
-  if (colon > lastSlash) return colon === 0 ? `apt-ostree${tag}` : tag;
-  return tag.includes("/") || /[.]/.test(tag) ? `${tag}:latest` : `apt-ostree:${tag}`;
+  const repoTag =
+    colon > lastSlash ? (colon === 0 ? `apt-ostree${tag}` : tag) : tag.includes("/") ? `${tag}:latest` : `apt-ostree:${tag}`;
+  if (!DOCKER_REPO_TAG.test(repoTag)) {
+    throw new UserError(`invalid docker-archive reference '${repoTag}': expected NAME:TAG, NAME in lowercase (a-z, 0-9, . _ -, / between parts)`, ExitCode.Usage);
+  }
+  return repoTag;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,7 +215,9 @@ function processAlive(pid: number): boolean {
  */
 function withLayoutLock<T>(dir: string, fn: () => T): T {
   const lock = join(dir, ".apt-ostree.lock");
-  const timeout = Number(process.env.APT_OSTREE_LOCK_TIMEOUT ?? 300) * 1000;
+  const timeoutText = process.env.APT_OSTREE_LOCK_TIMEOUT || "300";
+  if (!/^\d+$/.test(timeoutText)) throw new UserError(`APT_OSTREE_LOCK_TIMEOUT must be a whole number of seconds, got '${timeoutText}'`, ExitCode.Usage);
+  const timeout = Number(timeoutText) * 1000;
   const deadline = Date.now() + (Number.isFinite(timeout) ? timeout : 300_000);
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
@@ -298,6 +311,10 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
     }
   }
   if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it${existsSync(join(path, "oci-layout")) ? ", or oci:PATH:TAG to add an image to the layout" : ""})`, ExitCode.Exists);
+  // --force replaces an image (a layout, an archive), not whatever directory a typo names.
+  if (force && lstatSync(path, { throwIfNoEntry: false })?.isDirectory() && !existsSync(join(path, "oci-layout")) && readdirSync(path).length > 0) {
+    throw new UserError(`${path} is a directory that is not an OCI image layout: --force replaces images only; remove it yourself if it should go`, ExitCode.Exists);
+  }
 }
 
 /** Replaces `path` by `temp` (file or directory) in as few steps as the filesystem allows. */

@@ -2,20 +2,22 @@
 // Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { DEBIAN_ARCHITECTURES, isKnownArch, ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { copyBlobOut, isLocalImageName, readManifestBlob, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalImage } from "../oci/local.ts";
-import { MediaType } from "../oci/mediatypes.ts";
+import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink } from "../oci/local.ts";
 import { defaultTuning } from "./client.ts";
-import { defaultWriteAuthFile, parseAuthFile, normalizeAuthKey, type Credential } from "./credentials.ts";
+import { defaultWriteAuthFile, parseAuthFile, parseCredsFlag, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
-import { copyImage, describePlatform, hostPlatform, platformChoiceFor, inspectImage, pullImage, pushImage, type ImageSource, type ManifestReader, type PlatformChoice, type PullResult } from "./images.ts";
-import { DOCKER_HUB, ReferenceError, formatReference, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
+import { copyImage, describePlatform, hostPlatform, platformChoiceFor, inspectImage, localImageReader, pullImage, pushImage, type PlatformChoice, type PullResult } from "./images.ts";
+import { DOCKER_HUB, ReferenceError, formatReference, isRegistryHost, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
 import { connect, type ConnectOptions } from "./session.ts";
 import { Transport } from "./transport.ts";
 
 function ref(text: string, what: string, defaultTag: string | null = "latest"): Reference {
+  // `localhost:5000` alone would parse as Docker Hub's library/localhost, tag 5000.
+  if (isRegistryHost(text)) throw usageError(`${what} needs a repository: HOST/NAME${defaultTag === null ? "" : "[:TAG]"}, not just the registry ${text.trim().replace(/^docker:\/\//, "").replace(/\/+$/, "")}`);
   try {
     return parseReference(text, defaultTag);
   } catch (error) {
@@ -33,8 +35,17 @@ async function guarded<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
+/** `--creds USER:PASS`, checked before anything is done; the message never holds the value (a password). */
+function parseCreds(value: unknown, flag: string): Credential | undefined {
+  if (value === undefined) return undefined;
+  const credential = parseCredsFlag(String(value));
+  if (!credential) throw usageError(`${flag} must be USERNAME:PASSWORD`);
+  return credential;
+}
+
 function connectOptions(ctx: CliContext, flags: RegistryFlags, side?: "src" | "dest"): ConnectOptions {
   const creds = side === "src" ? flags.srcCreds : side === "dest" ? flags.destCreds : flags.creds;
+  const credential = parseCreds(creds, side ? `--${side}-creds` : "--creds");
   const verifyFlag = side === "src" ? flags.srcTlsVerify ?? flags.tlsVerify : side === "dest" ? flags.destTlsVerify ?? flags.tlsVerify : flags.tlsVerify;
   const verify = verifyFlag === undefined ? undefined : parseBool(verifyFlag, "--tls-verify");
   let tuning = defaultTuning;
@@ -44,18 +55,30 @@ function connectOptions(ctx: CliContext, flags: RegistryFlags, side?: "src" | "d
     tuning = { ...defaultTuning, chunkThreshold: size, chunkSize: size };
   }
   return {
-    creds: creds ? String(creds) : undefined,
+    credential,
     authfile: flags.authfile,
     tls: { verify, certDir: flags.certDir },
     tuning,
-    onRetry: ({ attempt, delayMs, reason }) => ctx.warn(`retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s: ${reason}`),
+    // Errors are one line; what was retried on the way is for debugging only.
+    onRetry: process.env.APT_OSTREE_DEBUG ? ({ attempt, delayMs, reason }) => ctx.warn(`retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s: ${reason}`) : undefined,
   };
 }
 
+/** The user named a platform (--arch, --os, --variant), rather than taking the host's. */
+function platformNamed(flags: RegistryFlags): boolean {
+  return flags.arch !== undefined || flags.os !== undefined || flags.variant !== undefined;
+}
+
+/** The platform asked for, else the host's; an architecture apt-ostree does not know is a usage error, as for `oci build`. */
 function platformOf(flags: RegistryFlags): PlatformChoice {
   const host = hostPlatform();
-  if (!flags.arch && !flags.os && !flags.variant) return host;
-  const arch = flags.arch ? platformChoiceFor(String(flags.arch)) : { architecture: host.architecture, variant: host.variant };
+  if (flags.all && platformNamed(flags)) throw usageError("--all keeps every platform: drop --arch/--os/--variant, or --all");
+  if (!platformNamed(flags)) return host;
+  // Debian (arm64), OCI (arm) and uname (aarch64) names alike.
+  if (flags.arch !== undefined && !isKnownArch(ociArchOf(String(flags.arch)).architecture)) {
+    throw usageError(`unknown --arch '${String(flags.arch)}': expected a Debian architecture (${DEBIAN_ARCHITECTURES.join(", ")})`);
+  }
+  const arch = flags.arch !== undefined ? platformChoiceFor(String(flags.arch)) : { architecture: host.architecture, variant: host.variant };
   return { os: flags.os ? String(flags.os) : "linux", architecture: arch.architecture, variant: flags.variant ? String(flags.variant) : arch.variant };
 }
 
@@ -67,13 +90,15 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
   const target = ref(destText, "destination");
   const jobs = parseJobs(flags.jobs);
   const options = connectOptions(ctx, flags, side);
+  // copy --arch: only that platform's image; otherwise the whole image, every platform.
+  const platform = platformNamed(flags) ? platformOf(flags) : undefined;
   const image = await openLocalImage(parseLocalTarget(src));
   const progress = ctx.progress(Boolean(flags.json));
   const started = Date.now();
   try {
     const result = await guarded(async () => {
       const repo = await connect(target, ["pull", "push"], options);
-      return pushImage(image, repo, { reference: manifestReference(target), jobs, progress });
+      return pushImage(image, repo, { reference: manifestReference(target), platform, jobs, progress });
     });
     progress.end();
     if (flags.json) {
@@ -99,12 +124,13 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   const jobs = parseJobs(flags.jobs);
   const options = connectOptions(ctx, flags, side);
+  const platform = platformOf(flags);
   const progress = ctx.progress(Boolean(flags.json));
   const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
   try {
     const result = await guarded(async () => {
       const repo = await connect(source, ["pull"], options);
-      return pullImage(repo, sink, { reference: manifestReference(source), platform: platformOf(flags), all: Boolean(flags.all), jobs, progress, uncompressedLayers: target.format === "docker-archive" });
+      return pullImage(repo, sink, { reference: manifestReference(source), platform, platformNamed: platformNamed(flags), all: Boolean(flags.all), jobs, progress, uncompressedLayers: target.format === "docker-archive" });
     });
     progress.end();
     // The registry's manifest digest (a docker-archive stores no manifest of its own).
@@ -127,14 +153,17 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
   const source = ref(src, "source");
   const target = ref(dest, "destination");
   const jobs = parseJobs(flags.jobs);
+  // --arch: only that platform's image; otherwise the whole image, every platform.
+  const platform = platformNamed(flags) ? platformOf(flags) : undefined;
+  const [srcOptions, dstOptions] = [connectOptions(ctx, flags, "src"), connectOptions(ctx, flags, "dest")];
   const progress = ctx.progress(Boolean(flags.json));
   const sameRegistry = source.registry === target.registry;
   try {
     const result = await guarded(async () => {
-      const srcRepo = await connect(source, ["pull"], connectOptions(ctx, flags, "src"));
-      const dstRepo = await connect(target, ["pull", "push"], connectOptions(ctx, flags, "dest"));
+      const srcRepo = await connect(source, ["pull"], srcOptions);
+      const dstRepo = await connect(target, ["pull", "push"], dstOptions);
       if (sameRegistry && source.repository !== target.repository) dstRepo.transport.addScope(`repository:${source.repository}:pull`);
-      return copyImage(srcRepo, dstRepo, { sourceReference: manifestReference(source), destReference: manifestReference(target), sameRegistry, jobs, progress });
+      return copyImage(srcRepo, dstRepo, { sourceReference: manifestReference(source), destReference: manifestReference(target), sameRegistry, platform, jobs, progress });
     });
     progress.end();
     if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats }));
@@ -143,21 +172,6 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
   } finally {
     progress.end();
   }
-}
-
-/** A local image (layout, oci-archive, docker-archive) read the way inspect and pull read a registry. */
-function localImageReader(image: LocalImage): ManifestReader & ImageSource {
-  const root = image.root.descriptor;
-  return {
-    async getManifest(reference) {
-      if (reference === root.digest) return { bytes: image.root.bytes, mediaType: root.mediaType, digest: root.digest };
-      const bytes = await readManifestBlob(image, reference);
-      const declared = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: string }).mediaType;
-      return { bytes, mediaType: declared ?? MediaType.ociManifest, digest: reference };
-    },
-    getBlobBytes: (desc) => image.readBlob(desc.digest),
-    downloadBlob: (desc, file, progress) => copyBlobOut(image, desc, file, progress),
-  };
 }
 
 /**
@@ -169,13 +183,15 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = source.tag;
+  const platform = platformOf(flags);
   const image = await openLocalImage(source);
   const progress = ctx.progress(Boolean(flags.json));
   const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
   try {
     const result = await pullImage(localImageReader(image), sink, {
       reference: image.root.descriptor.digest,
-      platform: platformOf(flags),
+      platform,
+      platformNamed: platformNamed(flags),
       all: Boolean(flags.all),
       jobs: 1,
       progress,
@@ -187,31 +203,34 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
   } catch (error) {
     sink.abort();
     // No registry here: a RegistryError (no image for the platform asked for...) is about the image.
-    throw error instanceof RegistryError ? new UserError(error.message, error.status === 404 ? ExitCode.NotFound : ExitCode.Failure) : error;
+    throw error instanceof RegistryError ? new UserError(error.message, error.kind === "not-found" ? ExitCode.NotFound : ExitCode.Failure) : error;
   } finally {
     progress.end();
     await image.close();
   }
 }
 
-async function inspectLocal(text: string, flags: RegistryFlags) {
+async function inspectLocal(text: string, platform: PlatformChoice, named: boolean) {
   const image = await openLocalImage(parseLocalTarget(text));
   try {
-    return await inspectImage(localImageReader(image), image.root.descriptor.digest, platformOf(flags), text);
+    return await guarded(() => inspectImage(localImageReader(image), image.root.descriptor.digest, platform, text, named));
   } finally {
     await image.close();
   }
 }
 
 export async function inspect(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
+  const platform = platformOf(flags);
+  // --raw is the bytes the reference names, whatever the platform.
+  const named = platformNamed(flags) && !flags.raw;
   const { result, raw, config } = isLocalImageName(text)
-    ? await inspectLocal(text, flags)
+    ? await inspectLocal(text, platform, named)
     : await (async () => {
         const source = ref(text, "reference");
         const options = connectOptions(ctx, flags);
         return guarded(async () => {
           const repo = await connect(source, ["pull"], options);
-          return inspectImage(repo, manifestReference(source), platformOf(flags), formatReference(source));
+          return inspectImage(repo, manifestReference(source), platform, formatReference(source), named);
         });
       })();
   if (flags.raw) {
@@ -219,7 +238,7 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
     return ExitCode.Ok;
   }
   if (flags.config) {
-    if (!config) throw new UserError(`${result.name} is an index with no image for ${describePlatform(platformOf(flags))}; pick one with --arch`, ExitCode.NotFound);
+    if (!config) throw new UserError(`${result.name} is an index with no image for ${describePlatform(platform)}; pick one with --arch`, ExitCode.NotFound);
     process.stdout.write(config);
     return ExitCode.Ok;
   }
@@ -252,8 +271,8 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
 }
 
 export async function tags(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
-  const source = ref(text, "repository", null);
-  if (source.tag || source.digest) throw usageError("tags takes a repository without a tag or digest");
+  const source = ref(text, "oci tags", null);
+  if (source.tag || source.digest) throw usageError("oci tags takes a repository without a tag or digest: HOST/NAME");
   const options = connectOptions(ctx, flags);
   const pageSize = flags.pageSize === undefined ? 1000 : Number(flags.pageSize);
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw usageError("--page-size expects a whole number from 1 to 1000");
@@ -288,10 +307,10 @@ function readAuthJson(path: string): Record<string, unknown> {
   if (!text.trim()) return {};
   try {
     parseAuthFile(text, path);
-    return JSON.parse(text) as Record<string, unknown>;
   } catch (error) {
-    throw new UserError(`${path}: ${(error as Error).message}`);
+    throw toUserError(error);
   }
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 function writeAuthJson(path: string, json: Record<string, unknown>): void {
@@ -306,6 +325,8 @@ export async function login(ctx: CliContext, host: string | undefined, flags: Lo
   const registry = registryArg(host);
   const registryHost = registry.split("/")[0]!;
   if (!flags.username) throw usageError("login needs --username (and the password on stdin with --password-stdin)");
+  // Basic auth joins them with a colon: one in the name would move the rest into the password.
+  if (String(flags.username).includes(":")) throw usageError("--username may not contain ':'");
   if (!flags.passwordStdin) throw usageError("login reads the password from stdin: add --password-stdin");
   const password = (await stdin()).replace(/\r?\n$/, "");
   if (!password) throw usageError("no password on stdin");

@@ -27,8 +27,9 @@ export function parseAuthFile(text: string, path = "auth file"): AuthFile {
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (e) {
-    throw new RegistryError(`${path} is not valid JSON: ${(e as Error).message}`, { kind: "auth" });
+  } catch {
+    // Without the parser's detail: it quotes the text around the fault, which may be a secret.
+    throw new RegistryError(`${path} is not valid JSON`, { kind: "config" });
   }
   const obj = (json && typeof json === "object" ? json : {}) as Record<string, unknown>;
   const auths = (obj.auths && typeof obj.auths === "object" ? obj.auths : {}) as AuthFile["auths"];
@@ -70,7 +71,7 @@ export function decodeAuthEntry(entry: AuthFile["auths"][string], where: string)
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
-    if (colon < 0) throw new RegistryError(`the entry for ${where} has an invalid 'auth' field`, { kind: "auth" });
+    if (colon < 0) throw new RegistryError(`the entry for ${where} has an invalid 'auth' field`, { kind: "config" });
     return { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1).replace(/\n$/, "") };
   }
   if (entry.username && entry.password) return { kind: "basic", username: entry.username, password: entry.password };
@@ -106,7 +107,7 @@ export function findInAuthFile(file: AuthFile, registry: string, repository: str
 }
 
 export interface CredentialOptions {
-  /** `USER:PASS` or `USER` (then the password must come another way). */
+  /** `USER:PASS`. */
   creds?: string;
   authfile?: string;
   env?: Record<string, string | undefined>;
@@ -136,21 +137,35 @@ export function defaultWriteAuthFile(options: CredentialOptions): string {
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
 }
 
-export function parseCredsFlag(creds: string): Credential {
+/** `USER:PASS` (both non-empty; the password may hold colons); undefined when it is not that. */
+export function parseCredsFlag(creds: string): Extract<Credential, { kind: "basic" }> | undefined {
   const colon = creds.indexOf(":");
-  if (colon <= 0) throw new RegistryError("--creds must be USERNAME:PASSWORD", { kind: "auth" });
+  if (colon <= 0 || colon === creds.length - 1) return undefined;
   return { kind: "basic", username: creds.slice(0, colon), password: creds.slice(colon + 1) };
 }
 
 /** Resolves the credential for a registry, running a credential helper if one is configured. */
 export async function resolveCredential(registry: string, repository: string | undefined, options: CredentialOptions): Promise<{ credential: Credential; source: string }> {
-  if (options.creds) return { credential: parseCredsFlag(options.creds), source: "--creds" };
+  if (options.creds !== undefined) {
+    // Never the value in the message: it holds the password.
+    const credential = parseCredsFlag(options.creds);
+    if (!credential) throw new RegistryError("--creds must be USERNAME:PASSWORD", { kind: "config" });
+    return { credential, source: "--creds" };
+  }
   for (const candidate of authFileCandidates(options)) {
     if (!existsSync(candidate.path)) {
-      if (options.authfile) throw new RegistryError(`auth file ${candidate.path} does not exist`, { kind: "auth" });
+      if (options.authfile) throw new RegistryError(`auth file ${candidate.path} does not exist`, { kind: "not-found" });
       continue;
     }
-    const file = parseAuthFile(readFileSync(candidate.path, "utf8"), candidate.path);
+    let text: string;
+    try {
+      text = readFileSync(candidate.path, "utf8");
+    } catch (error) {
+      // A directory, no permission: the OS's reason (no content of the file can be in it).
+      const reason = (error as NodeJS.ErrnoException).code === "EISDIR" ? "is a directory" : (error as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : String((error as Error).message);
+      throw new RegistryError(`cannot read auth file ${candidate.path}: ${reason}`, { kind: "config" });
+    }
+    const file = parseAuthFile(text, candidate.path);
     const found = findInAuthFile(file, registry, repository, candidate.path, candidate.docker);
     if (found.found === "credential") return { credential: found.credential, source: found.source };
     if (found.found === "helper") {

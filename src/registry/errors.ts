@@ -36,7 +36,11 @@ export function redactUrl(url: string): string {
   }
 }
 
-export type RegistryErrorKind = "http" | "network" | "tls" | "auth" | "digest" | "protocol";
+/**
+ * `config`: the caller's input is invalid (a malformed --creds value, an auth file that is not JSON);
+ * `not-found`: something the caller named is not there (an auth file, a platform of an image).
+ */
+export type RegistryErrorKind = "http" | "network" | "tls" | "auth" | "digest" | "protocol" | "config" | "not-found";
 
 export class RegistryError extends Error {
   readonly kind: RegistryErrorKind;
@@ -50,6 +54,8 @@ export class RegistryError extends Error {
   readonly retryAfterMs?: number;
   readonly registry?: string;
   readonly repository?: string;
+  /** A network error where nothing answered: the connection itself failed (refused, no such name, no route). */
+  readonly noConnection: boolean;
 
   constructor(
     message: string,
@@ -63,6 +69,7 @@ export class RegistryError extends Error {
       retryAfterMs?: number;
       registry?: string;
       repository?: string;
+      noConnection?: boolean;
       cause?: unknown;
     },
   ) {
@@ -77,6 +84,7 @@ export class RegistryError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.registry = init.registry;
     this.repository = init.repository;
+    this.noConnection = init.noConnection ?? false;
   }
 
   hasCode(code: string): boolean {
@@ -112,6 +120,17 @@ export function httpError(
   });
 }
 
+/** Failed connections by error code, in words: the runtime's own texts ramble ("Is the computer able to access the url?"). */
+const CONNECT_FAILURES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ConnectionRefused: "connection refused",
+  ENOTFOUND: "name does not resolve",
+  EAI_NONAME: "name does not resolve",
+  EAI_AGAIN: "name does not resolve (temporary DNS failure)",
+  EHOSTUNREACH: "no route to host",
+  ENETUNREACH: "network unreachable",
+};
+
 /** Classifies errors thrown by fetch (resets, refused connections, TLS, timeouts). */
 export function networkError(error: unknown, ctx: { method: string; url: string; registry?: string }): RegistryError {
   if (error instanceof RegistryError) return error;
@@ -119,9 +138,23 @@ export function networkError(error: unknown, ctx: { method: string; url: string;
   const code = e?.code ?? "";
   const text = `${code} ${e?.message ?? String(error)}`;
   const tls = /CERT|SSL|TLS|certificate|self[- ]signed|UNABLE_TO_VERIFY|DEPTH_ZERO|HOSTNAME|ERR_TLS/i.test(text);
+  const refused = Object.hasOwn(CONNECT_FAILURES, code) ? CONNECT_FAILURES[code] : undefined;
+  if (refused && !tls) {
+    // One short line: where we could not connect and why (the host of the URL: a token realm may be elsewhere).
+    return new RegistryError(`cannot connect to ${hostOf(ctx.url) ?? ctx.registry ?? "the registry"}: ${refused}`, {
+      kind: "network",
+      method: ctx.method,
+      url: ctx.url,
+      // A name that does not resolve will not in the next few seconds; a refused port may (a registry restarting).
+      retryable: code !== "ENOTFOUND" && code !== "EAI_NONAME",
+      registry: ctx.registry,
+      noConnection: true,
+      cause: error,
+    });
+  }
   const timeout = e?.name === "TimeoutError" || /timed? ?out|ETIMEDOUT/i.test(text);
   const kind: RegistryErrorKind = tls ? "tls" : "network";
-  const what = tls ? "TLS failure" : timeout ? "timed out" : (e?.message ?? String(error)).replace(/\s+/g, " ");
+  const what = tls ? "TLS failure" : timeout ? "timed out" : (e?.message ?? String(error)).replace(/\s*Is the computer able to access the url\?/i, "").replace(/\s+/g, " ");
   return new RegistryError(`${ctx.method} ${redactUrl(ctx.url)}: ${what}${code && !what.includes(code) ? ` (${code})` : ""}`, {
     kind,
     method: ctx.method,
@@ -130,6 +163,22 @@ export function networkError(error: unknown, ctx: { method: string; url: string;
     registry: ctx.registry,
     cause: error,
   });
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `:TAG` or `@DIGEST` of a manifest URL (`/v2/NAME/manifests/REF`), for messages. */
+function manifestRefOf(url: string | undefined): string {
+  const ref = /\/manifests\/([^/?#]+)/.exec(url ?? "")?.[1];
+  if (!ref) return "";
+  // A tag cannot hold a colon; a digest always does.
+  return ref.includes(":") ? `@${ref}` : `:${ref}`;
 }
 
 /** One clear line for the user, with the exit code that says what kind of failure it was. */
@@ -141,10 +190,13 @@ export function toUserError(error: unknown): unknown {
   if (error.kind === "tls") {
     return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${error.message} (use --cert-dir for a private CA, or --tls-verify=false)`, ExitCode.Network, { cause: error });
   }
+  if (error.kind === "network" && error.noConnection) return new UserError(error.message, ExitCode.Network, { cause: error });
   if (error.kind === "network") {
     return new UserError(`registry ${error.registry ?? ""} unreachable: ${error.message}`.replace("  ", " "), ExitCode.Network, { cause: error });
   }
   if (error.kind === "auth") return new UserError(error.message, ExitCode.Auth, { cause: error });
+  if (error.kind === "config") return new UserError(error.message, ExitCode.Usage, { cause: error });
+  if (error.kind === "not-found") return new UserError(error.message, ExitCode.NotFound, { cause: error });
   if (error.status === 401 || (codes.has("UNAUTHORIZED") && error.status !== 403)) {
     return new UserError(`authentication to ${error.registry ?? "the registry"} failed: wrong or missing credentials${serverSays} (try 'apt-ostree login ${error.registry ?? "HOST"}' or --creds)`, ExitCode.Auth, { cause: error });
   }
@@ -154,7 +206,7 @@ export function toUserError(error: unknown): unknown {
   if (codes.has("NAME_INVALID")) return new UserError(`invalid repository name ${where}${serverSays}`, ExitCode.Usage, { cause: error });
   if (codes.has("NAME_UNKNOWN")) return new UserError(`unknown repository ${where}${serverSays}`, ExitCode.NotFound, { cause: error });
   if (codes.has("MANIFEST_UNKNOWN") || (error.status === 404 && /manifests/.test(error.url ?? ""))) {
-    return new UserError(`image not found: ${where}${serverSays}`, ExitCode.NotFound, { cause: error });
+    return new UserError(`image not found: ${where}${manifestRefOf(error.url)}${serverSays}`, ExitCode.NotFound, { cause: error });
   }
   if (error.status === 404) return new UserError(`not found: ${error.message}`, ExitCode.NotFound, { cause: error });
   if (error.retryable) return new UserError(`registry ${where} kept failing: ${error.message}`, ExitCode.Network, { cause: error });

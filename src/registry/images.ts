@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { hostDebianArch, ociArchOf } from "../arch.ts";
 import { describePlatform, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/image.ts";
-import type { ImageSink, LocalImage } from "../oci/local.ts";
+import { copyBlobOut, readManifestBlob, type ImageSink, type LocalImage } from "../oci/local.ts";
 import { MediaType, isIndexMediaType } from "../oci/mediatypes.ts";
 import type { ProgressSink } from "../progress.ts";
 import { RegistryError } from "./errors.ts";
@@ -76,15 +76,19 @@ function blobProgress(progress: ProgressSink | undefined, verb: string, desc: { 
 export interface PushOptions {
   /** Tag (or digest) to put the root under. */
   reference: string;
+  /** Push only this platform's image (of an index; a single image must be of it); default: all. */
+  platform?: PlatformChoice;
   jobs: number;
   progress?: ProgressSink;
 }
 
 export async function pushImage(image: LocalImage, repo: RepositoryClient, options: PushOptions): Promise<PushResult> {
   const stats: TransferStats = { blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0, bytesSent: 0 };
-  const rootBytes = image.root.bytes;
-  const rootDigest = digestOf(rootBytes);
-  const rootType = mediaTypeOf(rootBytes, image.root.descriptor.mediaType);
+  const imageRoot = { bytes: image.root.bytes, mediaType: mediaTypeOf(image.root.bytes, image.root.descriptor.mediaType), digest: digestOf(image.root.bytes) };
+  const root = options.platform ? await platformManifest(localImageReader(image), imageRoot, options.platform) : imageRoot;
+  const rootBytes = root.bytes;
+  const rootDigest = root.digest;
+  const rootType = root.mediaType;
   if (options.reference.startsWith("sha256:") && options.reference !== rootDigest) {
     throw new RegistryError(`the destination names digest ${options.reference} but the image's manifest is ${rootDigest}`, { kind: "protocol" });
   }
@@ -159,6 +163,51 @@ export function selectPlatform(index: ImageIndex, want: PlatformChoice): Descrip
   return candidates.find((m) => !m.platform?.variant || (want.architecture === "arm64" && m.platform.variant === "v8")) ?? candidates[0];
 }
 
+/** Whether an image's own platform (its config's) is the one asked for, as selectPlatform takes variants. */
+export function platformMatches(p: Partial<Pick<ImageConfig, "os" | "architecture" | "variant">>, want: PlatformChoice): boolean {
+  if (p.os !== want.os || p.architecture !== want.architecture) return false;
+  return !want.variant || p.variant === want.variant || (want.architecture === "arm64" && want.variant === "v8" && !p.variant);
+}
+
+/** A platform the image does not have: one line naming the platforms it has. */
+export function missingPlatform(want: PlatformChoice, offered: { index: ImageIndex } | { config: Partial<Pick<ImageConfig, "os" | "architecture" | "variant">> }, hint = ""): RegistryError {
+  const has = "index" in offered
+    ? `the index offers ${offered.index.manifests.map((m) => describePlatform(m.platform)).join(", ") || "nothing"}`
+    : `the image is ${describePlatform({ os: offered.config.os ?? "unknown", architecture: offered.config.architecture ?? "unknown", variant: offered.config.variant })} only`;
+  return new RegistryError(`no image for ${describePlatform(want)} (${has})${hint}`, { kind: "not-found" });
+}
+
+/** What inspect and platform checks read: manifests and small blobs (configs), of a registry or a local image. */
+export interface ImageReader {
+  getManifest(reference: string): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }>;
+  getBlobBytes(desc: BlobDescriptor): Promise<Uint8Array>;
+}
+
+/** A single manifest's config, refused when it is not for `want`. */
+async function checkManifestPlatform(reader: ImageReader, manifestBytes: Uint8Array, want: PlatformChoice): Promise<void> {
+  const manifest = parseJson<ImageManifest>(manifestBytes, "manifest");
+  if (!manifest.config) return; // no config to tell (an artifact): pulled as it is
+  const config = parseJson<ImageConfig>(await reader.getBlobBytes(manifest.config), "config");
+  if (!platformMatches(config, want)) throw missingPlatform(want, { config });
+}
+
+/**
+ * The manifest of one platform: an index's entry for it (refused when there is none), or the root
+ * itself when it is a single manifest for that platform (refused when its config says another).
+ */
+export async function platformManifest(reader: ImageReader, root: { bytes: Uint8Array; mediaType: string; digest: string }, want: PlatformChoice, hint = ""): Promise<{ bytes: Uint8Array; mediaType: string; digest: string; platform?: Descriptor["platform"] }> {
+  if (!isIndexMediaType(root.mediaType)) {
+    await checkManifestPlatform(reader, root.bytes, want);
+    return root;
+  }
+  const index = parseJson<ImageIndex>(root.bytes, "index");
+  const chosen = selectPlatform(index, want);
+  if (!chosen) throw missingPlatform(want, { index }, hint);
+  const m = await reader.getManifest(chosen.digest);
+  if (isIndexMediaType(m.mediaType)) throw new RegistryError("nested indexes are not supported", { kind: "protocol" });
+  return { ...m, platform: chosen.platform };
+}
+
 export { describePlatform };
 
 export interface PullOptions {
@@ -166,6 +215,8 @@ export interface PullOptions {
   /** The target keeps layers uncompressed (docker-archive): gzip layers are expanded and checked against the config's diff_ids. */
   uncompressedLayers?: boolean;
   platform: PlatformChoice;
+  /** The user named the platform (--arch...): a single image of another platform is refused too. */
+  platformNamed?: boolean;
   all: boolean;
   jobs: number;
   progress?: ProgressSink;
@@ -181,10 +232,23 @@ export interface PullResult {
 }
 
 /** What a pull reads: a registry's repository, or a local image (copy between local images). */
-export interface ImageSource {
-  getManifest(reference: string): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }>;
+export interface ImageSource extends ImageReader {
   /** Writes the blob to `file`; throws if its size or digest differ. */
   downloadBlob(desc: BlobDescriptor, file: string, progress?: BlobProgress): Promise<void>;
+}
+
+/** A local image (layout, oci-archive, docker-archive) read the way inspect and pull read a registry. */
+export function localImageReader(image: LocalImage): ImageSource {
+  const root = image.root.descriptor;
+  return {
+    async getManifest(reference) {
+      if (reference === root.digest) return { bytes: image.root.bytes, mediaType: root.mediaType, digest: root.digest };
+      const bytes = await readManifestBlob(image, reference);
+      return { bytes, mediaType: mediaTypeOf(bytes, undefined), digest: reference };
+    },
+    getBlobBytes: (desc) => image.readBlob(desc.digest),
+    downloadBlob: (desc, file, progress) => copyBlobOut(image, desc, file, progress),
+  };
 }
 
 export async function pullImage(repo: ImageSource, sink: ImageSink, options: PullOptions): Promise<PullResult> {
@@ -254,18 +318,14 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
       await sink.finish(desc, root.bytes);
       return { digest: root.digest, mediaType: root.mediaType, sourceDigest: root.digest, platforms, bytes: received };
     }
-    const chosen = selectPlatform(index, options.platform);
-    if (!chosen) {
-      const offered = index.manifests.map((m) => describePlatform(m.platform)).join(", ");
-      throw new RegistryError(`no image for ${describePlatform(options.platform)} (the index offers ${offered}); use --arch/--os or --all`, { kind: "protocol", status: 404 });
-    }
-    const m = await repo.getManifest(chosen.digest);
+    const m = await platformManifest(repo, root, options.platform, "; use --arch/--os or --all");
     await pullManifest(m.bytes);
     const stored = options.uncompressedLayers ? await expandLayers(m.bytes) : { bytes: m.bytes, digest: m.digest };
-    const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : m.mediaType, digest: stored.digest, size: stored.bytes.length, ...(chosen.platform ? { platform: chosen.platform } : {}) };
+    const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : m.mediaType, digest: stored.digest, size: stored.bytes.length, ...(m.platform ? { platform: m.platform } : {}) };
     await sink.finish(desc, stored.bytes);
-    return { digest: m.digest, mediaType: m.mediaType, sourceDigest: root.digest, platforms: [describePlatform(chosen.platform)], bytes: received };
+    return { digest: m.digest, mediaType: m.mediaType, sourceDigest: root.digest, platforms: [describePlatform(m.platform)], bytes: received };
   }
+  if (options.platformNamed) await checkManifestPlatform(repo, root.bytes, options.platform);
   await pullManifest(root.bytes);
   const stored = options.uncompressedLayers ? await expandLayers(root.bytes) : { bytes: root.bytes, digest: root.digest };
   const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : root.mediaType, digest: stored.digest, size: stored.bytes.length };
@@ -281,13 +341,16 @@ export interface CopyOptions {
   destReference: string;
   /** Both repositories on one registry: mount blobs instead of copying bytes. */
   sameRegistry: boolean;
+  /** Copy only this platform's image (of an index; a single image must be of it); default: all. */
+  platform?: PlatformChoice;
   jobs: number;
   progress?: ProgressSink;
 }
 
 export async function copyImage(src: RepositoryClient, dst: RepositoryClient, options: CopyOptions): Promise<PushResult> {
   const stats: TransferStats = { blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0, bytesSent: 0 };
-  const root = await src.getManifest(options.sourceReference);
+  const sourceRoot = await src.getManifest(options.sourceReference);
+  const root = options.platform ? await platformManifest(src, sourceRoot, options.platform) : sourceRoot;
   const existing = await dst.hasManifest(options.destReference);
   if (existing?.digest === root.digest) return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats };
   const done = new Map<string, Promise<void>>();
@@ -356,20 +419,19 @@ export interface InspectResult {
   size?: number;
 }
 
-/** What inspect reads: a registry repository, or a local image behind the same two calls. */
-export interface ManifestReader {
-  getManifest(reference: string): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }>;
-  getBlobBytes(desc: { digest: string; size: number; mediaType?: string }): Promise<Uint8Array>;
-}
-
-export async function inspectImage(repo: ManifestReader, reference: string, platform: PlatformChoice, name: string): Promise<{ result: InspectResult; raw: Uint8Array; config?: Uint8Array }> {
+/**
+ * `platformNamed`: the user asked for `platform` (--arch...), so an image without it is an error;
+ * otherwise (the host's) an index without it shows its platforms, or its only image.
+ */
+export async function inspectImage(repo: ImageReader, reference: string, platform: PlatformChoice, name: string, platformNamed = false): Promise<{ result: InspectResult; raw: Uint8Array; config?: Uint8Array }> {
   const root = await repo.getManifest(reference);
   const result: InspectResult = { name, digest: root.digest, mediaType: root.mediaType };
   let manifestBytes: Uint8Array | undefined = root.bytes;
   if (isIndexMediaType(root.mediaType)) {
     const index = parseJson<ImageIndex>(root.bytes, "index");
     result.platforms = index.manifests.map((m) => ({ platform: describePlatform(m.platform), digest: m.digest }));
-    const chosen = selectPlatform(index, platform) ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
+    const chosen = selectPlatform(index, platform) ?? (!platformNamed && index.manifests.length === 1 ? index.manifests[0] : undefined);
+    if (!chosen && platformNamed) throw missingPlatform(platform, { index });
     manifestBytes = undefined;
     if (chosen) {
       const m = await repo.getManifest(chosen.digest);
@@ -384,6 +446,7 @@ export async function inspectImage(repo: ManifestReader, reference: string, plat
     if (manifest.config) {
       config = await repo.getBlobBytes(manifest.config);
       const parsed = parseJson<ImageConfig>(config, "config");
+      if (platformNamed && !result.platforms && !platformMatches(parsed, platform)) throw missingPlatform(platform, { config: parsed });
       result.architecture = parsed.architecture;
       result.os = parsed.os;
       result.created = parsed.created;

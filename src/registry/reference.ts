@@ -33,6 +33,19 @@ export function looksLikeRegistryReference(text: string): boolean {
   return text.startsWith("docker://");
 }
 
+/**
+ * Whether the text names only a registry, no repository: `127.0.0.1:5000`, `ghcr.io`, `localhost`,
+ * `[::1]:5000` (a host with a dot, localhost or an IPv6 address, an optional port, no slash).
+ * Docker would read `localhost:5000` as Docker Hub's library/localhost with tag 5000, which nobody
+ * means; `debian:12` stays an image.
+ */
+export function isRegistryHost(input: string): boolean {
+  const text = input.trim().replace(/^docker:\/\//, "").replace(/\/+$/, "");
+  if (!text || text.includes("/") || text.includes("@") || !HOST.test(text)) return false;
+  const host = hostOnly(text);
+  return host.includes(".") || host === "localhost" || host.startsWith("[");
+}
+
 /** Parses a registry reference. `defaultTag` is applied when there is neither tag nor digest. */
 export function parseReference(input: string, defaultTag: string | null = "latest"): Reference {
   let text = input.trim();
