@@ -88,5 +88,7 @@ rm -rf "$OUT"
 echo "build-native: $DIST/addon-$TARGET.node"
 if [ "$TARGET" = "$HOST" ]; then
   cp "$DIST/addon-$TARGET.node" "$DIST/addon.node"
+  # The same bytes for src/native.ts to import as a file (Bun refuses to import a .node as one).
+  cp "$DIST/addon.node" "$DIST/addon.napi"
   echo "build-native: $DIST/addon.node"
 fi

@@ -29,6 +29,10 @@ esac
 
 version=$(node -p 'require("./package.json").version')
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# Built from changes not committed: HEAD alone does not say what is in the binary.
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit-dirty"
+fi
 mkdir -p dist
 
 # Fails unless the compiled binary contains the addon file byte for byte (bun embeds .node files as they
@@ -77,6 +81,7 @@ for target in $targets; do
       cp -r src "$stage/src"
       cp package.json tsconfig.json "$stage/"
       cp "$addon" "$stage/native/dist/addon.node"
+      cp "$addon" "$stage/native/dist/addon.napi"
       # Modules resolve from the repository's node_modules (the stage lives under it).
       compile "$stage/src/bin.ts" bun-linux-arm64 linux-arm64
       check_embedded dist/apt-ostree-linux-arm64 "$addon"

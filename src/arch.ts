@@ -48,8 +48,12 @@ export function platformForDebianArch(arch: string): OciArch {
   return ociArchOf(arch);
 }
 
-/** The OCI platform fields for a Debian, uname (x86_64, aarch64) or OCI name; unknown ones as they are. */
+/** What `uname -m` says on machines whose name is not qemu's: 32-bit ARM and x86. */
+const UNAME_ALIASES: Readonly<Record<string, string>> = { armv7l: "armhf", armv8l: "armhf", i686: "i386", i586: "i386" };
+
+/** The OCI platform fields for a Debian, uname (x86_64, aarch64, armv7l, i686) or OCI name; unknown ones as they are. */
 export function ociArchOf(arch: string): OciArch {
+  if (Object.hasOwn(UNAME_ALIASES, arch)) return ARCHES[UNAME_ALIASES[arch]].oci;
   if (isDebianArch(arch)) return ARCHES[arch].oci;
   const byUname = Object.values(ARCHES).find((a) => a.qemu === arch && a.qemu !== a.oci.architecture);
   return byUname ? byUname.oci : { architecture: arch };

@@ -71,10 +71,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const dir = resolve(source.dir);
     return exportTree(options, { planDir: dir, root: dir }, undefined, [source.dir]);
   }
+  const read = process.env.APT_OSTREE_READ || "auto";
+  if (read !== "auto" && read !== "checkout") throw new UserError(`APT_OSTREE_READ must be checkout (or unset), got '${read}'`, ExitCode.Usage);
   const checksum = await resolveRef(source.repo, source.ref);
   // Read the commit where its objects lie (bare, bare-user, bare-user-only, archive: no checkout of
   // the whole tree, 1-9 s saved on a 1 GiB commit). Other modes, or APT_OSTREE_READ=checkout, check out.
-  if (canReadInPlace(source.repo) && process.env.APT_OSTREE_READ !== "checkout") {
+  if (canReadInPlace(source.repo) && read !== "checkout") {
     const result = await withTemporaryPath(planningDirFor(source.repo), async (dir) => {
       // The commit's metadata and the planning skeleton (a few ostree calls each) at once.
       const [commit] = await allSettledOrThrow([readCommit(source.repo, checksum), checkoutPlanningSkeleton(source.repo, checksum, dir, DPKG_DATABASE_PATHS)]);
@@ -131,6 +133,9 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
     const warnings: string[] = [];
     // Only when asked for explicitly: a tree without packages is a normal thing to export.
     if (options.maxLayers !== undefined && maxLayers > 1 && !plan) warnings.push("no dpkg database in the tree: writing one layer");
+    if (commit !== undefined && !usrEtcAsEtc && existsSync(join(tree, "usr", "etc"))) {
+      warnings.push("the commit has both /etc and /usr/etc: both are written as they are, /usr/etc not as /etc (ostree would not deploy such a commit)");
+    }
     // One stat-only pass first: the tar's size for progress, and for a split, the paths each layer
     // must take so that files hardlinked to each other stay in one layer (one copy of the content).
     let scan: TreeScanResult | undefined;

@@ -1,7 +1,13 @@
 // The one module that loads the native addon. The literal path lets `bun build --compile` embed the
 // addon; scripts/build.sh stages the right architecture's build at native/dist/addon.node first.
 // Loaded lazily: commands that need no native code (push, pull, compose) never extract it.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ExitCode, UserError, oneLine } from "./errors.ts";
+// A path: the file itself when run from source, inside the executable (/$bunfs/...) when compiled.
+// addon.napi is addon.node under a name Bun does not load by itself on import (build-native.sh).
+import addonFile from "../native/dist/addon.napi" with { type: "file" };
 
 import type { ExportLayerResult, FileDigest, LayerExport, TreeScanOptions, TreeScanResult } from "../native/index.d.ts";
 
@@ -18,7 +24,7 @@ let addon: Addon | undefined;
 export function native(): Addon {
   if (!addon) {
     try {
-      addon = require("../native/dist/addon.node") as Addon;
+      addon = loadAddon(addonFile);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new UserError(
@@ -29,6 +35,28 @@ export function native(): Addon {
     }
   }
   return addon;
+}
+
+/**
+ * dlopen needs a real file. Bun's own loader for an embedded addon writes it to $TMPDIR under a fixed
+ * name and leaves it there (one per build, forever); here each process writes its own copy in a
+ * private directory and removes it as soon as it is loaded (a loaded library needs no file).
+ */
+function loadAddon(path: string): Addon {
+  const module = { exports: {} as Addon };
+  if (!path.startsWith("/$bunfs/")) {
+    process.dlopen(module, path);
+    return module.exports;
+  }
+  const dir = mkdtempSync(join(process.env.BUN_TMPDIR || tmpdir(), "apt-ostree-addon-"));
+  try {
+    const file = join(dir, "addon.node");
+    writeFileSync(file, readFileSync(path), { mode: 0o700 });
+    process.dlopen(module, file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return module.exports;
 }
 
 /** Errors thrown by the addon are plain one-line messages; user-caused ones become UserErrors. */

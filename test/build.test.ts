@@ -2,7 +2,7 @@
 // consumers (skopeo, umoci, oci-image-tool) as judges.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "./helpers/cli.ts";
 import { parseRootChecksums } from "../src/ostree.ts";
@@ -194,6 +194,13 @@ describe("oci build --rootfs", () => {
     expect(existsSync(join(tmp.path, "t1")) || existsSync(join(tmp.path, "t2"))).toBe(false);
   });
 
+  it("leaves nothing in $TMPDIR: the native core is loaded from a private copy, removed at once", async () => {
+    const tmpdir = join(tmp.path, "own-tmpdir");
+    mkdirSync(tmpdir);
+    await build(["--rootfs", join(tmp.path, "typed-tree"), "--output", join(tmp.path, "tmpdir-out")], { TMPDIR: tmpdir });
+    expect(readdirSync(tmpdir)).toEqual([]);
+  });
+
   it("writes zstd and uncompressed layers that umoci unpacks", async () => {
     for (const compression of ["zstd", "none"]) {
       const out = join(tmp.path, `c-${compression}`);
@@ -345,6 +352,12 @@ describe("oci build --rootfs", () => {
     await build(["--rootfs", tree, "--output", `oci:${layout}:late`]);
     expect(refs()).toEqual(["base", "c0", "c1", "c2", "c3", "late"]);
     expect(existsSync(lock)).toBe(false);
+    // A lock with no pid in it (a writer that died mid-write) is taken over once it is old.
+    writeFileSync(lock, "");
+    utimesSync(lock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    await build(["--rootfs", tree, "--output", `oci:${layout}:later`]);
+    expect(refs()).toEqual(["base", "c0", "c1", "c2", "c3", "late", "later"]);
+    expect(readdirSync(layout).filter((n) => n.startsWith(".apt-ostree.lock"))).toEqual([]);
   });
 
   it("makes one multi-platform image of several (oci index), which skopeo resolves per architecture", async () => {
@@ -431,6 +444,16 @@ describe("oci build --source (OSTree)", () => {
     expect(existsSync(join(bundle, "rootfs/usr/etc"))).toBe(false);
     // Everything else as committed; OSTree keeps no mtimes, the layer says 0.
     expectSameTree(ostreeTree, join(bundle, "rootfs"), { usrEtcAsEtc: true, mtimeClamp: 0 });
+    expect(r.stderr).toBe("");
+    // A commit with both: written as is, with a warning.
+    const both = join(tmp.path, "both-etc");
+    mkdirSync(join(both, "etc"), { recursive: true });
+    mkdirSync(join(both, "usr/etc"), { recursive: true });
+    writeFileSync(join(both, "etc/a"), "a");
+    writeFileSync(join(both, "usr/etc/b"), "b");
+    execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", "test/both-etc", both]);
+    const w = await build(["--source", "test/both-etc", "--repo", repo, "--output", join(tmp.path, "both-etc.oci")]);
+    expect(w.stderr).toBe("apt-ostree: warning: the commit has both /etc and /usr/etc: both are written as they are, /usr/etc not as /etc (ostree would not deploy such a commit)\n");
   });
 
   it("is deterministic across builds and ways of reading the repository, and marks bootc images", async () => {
@@ -530,6 +553,19 @@ describe("bad input", () => {
     const refused = await runCli(["oci", "build", "--rootfs", tree, "--output", notImage, "--force"]);
     expect([refused.code, refused.stderr]).toEqual([6, `apt-ostree: ${notImage} is a directory that is not an OCI image layout: --force replaces images only; remove it yourself if it should go\n`]);
     expect(readFileSync(join(notImage, "notes.txt"), "utf8")).toBe("keep me");
+    const notArchive = join(notImage, "notes.txt");
+    const refusedFile = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci-archive:${notArchive}`, "--force"]);
+    expect([refusedFile.code, refusedFile.stderr]).toEqual([6, `apt-ostree: ${notArchive} is a file that is not an image archive: --force replaces images only; remove it yourself if it should go\n`]);
+    expect(readFileSync(notArchive, "utf8")).toBe("keep me");
+    // An archive is an image: --force replaces it.
+    const archive = join(tmp.path, "replaced.tar");
+    for (let i = 0; i < 2; i++) {
+      const r = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci-archive:${archive}`, "--force", "--label", `n=${i}`]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // The output's directory is checked before any work: not a directory, not writable.
+    const notDir = await runCli(["oci", "build", "--rootfs", tree, "--output", join(notArchive, "img")]);
+    expect([notDir.code, notDir.stderr]).toEqual([2, `apt-ostree: output directory ${notArchive} is not a directory\n`]);
   });
 
   it("refuses an output that is or holds the source tree or repository, even with --force", async () => {
@@ -576,6 +612,8 @@ describe("bad input", () => {
     writeFileSync(join(src, "var/lib/dpkg/status"), "Package: pkg\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: 1\n");
     writeFileSync(join(src, "var/lib/dpkg/info/pkg.list"), "/.\n/usr\n/usr/share\n/usr/share/pkg\n/usr/share/pkg/file\n");
     const roRepo = join(tmp.path, "ro-repo");
+    // nobody must reach the repository (also when this test runs alone).
+    execFileSync("chmod", ["755", tmp.path]);
     execFileSync("ostree", ["init", `--repo=${roRepo}`, "--mode=bare"]);
     execFileSync("ostree", ["commit", `--repo=${roRepo}`, "-b", "ro", src]);
     mkdirSync(join(roRepo, "tmp"), { recursive: true });
@@ -605,6 +643,10 @@ describe("bad input", () => {
       expect(r.stderr).toMatch(/No space left on device|disk full/);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(readdirSync(small)).toEqual([]);
+      // Read-only: refused before any work, in words.
+      execFileSync("mount", ["-o", "remount,ro", small]);
+      const ro = await runCli(["oci", "build", "--rootfs", big, "--output", join(small, "img")]);
+      expect([ro.code, ro.stderr]).toEqual([1, `apt-ostree: cannot write to output directory ${small}: read-only file system\n`]);
     } finally {
       execFileSync("umount", [small]);
     }

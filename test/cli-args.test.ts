@@ -1,7 +1,7 @@
 // Flag handling of `oci build`: defaults < config file < flags, and conflicts are usage errors.
 import { describe, expect, it } from "vitest";
 import { cac } from "cac";
-import { givenOptionValues, joinNegativeValues } from "../src/cli/main.ts";
+import { givenOptionValues, joinNegativeValues, systemErrorLine } from "../src/cli/main.ts";
 import { parseBuildConfig, parseCommand } from "../src/build-config.ts";
 import { parseCreated } from "../src/oci/image.ts";
 import { dockerRepoTag } from "../src/oci/local.ts";
@@ -68,6 +68,17 @@ describe("oci build options", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", volume: "rel" }, {}))).toMatch(/absolute/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "soon" }))).toMatch(/SOURCE_DATE_EPOCH/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", format: "tgz" }, {}))).toMatch(/unknown format/);
+  });
+});
+
+describe("errors of the OS in words", () => {
+  it("names what failed and where, in one line", () => {
+    const err = (code: string, syscall?: string, path?: string) => Object.assign(new Error(`${code}: x`), { code, syscall, path });
+    expect(systemErrorLine(err("ENOSPC", "write", "/o/blob"))).toBe("disk full: cannot write /o/blob");
+    expect(systemErrorLine(err("EROFS", "mkdir", "/ro/x"))).toBe("read-only file system: cannot mkdir /ro/x");
+    expect(systemErrorLine(err("ENOSPC"))).toBe("disk full (ENOSPC: x)");
+    expect(systemErrorLine(err("ECONNRESET", "read"))).toBeUndefined();
+    expect(systemErrorLine("ENOSPC")).toBeUndefined();
   });
 });
 

@@ -72,6 +72,8 @@ describe("compose file", () => {
     expect(() => parseComposeText("{oops", "c.json")).toThrow(/c\.json: cannot parse/);
     expect(() => parseComposeText("release: trixie", "c.yaml")).toThrow(/YAML is not supported/);
     expect(parseComposeText("release: trixie", "c.yaml", () => ({ release: "trixie" })).release).toBe("trixie");
+    expect(parseComposeText('release = "trixie"', "c.toml", undefined, () => ({ release: "trixie" })).release).toBe("trixie");
+    expect(() => parseComposeText('release = "trixie"', "c.toml")).toThrow(/TOML is not supported/);
   });
 });
 

@@ -68,6 +68,12 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expectOneLineError(bad, /bad\.json: field 'packages\[1\]'/);
     expect(bad.code).toBe(2);
 
+    // tar's cause, not its closing "Exiting with failure status".
+    const junk = join(tmp.path, "junk.tar");
+    writeFileSync(junk, Buffer.alloc(4096, 7));
+    const unpack = await runCli(["compose", "commit", "--rootfs", junk, "--repo", repo, "--ref", "x"]);
+    expectOneLineError(unpack, /cannot unpack .*junk\.tar: This does not look like a tar archive$/);
+
     if (!existsSync("/usr/share/keyrings/ubuntu-archive-keyring.gpg")) {
       const noble = await runCli(["compose", "base", "--release", "noble", "--repo", repo, "--ref", "x"]);
       expectOneLineError(noble, /ubuntu-archive-keyring\.gpg is missing \(apt-get install ubuntu-keyring\)/);

@@ -58,7 +58,7 @@ describe("image config and manifest", () => {
     expect(isKnownArch("riscv64") && isKnownArch("mips64le") && !isKnownArch("x64") && !isKnownArch("constructor")).toBe(true);
     // One table for every naming: Node's, uname's (qemu's) and OCI's.
     expect(["x64", "arm64", "arm", "ia32", "ppc64", "loong64", "sparc"].map((n) => hostDebianArch(n))).toEqual(["amd64", "arm64", "armhf", "i386", "ppc64el", "loong64", "sparc"]);
-    expect(["x86_64", "aarch64", "armel", "loongarch64", "mips64el", "ppc64le", "weird"].map(ociArchOf)).toEqual([
+    expect(["x86_64", "aarch64", "armel", "loongarch64", "mips64el", "ppc64le", "weird", "armv7l", "i686"].map(ociArchOf)).toEqual([
       { architecture: "amd64" },
       { architecture: "arm64", variant: "v8" },
       { architecture: "arm", variant: "v5" },
@@ -66,6 +66,8 @@ describe("image config and manifest", () => {
       { architecture: "mips64le" },
       { architecture: "ppc64le" },
       { architecture: "weird" },
+      { architecture: "arm", variant: "v7" },
+      { architecture: "386" },
     ]);
     expect([qemuArch("loong64"), qemuArch("amd64"), qemuArch("x86_64"), qemuArch("toString")]).toEqual(["loongarch64", "x86_64", undefined, undefined]);
     expect(parseCommand('["/bin/sh", "-c", "a b"]', "--cmd")).toEqual(["/bin/sh", "-c", "a b"]);

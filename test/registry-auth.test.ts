@@ -3,7 +3,7 @@
 // $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR, ~/.config, $DOCKER_CONFIG / ~/.docker (auths,
 // identitytoken, credHelpers, credsStore); login/logout as podman writes them. Secrets never appear
 // in output.
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync, lstatSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, tempDir, type CliResult } from "./helpers/cli.ts";
@@ -129,6 +129,26 @@ describe("Basic auth (htpasswd)", () => {
     // A directory is no auth file: one line, not an internal error.
     const d = await cli(["oci", "inspect", seed, "--authfile", tmp.path], envWith());
     expect([d.code, d.stderr]).toEqual([2, `apt-ostree: cannot read auth file ${tmp.path}: is a directory\n`]);
+  });
+  it("copy's hints name the flag of the side that failed (copy has no --creds)", async () => {
+    const seed = `docker://${basic.host}/seed:1`;
+    const src = await cli(["oci", "copy", seed, `docker://${basic.host}/y:1`, "--src-creds", "alice:wrong", "--dest-creds", `alice:${PASSWORD}`], envWith());
+    expect(src.code).toBe(4);
+    expect(src.stderr.trim().split("\n")).toEqual([expect.stringContaining(`(try 'apt-ostree login ${basic.host}' or --src-creds)`)]);
+    const dest = await cli(["oci", "copy", seed, `docker://${basic.host}/y:1`, "--src-creds", `alice:${PASSWORD}`, "--dest-creds", "alice:wrong"], envWith());
+    expect(dest.code).toBe(4);
+    expect(dest.stderr.trim().split("\n")).toEqual([expect.stringContaining(`(try 'apt-ostree login ${basic.host}' or --dest-creds)`)]);
+    // No credentials at all: the source is asked first.
+    const none = await cli(["oci", "copy", seed, `docker://${basic.host}/y:1`], envWith());
+    expect(none.code).toBe(4);
+    expect(none.stderr.trim().split("\n")).toEqual([`apt-ostree: authentication required by ${basic.host} and no credentials found (use 'apt-ostree login ${basic.host}', --src-creds or --authfile)`]);
+    // A local side is a push (or pull): the registry's side flag all the same.
+    const up = await cli(["oci", "copy", `oci:${image.path}:latest`, `docker://${basic.host}/y:1`, "--dest-creds", "alice:wrong"], envWith());
+    expect(up.code).toBe(4);
+    expect(up.stderr).toContain("or --dest-creds)");
+    // push keeps --creds
+    const push = await cli(["oci", "push", image.path, `docker://${basic.host}/x:1`, "--creds", "alice:wrong"], envWith());
+    expect(push.stderr).toContain("or --creds)");
   });
   it("--creds: push and pull", async () => {
     const r = await cli(["oci", "push", image.path, `docker://${basic.host}/pushed:1`, "--creds", `alice:${PASSWORD}`], envWith());
@@ -281,6 +301,35 @@ describe("login / logout", () => {
     expect((await cli(["oci", "inspect", `docker://${token.host}/seed:1`], env)).code).toBe(4);
     expect((await cli(["logout", token.host], env)).code).toBe(3);
     rmSync(run, { recursive: true, force: true });
+  });
+  it("login and logout write through an --authfile symlink to its target, atomically", async () => {
+    const dir = join(tmp.path, "login-link");
+    mkdirSync(join(dir, "real"), { recursive: true });
+    const target = join(dir, "real/auth.json");
+    writeFileSync(target, JSON.stringify({ auths: { "elsewhere.example": { auth: b64("a:b") } } }), { mode: 0o600 });
+    // A relative link, and a link to a link.
+    symlinkSync("real/auth.json", join(dir, "link.json"));
+    symlinkSync("link.json", join(dir, "link2.json"));
+    for (const link of [join(dir, "link.json"), join(dir, "link2.json")]) {
+      const r = await cli(["login", token.host, "-u", "alice", "--password-stdin", "--authfile", link], envWith(), `${PASSWORD}\n`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(Object.keys(JSON.parse(readFileSync(target, "utf8")).auths).sort()).toEqual(["elsewhere.example", token.host].sort());
+      const out = await cli(["logout", token.host, "--authfile", link], envWith());
+      expect(out.code, out.stderr).toBe(0);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(Object.keys(JSON.parse(readFileSync(target, "utf8")).auths)).toEqual(["elsewhere.example"]);
+    }
+    // No temporary files left beside the target or the links.
+    expect(readdirSync(join(dir, "real"))).toEqual(["auth.json"]);
+    expect(readdirSync(dir).sort()).toEqual(["link.json", "link2.json", "real"]);
+    // A dangling link: the file is created where it points.
+    const dangling = join(dir, "dangling.json");
+    symlinkSync("real/new.json", dangling);
+    const d = await cli(["login", token.host, "-u", "alice", "--password-stdin", "--authfile", dangling], envWith(), `${PASSWORD}\n`);
+    expect(d.code, d.stderr).toBe(0);
+    expect(lstatSync(dangling).isSymbolicLink()).toBe(true);
+    expect(Object.keys(JSON.parse(readFileSync(join(dir, "real/new.json"), "utf8")).auths)).toEqual([token.host]);
   });
   it("login needs --password-stdin (no passwords in argv)", async () => {
     const r = await cli(["login", token.host, "-u", "alice"], envWith());

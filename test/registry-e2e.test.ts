@@ -3,7 +3,7 @@
 // skopeo pushes we pull), plus tags, inspect, copy (with mounts), multi-arch, chunked uploads and a
 // re-push that makes only HEAD requests.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -374,6 +374,25 @@ describe("--arch", () => {
     expect((await cli(["oci", "pull", `docker://${registry.host}/arm-only:1`, join(tmp.path, "arm-only-again")])).code).toBe(0);
   });
 
+  it("inspect shows a single image's variant (linux/arm/v7, linux/arm64/v8), locally and in a registry", async () => {
+    const rootfs = join(tmp.path, "variant-rootfs");
+    mkdirSync(join(rootfs, "etc"), { recursive: true });
+    writeFileSync(join(rootfs, "etc/hostname"), "variant\n");
+    for (const [arch, oci, variant] of [["armhf", "arm", "v7"], ["arm64", "arm64", "v8"]]) {
+      const layout = join(tmp.path, `variant-${arch}`);
+      const built = await cli(["oci", "build", "--rootfs", rootfs, "--arch", arch, "--output", `oci:${layout}:1`]);
+      expect(built.code, built.stderr).toBe(0);
+      expect((await cli(["oci", "push", `oci:${layout}:1`, `docker://${registry.host}/variant:${arch}`])).code).toBe(0);
+      for (const name of [`oci:${layout}:1`, `docker://${registry.host}/variant:${arch}`]) {
+        const text = await cli(["oci", "inspect", name]);
+        expect(text.code, text.stderr).toBe(0);
+        expect(text.stdout).toMatch(new RegExp(`^Platform: +linux/${oci}/${variant}$`, "m"));
+        const json = JSON.parse((await cli(["oci", "inspect", name, "--json"])).stdout);
+        expect(json).toMatchObject({ os: "linux", architecture: oci, variant });
+      }
+    }
+  });
+
   it("an architecture apt-ostree does not know is a usage error, as for oci build", async () => {
     const out = join(tmp.path, "bogus");
     for (const args of [
@@ -463,6 +482,33 @@ describe("errors a user can act on", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(existsSync(join(tmp.path, "unresolved"))).toBe(false);
   });
+  it("push: PATH:TAG picks an image of a layout with several, as the hint says; a third argument only with a bare registry", async () => {
+    const several = await cli(["oci", "push", multi.path, registry.host, "picked:1"]);
+    expect(several.code).toBe(2);
+    expect(several.stderr).toMatch(/holds 3 images .*; name one: oci:.*:TAG\n$/);
+    const picked = await cli(["oci", "push", `${multi.path}:img-arm64`, registry.host, "picked:1"]);
+    expect([picked.code, picked.stderr]).toEqual([0, ""]);
+    expect(picked.stdout.trim()).toBe(multi.platforms.arm64);
+    const oneArg = await cli(["oci", "push", `${multi.path}:multi`, `docker://${registry.host}/picked:2`]);
+    expect([oneArg.code, oneArg.stderr]).toEqual([0, ""]);
+    expect(oneArg.stdout.trim()).toBe(multi.digest);
+    const noTag = await cli(["oci", "push", `${multi.path}:nope`, registry.host, "picked:3"]);
+    expect(noTag.code).toBe(3);
+    expect(noTag.stderr.trim().split("\n")).toEqual([`apt-ostree: no image tagged 'nope' in ${multi.path}`]);
+    for (const dest of [`docker://${registry.host}/x:1`, `${registry.host}/x:1`]) {
+      const extra = await cli(["oci", "push", image.path, dest, "extra:1"]);
+      expect(extra.code, dest).toBe(2);
+      expect(extra.stderr.trim().split("\n")).toEqual([`apt-ostree: a third argument (NAME:TAG) goes only with a bare registry (oci push SRC HOST[:PORT] NAME:TAG); ${dest} names the repository already: drop 'extra:1'`]);
+    }
+    const docker = await cli(["oci", "push", image.path, `docker://${registry.host}`, "extra:1"]);
+    expect(docker.code).toBe(2);
+    expect(docker.stderr.trim().split("\n")).toEqual([`apt-ostree: a third argument (NAME:TAG) goes only with a bare registry (oci push SRC HOST[:PORT] NAME:TAG); a docker:// destination names the repository itself: docker://${registry.host}/extra:1`]);
+  });
+  it("tags of a local image: exit 2, saying tags lists a registry's repository", async () => {
+    const r = await cli(["oci", "tags", `oci:${multi.path}`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toEqual([`apt-ostree: oci tags lists the tags of a repository in a registry (HOST/NAME), not of a local image (oci:${multi.path})`]);
+  });
   it("missing source image: exit 3", async () => {
     const r = await cli(["oci", "push", join(tmp.path, "nothing"), `docker://${registry.host}/x:1`]);
     expect(r.code).toBe(3);
@@ -492,6 +538,59 @@ describe("TLS", () => {
     expect(JSON.parse(r.stdout).digest).toBe(image.digest);
     const insecure = await cli(["oci", "pull", `docker://${secure.host}/tls:1`, join(tmp.path, "tls-pull"), "--tls-verify=false"]);
     expect(insecure.code, insecure.stderr).toBe(0);
+  });
+  it("pushes and copies to a loopback registry speaking https, without flags and with --tls-verify=false (a HEAD first)", async () => {
+    // The first request of a push is a HEAD: a 400 without a body must still tell http from https.
+    for (const [tag, extra] of [["plain", []], ["insecure", ["--tls-verify=false"]]] as [string, string[]][]) {
+      const push = await cli(["oci", "push", image.path, `docker://${secure.host}/tls-push:${tag}`, ...extra]);
+      expect([push.code, push.stderr], tag).toEqual([0, ""]);
+      expect(push.stdout.trim()).toBe(image.digest);
+      const copyFlags = extra.length ? ["--dest-tls-verify=false"] : [];
+      const copy = await cli(["oci", "copy", `docker://${registry.host}/demo:latest`, `docker://${secure.host}/tls-copy:${tag}`, ...copyFlags]);
+      expect([copy.code, copy.stderr], tag).toEqual([0, ""]);
+      const local = await cli(["oci", "copy", `oci:${image.path}:${image.tag}`, `docker://${secure.host}/tls-copy-local:${tag}`, ...copyFlags]);
+      expect([local.code, local.stderr], tag).toEqual([0, ""]);
+    }
+    expect(JSON.parse((await cli(["oci", "tags", `${secure.host}/tls-copy`, "--json"])).stdout).tags.sort()).toEqual(["insecure", "plain"]);
+  });
+  it("copy with one --cert-dir between a TLS registry and a plain-http loopback one: http stays allowed on loopback", async () => {
+    const down = await cli(["oci", "copy", `docker://${secure.host}/tls:1`, `docker://${other.host}/from-tls:1`, "--cert-dir", secure.certDir!]);
+    expect([down.code, down.stderr]).toEqual([0, ""]);
+    expect(down.stdout.trim()).toBe(image.digest);
+    const up = await cli(["oci", "copy", `docker://${other.host}/from-tls:1`, `docker://${secure.host}/from-plain:1`, "--cert-dir", secure.certDir!]);
+    expect([up.code, up.stderr]).toEqual([0, ""]);
+    // --cert-dir still means verified https to a TLS registry: a CA that did not sign it is refused.
+    const wrongCa = join(tmp.path, "wrong-ca");
+    mkdirSync(wrongCa, { recursive: true });
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(tmp.path, "wrong-ca.key"), "-out", join(wrongCa, "ca.crt"), "-days", "2", "-subj", "/CN=other CA"], { stdio: "ignore" });
+    const refused = await cli(["oci", "inspect", `docker://${secure.host}/tls:1`, "--cert-dir", wrongCa]);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^apt-ostree: TLS failure talking to 127\.0\.0\.1:\d+: /)]);
+    // The hint names the directory the CAs came from, rather than suggesting --cert-dir again.
+    expect(refused.stderr).toContain(wrongCa);
+  });
+  it("a --cert-dir that is not there is exit 3, one that holds bad files exit 2, naming them; no --cert-dir hint", async () => {
+    const missing = join(tmp.path, "no-such-cert-dir");
+    for (const target of [`${secure.host}/tls`, `${registry.host}/demo`]) {
+      const r = await cli(["oci", "tags", target, "--cert-dir", missing]);
+      expect(r.code, target).toBe(3);
+      expect(r.stderr.trim().split("\n")).toEqual([`apt-ostree: --cert-dir ${missing} does not exist`]);
+    }
+    const noKey = join(tmp.path, "cert-no-key");
+    mkdirSync(noKey, { recursive: true });
+    writeFileSync(join(noKey, "client.cert"), readFileSync(join(secure.certDir!, "ca.crt")));
+    const junk = join(tmp.path, "cert-junk");
+    mkdirSync(junk, { recursive: true });
+    writeFileSync(join(junk, "x.crt"), "not a certificate\n");
+    for (const [dir, file] of [[noKey, "client.cert"], [junk, "x.crt"]]) {
+      for (const target of [`${secure.host}/tls`, `${registry.host}/demo`]) {
+        const r = await cli(["oci", "tags", target, "--cert-dir", dir]);
+        expect(r.code, `${dir} ${target}`).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).toContain(join(dir, file));
+        expect(r.stderr).not.toMatch(/use --cert-dir|unreachable|FailedToOpenSocket/);
+      }
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 // Faults between client and registry: a proxy injects 503s, 429 with Retry-After, dropped
 // connections (before and after the registry saw the request) and responses cut halfway, on a
 // fixed schedule. Push and pull must still complete with identical digests; pulls resume with Range.
-import { readFileSync, readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, tempDir } from "./helpers/cli.ts";
@@ -143,6 +144,27 @@ describe("pull through faults", () => {
     expect(bad.stderr.trim().split("\n").pop()).toMatch(/has digest sha256:/);
     expect(readdirSync(tmp.path).filter((n) => n.includes("corrupt-always"))).toEqual([]);
     proxy.setFaults([]);
+  });
+
+  // A tmpfs of 64 KiB: the first layer (2 MB) does not fit. Needs root to mount.
+  it.skipIf(process.getuid?.() !== 0)("a full disk is a local error at once: no retries, not a network failure", async () => {
+    const tiny = join(tmp.path, "tiny");
+    mkdirSync(tiny);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", tiny]);
+    try {
+      proxy.log.splice(0);
+      const started = Date.now();
+      const r = await cli(["oci", "pull", `docker://${proxy.host}/source:1`, join(tiny, "out"), "--jobs", "1"]);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^apt-ostree: disk full: .*${tiny}/`))]);
+      expect(r.stderr).not.toMatch(/unreachable|cut/);
+      // The blob was asked for once: nothing was retried.
+      expect(proxy.log.filter((l) => l.method === "GET" && BLOB_GET.test(l.path))).toHaveLength(1);
+      expect(readdirSync(tiny)).toEqual([]);
+    } finally {
+      execFileSync("umount", [tiny]);
+    }
   });
 
   it("gives up with a clear network error after bounded retries, leaving nothing behind", async () => {

@@ -284,7 +284,9 @@ describe("transport choices and flag parsing", () => {
     expect(schemesFor("ghcr.io", undefined)).toEqual([{ scheme: "https", verify: true }]);
     expect(schemesFor("ghcr.io", { verify: false })).toEqual([{ scheme: "https", verify: false }, { scheme: "http", verify: false }]);
     expect(schemesFor("127.0.0.1:5000", { verify: true })).toEqual([{ scheme: "https", verify: true }]);
-    expect(schemesFor("127.0.0.1:5000", { certDir: "/certs" })).toEqual([{ scheme: "https", verify: true }]);
+    // --cert-dir verifies https, but leaves a loopback registry its plain http (copy has one --cert-dir for both sides).
+    expect(schemesFor("127.0.0.1:5000", { certDir: "/certs" })).toEqual([{ scheme: "http", verify: false }, { scheme: "https", verify: true }]);
+    expect(schemesFor("ghcr.io", { certDir: "/certs" })).toEqual([{ scheme: "https", verify: true }]);
   });
   it("reads upload ranges, with distribution's ambiguous 0-0", async () => {
     const { uploadedBytes } = await import("../src/registry/client.ts");

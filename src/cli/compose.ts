@@ -32,8 +32,8 @@ async function loadConfig(path: unknown): Promise<ComposeFile> {
   } catch {
     throw new UserError(`compose file not found: ${file}`, ExitCode.NotFound);
   }
-  const bun = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown } } }).Bun;
-  return parseComposeText(text, file, bun?.YAML ? (t) => bun.YAML!.parse(t) : undefined);
+  const bun = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown }; TOML?: { parse(text: string): unknown } } }).Bun;
+  return parseComposeText(text, file, bun?.YAML ? (t) => bun.YAML!.parse(t) : undefined, bun?.TOML ? (t) => bun.TOML!.parse(t) : undefined);
 }
 
 async function common(options: Record<string, unknown>, config: ComposeFile, ctx: CliContext, refRequired = true): Promise<Omit<CommonOptions, "progress">> {
@@ -86,7 +86,7 @@ function commonFlags(command: ReturnType<CAC["command"]>): void {
     .option("--force", "move --ref even when it exists")
     .option("--commit-version <v>", "commit metadata `version` (default: release.YYYYMMDD)")
     .option("--metadata <key=value>", "extra commit metadata (repeatable)")
-    .option("--config <file>", "compose file (JSON, or YAML): flags given win over it")
+    .option("--config <file>", "compose file (JSON, YAML or TOML, by extension): flags given win over it")
     .option("--json", "print {checksum, ref, repo, metadata} as JSON");
 }
 

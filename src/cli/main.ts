@@ -150,6 +150,28 @@ export async function main(argv: string[], ctx: CliContext = processContext): Pr
   }
 }
 
+/** What the OS refused, in words, for the errors a full, read-only or foreign output location gives. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOSPC: "disk full",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOTDIR: "not a directory",
+  EISDIR: "is a directory",
+  ENAMETOOLONG: "name too long",
+  EMFILE: "too many open files",
+  EIO: "input/output error",
+};
+
+/** One line for an error from a file system call (Node's errors carry code, syscall, path), else undefined. */
+export function systemErrorLine(error: unknown): string | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (!(error instanceof Error) || typeof e.code !== "string" || !(e.code in SYSTEM_ERRORS)) return undefined;
+  const what = SYSTEM_ERRORS[e.code];
+  return e.path ? `${what}: ${e.syscall ? `cannot ${e.syscall} ` : ""}${e.path}` : `${what} (${oneLine(e.message)})`;
+}
+
 function report(error: unknown, ctx: CliContext): number {
   if (error instanceof UserError) {
     ctx.warn(oneLine(error.message));
@@ -160,6 +182,12 @@ function report(error: unknown, ctx: CliContext): number {
   if (error instanceof Error && error.name === "CACError") {
     ctx.warn(`${oneLine(error.message)}; see --help`);
     return ExitCode.Usage;
+  }
+  const system = systemErrorLine(error);
+  if (system) {
+    ctx.warn(system);
+    if (process.env.APT_OSTREE_DEBUG) console.error(error);
+    return ExitCode.Failure;
   }
   const message = error instanceof Error ? error.message : String(error);
   ctx.warn(`internal error: ${oneLine(message)} (set APT_OSTREE_DEBUG=1 for details)`);

@@ -79,7 +79,8 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   if (format && /^(oci|oci-archive|docker-archive):/.test(outputText) && parseFormat(format) !== target.format) {
     throw usageError(`--format ${format} contradicts the output '${outputText}'`);
   }
-  const tag = flags.tag ?? file.tag;
+  // A tag in the --output flag wins over the config file's tag, as flags do.
+  const tag = flags.tag ?? (flags.output !== undefined && target.tag ? undefined : file.tag);
   if (tag && target.tag && tag !== target.tag) throw usageError(`--tag ${tag} contradicts the tag in '${outputText}'`);
   target.tag = target.tag ?? tag ?? (target.format === "docker-archive" ? undefined : "latest");
   if (target.tag && target.format !== "docker-archive" && !/^[A-Za-z0-9_][A-Za-z0-9._:/@+-]*$/.test(target.tag)) throw usageError(`invalid tag '${target.tag}'`);

@@ -218,7 +218,11 @@ export async function composeCommit(o: CommitOptions): Promise<ComposeResult> {
     } else {
       mkdirSync(tree);
       const r = await run("tar", ["-x", "-p", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-f", resolve(o.rootfs), "-C", tree]);
-      if (r.code !== 0) throw new UserError(`cannot unpack ${o.rootfs}: ${r.stderr.trim().split("\n").pop()}`);
+      if (r.code !== 0) {
+        // tar's last line is "Exiting with failure status due to previous errors": the cause is before it.
+        const lines = r.stderr.trim().split("\n").filter((l) => l && !/Exiting with failure status|Error is not recoverable/.test(l));
+        throw new UserError(`cannot unpack ${o.rootfs}: ${(lines[0] ?? "tar failed").replace(/^tar: /, "")}`);
+      }
     }
     return finish(tree, o, {
       release: o.release,

@@ -55,13 +55,17 @@ export function parseComposeFile(content: unknown, source = "compose file"): Com
 }
 
 /** Parses the text of a compose file: JSON, or YAML through the given parser when the name says so. */
-export function parseComposeText(text: string, source: string, yamlParse?: (text: string) => unknown): ComposeFile {
+export function parseComposeText(text: string, source: string, yamlParse?: (text: string) => unknown, tomlParse?: (text: string) => unknown): ComposeFile {
   let content: unknown;
   const isYaml = /\.ya?ml$/i.test(source);
+  const isToml = /\.toml$/i.test(source);
   try {
     if (isYaml) {
       if (!yamlParse) throw new Error("YAML is not supported by this build; use JSON");
       content = yamlParse(text);
+    } else if (isToml) {
+      if (!tomlParse) throw new Error("TOML is not supported by this build; use JSON");
+      content = tomlParse(text);
     } else content = JSON.parse(text);
   } catch (error) {
     throw new UserError(`${source}: cannot parse: ${(error as Error).message}`, ExitCode.Usage);

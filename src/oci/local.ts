@@ -4,7 +4,7 @@
 // they can be streamed without copies.
 import { createHash } from "node:crypto";
 import {
-  closeSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync,
+  accessSync, closeSync, constants, createReadStream, createWriteStream, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync,
   writeFileSync, fsyncSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -53,6 +53,10 @@ export function isLocalImageName(text: string): boolean {
 }
 
 export function parseLocalTarget(text: string, defaultFormat?: LocalFormat): LocalTarget {
+  // Not a path named "docker:" below the working directory.
+  if (/^docker:\/\//.test(text)) {
+    throw new UserError(`${text} is a registry image; this takes a local one (PATH, oci:, oci-archive: or docker-archive:): use oci push, pull or copy for registries`, ExitCode.Usage);
+  }
   const m = text.match(LOCAL_TRANSPORT);
   if (!m) {
     if (!text) throw new UserError("an output path is required", ExitCode.Usage);
@@ -220,25 +224,39 @@ function withLayoutLock<T>(dir: string, fn: () => T): T {
   const timeout = Number(timeoutText) * 1000;
   const deadline = Date.now() + (Number.isFinite(timeout) ? timeout : 300_000);
   const pause = new Int32Array(new SharedArrayBuffer(4));
+  // The lock appears with its pid in it: written under a private name, then linked (link fails if
+  // the lock exists), so no reader ever sees an empty lock of a live writer.
+  const mine = `${lock}.${process.pid}-${Date.now()}`;
+  writeFileSync(mine, String(process.pid));
   for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
     try {
-      writeFileSync(lock, String(process.pid), { flag: "wx" });
+      linkSync(mine, lock);
+      rmSync(mine, { force: true });
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        rmSync(mine, { force: true });
+        throw error;
+      }
     }
     let holder = NaN;
+    let age = 0;
     try {
       holder = Number.parseInt(readFileSync(lock, "utf8"), 10);
+      age = Date.now() - statSync(lock).mtimeMs;
     } catch {
       continue; // released meanwhile
     }
-    // An empty file is a lock being written: its owner is alive.
-    if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) {
+    // Gone owner; or no pid at all (a crash of an older version mid-write), left for a while.
+    const valid = Number.isInteger(holder) && holder > 0;
+    if ((valid && !processAlive(holder)) || (!valid && age > 10_000)) {
       rmSync(lock, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new UserError(`${dir} is locked by process ${Number.isNaN(holder) ? "?" : holder} (${lock}); remove the file if that process is not writing to it`);
+    if (Date.now() > deadline) {
+      rmSync(mine, { force: true });
+      throw new UserError(`${dir} is locked by process ${Number.isNaN(holder) ? "?" : holder} (${lock}); remove the file if that process is not writing to it`);
+    }
     Atomics.wait(pause, 0, 0, wait);
   }
   try {
@@ -299,6 +317,14 @@ export function temporarySibling(path: string, what: string): string {
 export function checkOutputPath(path: string, force: boolean, keep: string[] = []): void {
   const parent = dirname(resolve(path));
   if (!existsSync(parent)) throw new UserError(`output directory ${parent} does not exist`, ExitCode.NotFound);
+  if (!statSync(parent).isDirectory()) throw new UserError(`output directory ${parent} is not a directory`, ExitCode.Usage);
+  // Before any work: the temporary output goes next to the output.
+  try {
+    accessSync(parent, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot write to output directory ${parent}: ${code === "EROFS" ? "read-only file system" : "permission denied"}`);
+  }
   // Replacing the output deletes what is there: never the source tree or repository, nor a directory holding them.
   if (existsSync(path)) {
     const output = realpathSync(path);
@@ -311,9 +337,23 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
     }
   }
   if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it${existsSync(join(path, "oci-layout")) ? ", or oci:PATH:TAG to add an image to the layout" : ""})`, ExitCode.Exists);
-  // --force replaces an image (a layout, an archive), not whatever directory a typo names.
-  if (force && lstatSync(path, { throwIfNoEntry: false })?.isDirectory() && !existsSync(join(path, "oci-layout")) && readdirSync(path).length > 0) {
+  // --force replaces an image (a layout, an archive), not whatever a typo names.
+  const existing = force ? lstatSync(path, { throwIfNoEntry: false }) : undefined;
+  if (existing?.isDirectory() && !existsSync(join(path, "oci-layout")) && readdirSync(path).length > 0) {
     throw new UserError(`${path} is a directory that is not an OCI image layout: --force replaces images only; remove it yourself if it should go`, ExitCode.Exists);
+  }
+  if (existing?.isFile() && existing.size > 0 && !isImageArchive(path)) {
+    throw new UserError(`${path} is a file that is not an image archive: --force replaces images only; remove it yourself if it should go`, ExitCode.Exists);
+  }
+}
+
+/** An oci-archive or a docker-archive: a tar holding oci-layout or manifest.json. */
+function isImageArchive(path: string): boolean {
+  try {
+    const members = indexTar(path);
+    return members.has("oci-layout") || members.has("manifest.json");
+  } catch {
+    return false;
   }
 }
 
@@ -484,7 +524,8 @@ export interface LocalImage {
   close(): Promise<void>;
 }
 
-function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string): Descriptor {
+/** `transport`: how to name one of its images (oci, oci-archive), for the hint. */
+function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string, transport: "oci" | "oci-archive"): Descriptor {
   const manifests = index.manifests ?? [];
   if (tag) {
     const found = manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === tag);
@@ -494,7 +535,7 @@ function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string
   if (manifests.length === 1) return manifests[0];
   if (manifests.length === 0) throw new UserError(`${where} holds no image`, ExitCode.NotFound);
   const names = manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]).filter(Boolean);
-  throw new UserError(`${where} holds ${manifests.length} images${names.length ? ` (${names.join(", ")})` : ""}; name one with :TAG`, ExitCode.Usage);
+  throw new UserError(`${where} holds ${manifests.length} images${names.length ? ` (${names.join(", ")})` : ""}; name one: ${transport}:${where}:TAG`, ExitCode.Usage);
 }
 
 function makeLocalImage(name: string, root: Descriptor, locate: (digest: string) => BlobLocation): LocalImage {
@@ -557,7 +598,7 @@ export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
     const indexPath = join(target.path, "index.json");
     if (!existsSync(indexPath)) throw new UserError(`${target.path} is not an OCI image layout (no index.json)`);
     const index = readLayoutIndex(target.path);
-    const root = pickFromIndex(index, target.tag, target.path);
+    const root = pickFromIndex(index, target.tag, target.path, "oci");
     return makeLocalImage(target.path, root, (digest) => {
       const path = join(target.path, "blobs", "sha256", digestHex(digest));
       if (!existsSync(path)) throw new UserError(`blob ${digest} is missing from ${target.path}`, ExitCode.NotFound);
@@ -572,7 +613,7 @@ export async function openLocalImage(target: LocalTarget): Promise<LocalImage> {
   };
   if (format === "oci-archive") {
     const index = parseLayoutIndex(Buffer.from(readMember(target.path, member("index.json"))).toString("utf8"), target.path);
-    const root = pickFromIndex(index, target.tag, target.path);
+    const root = pickFromIndex(index, target.tag, target.path, "oci-archive");
     return makeLocalImage(target.path, root, (digest) => {
       const m = member(`blobs/sha256/${digestHex(digest)}`);
       return { path: target.path, offset: m.offset, size: m.size };

@@ -254,16 +254,20 @@ export class RepositoryClient {
           const { response, partial } = await this.openBlob(desc.digest, written);
           if (written > 0 && !partial) {
             // The registry ignored Range: start over.
-            await fh.truncate(0);
+            await fh.truncate(0).catch((error) => {
+              throw localFileError(error, file);
+            });
             written = 0;
             hash = createHash("sha256");
           }
-          await this.pump(response, fh, hash, desc, () => written, (n) => {
+          await this.pump(response, fh, file, hash, desc, () => written, (n) => {
             written += n;
             progress?.(written, desc.size);
           });
           break;
         } catch (error) {
+          // Our own file failed (disk full, read-only, I/O error): no network trouble, nothing to retry.
+          if (localFailures.has(error as object)) throw error;
           const e = error instanceof RegistryError ? error : new RegistryError(`download of ${short(desc.digest)} cut: ${(error as Error)?.message ?? error}`, { kind: "network", retryable: true, cause: error, registry: this.transport.registry });
           if (!e.retryable || ++failures > 8) throw e;
           await sleep(backoffDelay(defaultRetryPolicy, failures, e.retryAfterMs));
@@ -278,7 +282,7 @@ export class RepositoryClient {
   }
 
   /** Reads a response body into the file with an idle timeout; stops at the blob's size. */
-  private async pump(response: Response, fh: FileHandle, hash: ReturnType<typeof createHash>, desc: BlobDescriptor, position: () => number, advance: (n: number) => void): Promise<void> {
+  private async pump(response: Response, fh: FileHandle, file: string, hash: ReturnType<typeof createHash>, desc: BlobDescriptor, position: () => number, advance: (n: number) => void): Promise<void> {
     if (!response.body) throw new RegistryError("empty response body", { kind: "network", retryable: true });
     const reader = response.body.getReader();
     let idle: ReturnType<typeof setTimeout> | undefined;
@@ -296,7 +300,13 @@ export class RepositoryClient {
         hash.update(value);
         let off = 0;
         while (off < value.length) {
-          const { bytesWritten } = await fh.write(value, off, value.length - off, position() + off);
+          let bytesWritten: number;
+          try {
+            ({ bytesWritten } = await fh.write(value, off, value.length - off, position() + off));
+          } catch (error) {
+            await reader.cancel().catch(() => undefined);
+            throw localFileError(error, file);
+          }
           off += bytesWritten;
         }
         advance(value.length);
@@ -321,6 +331,26 @@ export class RepositoryClient {
     }
     return tags;
   }
+}
+
+/** Errors of our own files during a download: thrown as they are, never retried as network errors. */
+const localFailures = new WeakSet<object>();
+
+/** The OS's error (code and syscall kept, for the CLI's one line) with the file it was about. */
+function localFileError(error: unknown, path: string): unknown {
+  if (error && typeof error === "object") {
+    const e = error as NodeJS.ErrnoException;
+    // The runtime's write errors carry no path.
+    if (!e.path) {
+      try {
+        e.path = path;
+      } catch {
+        // a frozen error: keep it as it is
+      }
+    }
+    localFailures.add(e);
+  }
+  return error;
 }
 
 /**

@@ -1,12 +1,12 @@
 // The bodies of `oci push|pull|copy|inspect|tags` and `login|logout`: flags in, results out.
 // Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { DEBIAN_ARCHITECTURES, isKnownArch, ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink } from "../oci/local.ts";
+import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalTarget } from "../oci/local.ts";
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, parseCredsFlag, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
@@ -56,6 +56,7 @@ function connectOptions(ctx: CliContext, flags: RegistryFlags, side?: "src" | "d
   }
   return {
     credential,
+    credentialFlag: side ? `--${side}-creds` : "--creds",
     authfile: flags.authfile,
     tls: { verify, certDir: flags.certDir },
     tuning,
@@ -84,15 +85,37 @@ function platformOf(flags: RegistryFlags): PlatformChoice {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The image push reads. A plain `PATH:TAG` that is not itself a path names the image tagged TAG in
+ * the layout (or archive) at PATH, as `oci:PATH:TAG` does: what the "name one with :TAG" hint for a
+ * layout holding several images asks for.
+ */
+function pushSource(src: string): LocalTarget {
+  const target = parseLocalTarget(src);
+  if (isLocalImageName(src) || existsSync(src)) return target;
+  for (let colon = src.indexOf(":"); colon > 0; colon = src.indexOf(":", colon + 1)) {
+    const [path, tag] = [src.slice(0, colon), src.slice(colon + 1)];
+    if (tag && existsSync(path)) return { ...target, path, tag };
+  }
+  return target;
+}
+
 /** `side`: which of copy's --src-/--dest- flags apply (push and pull have plain --creds, --tls-verify). */
 export async function push(ctx: CliContext, src: string, dest: string, name: string | undefined, flags: RegistryFlags, side?: "dest"): Promise<number> {
+  if (name !== undefined) {
+    // NAME:TAG completes the original form's bare registry; joined to a full reference it makes nonsense.
+    const bare = dest.replace(/^docker:\/\//, "").replace(/\/+$/, "");
+    const form = "a third argument (NAME:TAG) goes only with a bare registry (oci push SRC HOST[:PORT] NAME:TAG)";
+    if (/[/@]/.test(bare)) throw usageError(`${form}; ${dest} names the repository already: drop '${name}'`);
+    if (dest.startsWith("docker://")) throw usageError(`${form}; a docker:// destination names the repository itself: docker://${bare}/${name}`);
+  }
   const destText = name ? joinHostAndName(dest, name) : dest;
   const target = ref(destText, "destination");
   const jobs = parseJobs(flags.jobs);
   const options = connectOptions(ctx, flags, side);
   // copy --arch: only that platform's image; otherwise the whole image, every platform.
   const platform = platformNamed(flags) ? platformOf(flags) : undefined;
-  const image = await openLocalImage(parseLocalTarget(src));
+  const image = await openLocalImage(pushSource(src));
   const progress = ctx.progress(Boolean(flags.json));
   const started = Date.now();
   try {
@@ -252,7 +275,7 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
     for (const p of result.platforms) lines.push(`  ${p.platform.padEnd(20)} ${p.digest}`);
   }
   if (result.manifestDigest) lines.push(`Manifest:   ${result.manifestDigest}`);
-  if (result.os) lines.push(`Platform:   ${result.os}/${result.architecture}`);
+  if (result.os) lines.push(`Platform:   ${describePlatform({ os: result.os, architecture: result.architecture ?? "unknown", variant: result.variant })}`);
   if (result.created) lines.push(`Created:    ${result.created}`);
   if (result.layers) {
     lines.push("Layers:");
@@ -271,6 +294,7 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
 }
 
 export async function tags(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
+  if (isLocalImageName(text)) throw usageError(`oci tags lists the tags of a repository in a registry (HOST/NAME), not of a local image (${text})`);
   const source = ref(text, "oci tags", null);
   if (source.tag || source.digest) throw usageError("oci tags takes a repository without a tag or digest: HOST/NAME");
   const options = connectOptions(ctx, flags);
@@ -313,12 +337,39 @@ function readAuthJson(path: string): Record<string, unknown> {
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/** The file a path ends at through symlinks, even a dangling one (where that file is to be created). */
+function followLinks(path: string): string {
+  let current = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    let link: string;
+    try {
+      if (!lstatSync(current).isSymbolicLink()) return current;
+      link = readlinkSync(current);
+    } catch {
+      return current; // not there (yet)
+    }
+    current = resolve(dirname(current), link);
+  }
+  throw new UserError(`${path}: too many levels of symbolic links`, ExitCode.Usage);
+}
+
+/**
+ * Atomic: a temporary file renamed over the auth file. An auth file that is a symlink (to a
+ * dotfiles repository, a secrets mount) stays one: the rename is onto its target, in the
+ * target's directory.
+ */
 function writeAuthJson(path: string, json: Record<string, unknown>): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.tmp-${process.pid}`;
-  writeFileSync(temp, JSON.stringify(json, null, "\t") + "\n", { mode: 0o600 });
-  chmodSync(temp, 0o600);
-  renameSync(temp, path);
+  const target = followLinks(path);
+  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  const temp = `${target}.tmp-${process.pid}`;
+  try {
+    writeFileSync(temp, JSON.stringify(json, null, "\t") + "\n", { mode: 0o600 });
+    chmodSync(temp, 0o600);
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
 }
 
 export async function login(ctx: CliContext, host: string | undefined, flags: LoginFlags, stdin: () => Promise<string>): Promise<number> {

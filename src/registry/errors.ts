@@ -56,6 +56,10 @@ export class RegistryError extends Error {
   readonly repository?: string;
   /** A network error where nothing answered: the connection itself failed (refused, no such name, no route). */
   readonly noConnection: boolean;
+  /** The option that gives this registry's credentials, for hints (default --creds). */
+  readonly credentialFlag?: string;
+  /** A TLS failure with CAs from this --cert-dir. */
+  readonly certDir?: string;
 
   constructor(
     message: string,
@@ -70,6 +74,8 @@ export class RegistryError extends Error {
       registry?: string;
       repository?: string;
       noConnection?: boolean;
+      credentialFlag?: string;
+      certDir?: string;
       cause?: unknown;
     },
   ) {
@@ -85,6 +91,8 @@ export class RegistryError extends Error {
     this.registry = init.registry;
     this.repository = init.repository;
     this.noConnection = init.noConnection ?? false;
+    this.credentialFlag = init.credentialFlag;
+    this.certDir = init.certDir;
   }
 
   hasCode(code: string): boolean {
@@ -100,7 +108,7 @@ export function isRetryableStatus(status: number): boolean {
 export function httpError(
   status: number,
   body: string | undefined,
-  ctx: { method: string; url: string; registry?: string; repository?: string; retryAfterMs?: number; what?: string },
+  ctx: { method: string; url: string; registry?: string; repository?: string; retryAfterMs?: number; what?: string; credentialFlag?: string },
 ): RegistryError {
   const codes = parseErrorBody(body);
   const detail = codes.length
@@ -117,6 +125,7 @@ export function httpError(
     retryAfterMs: ctx.retryAfterMs,
     registry: ctx.registry,
     repository: ctx.repository,
+    credentialFlag: ctx.credentialFlag,
   });
 }
 
@@ -132,7 +141,7 @@ const CONNECT_FAILURES: Readonly<Record<string, string>> = {
 };
 
 /** Classifies errors thrown by fetch (resets, refused connections, TLS, timeouts). */
-export function networkError(error: unknown, ctx: { method: string; url: string; registry?: string }): RegistryError {
+export function networkError(error: unknown, ctx: { method: string; url: string; registry?: string; certDir?: string }): RegistryError {
   if (error instanceof RegistryError) return error;
   const e = error as { code?: string; message?: string; name?: string };
   const code = e?.code ?? "";
@@ -161,6 +170,7 @@ export function networkError(error: unknown, ctx: { method: string; url: string;
     url: ctx.url,
     retryable: !tls,
     registry: ctx.registry,
+    ...(tls && ctx.certDir ? { certDir: ctx.certDir } : {}),
     cause: error,
   });
 }
@@ -188,7 +198,9 @@ export function toUserError(error: unknown): unknown {
   const codes = new Set(error.codes.map((c) => c.code));
   const serverSays = error.codes.length ? ` (${error.codes.map((c) => `${c.code}${c.message ? `: ${c.message}` : ""}`).join("; ")})` : "";
   if (error.kind === "tls") {
-    return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${error.message} (use --cert-dir for a private CA, or --tls-verify=false)`, ExitCode.Network, { cause: error });
+    // With --cert-dir given, suggesting it again would not help: point at what it holds.
+    const hint = error.certDir ? `check that the CAs in --cert-dir ${error.certDir} signed its certificate, or --tls-verify=false` : "use --cert-dir for a private CA, or --tls-verify=false";
+    return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${error.message} (${hint})`, ExitCode.Network, { cause: error });
   }
   if (error.kind === "network" && error.noConnection) return new UserError(error.message, ExitCode.Network, { cause: error });
   if (error.kind === "network") {
@@ -198,7 +210,7 @@ export function toUserError(error: unknown): unknown {
   if (error.kind === "config") return new UserError(error.message, ExitCode.Usage, { cause: error });
   if (error.kind === "not-found") return new UserError(error.message, ExitCode.NotFound, { cause: error });
   if (error.status === 401 || (codes.has("UNAUTHORIZED") && error.status !== 403)) {
-    return new UserError(`authentication to ${error.registry ?? "the registry"} failed: wrong or missing credentials${serverSays} (try 'apt-ostree login ${error.registry ?? "HOST"}' or --creds)`, ExitCode.Auth, { cause: error });
+    return new UserError(`authentication to ${error.registry ?? "the registry"} failed: wrong or missing credentials${serverSays} (try 'apt-ostree login ${error.registry ?? "HOST"}' or ${error.credentialFlag ?? "--creds"})`, ExitCode.Auth, { cause: error });
   }
   if (error.status === 403 || codes.has("DENIED")) {
     return new UserError(`access to ${where} denied: no ${error.method === "GET" || error.method === "HEAD" ? "pull" : "push"} right${serverSays}`, ExitCode.Auth, { cause: error });

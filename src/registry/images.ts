@@ -414,6 +414,8 @@ export interface InspectResult {
   layers?: { digest: string; size: number; mediaType: string; annotations?: Record<string, string> }[];
   labels?: Record<string, string>;
   architecture?: string;
+  /** The config's variant (v7 for armhf, v8 for arm64 when given). */
+  variant?: string;
   os?: string;
   created?: string;
   size?: number;
@@ -448,6 +450,7 @@ export async function inspectImage(repo: ImageReader, reference: string, platfor
       const parsed = parseJson<ImageConfig>(config, "config");
       if (platformNamed && !result.platforms && !platformMatches(parsed, platform)) throw missingPlatform(platform, { config: parsed });
       result.architecture = parsed.architecture;
+      if (parsed.variant) result.variant = parsed.variant;
       result.os = parsed.os;
       result.created = parsed.created;
       result.labels = parsed.config?.Labels ?? {};

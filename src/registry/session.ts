@@ -14,6 +14,8 @@ export interface ConnectOptions extends CredentialOptions {
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
   /** Use this credential instead of looking one up. */
   credential?: Credential;
+  /** The option that gives the credentials, for hints ("--creds", "--src-creds"). */
+  credentialFlag?: string;
 }
 
 export async function connect(ref: Pick<Reference, "registry" | "repository">, actions: ("pull" | "push")[], options: ConnectOptions): Promise<RepositoryClient> {
@@ -25,6 +27,7 @@ export async function connect(ref: Pick<Reference, "registry" | "repository">, a
     tls: options.tls,
     retry: options.retry,
     onRetry: options.onRetry,
+    credentialFlag: options.credentialFlag,
   });
   return new RepositoryClient(transport, ref.repository, options.tuning ?? defaultTuning);
 }

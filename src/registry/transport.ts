@@ -1,6 +1,7 @@
 // HTTP to one registry: scheme choice, auth (anonymous, Basic, Bearer tokens reused until they
 // expire), redirects that never carry Authorization to another host, retries with backoff.
 // Runs on Bun (fetch with a `tls` option and streaming bodies).
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseChallenges, pickChallenge, type Challenge } from "./challenge.ts";
@@ -28,6 +29,8 @@ export interface TransportOptions {
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
   /** Override the scheme (tests). */
   scheme?: "http" | "https";
+  /** The option that gives this registry's credentials, for hints ("--creds", copy's "--src-creds"). */
+  credentialFlag?: string;
 }
 
 export interface RequestOptions {
@@ -66,14 +69,17 @@ type Scheme = { scheme: "http" | "https"; verify: boolean };
 
 /**
  * The schemes to try, in order. Loopback registries: plain http first (then https without
- * verification, as Docker does); `--tls-verify=false`: https without verification, then http;
- * otherwise (or with an explicit --tls-verify / --cert-dir on loopback) only verified https.
+ * verification, as Docker does; with --cert-dir, https verified against it); `--tls-verify=false`:
+ * https without verification, then http; otherwise (or with an explicit --tls-verify on loopback)
+ * only verified https. Loopback keeps its http with --cert-dir because copy takes one --cert-dir
+ * for both sides, which may be a TLS registry and a plain local one.
  */
 export function schemesFor(registry: string, tls: TlsOptions | undefined): Scheme[] {
   const explicit = tls?.verify;
-  if (explicit === false) return isLoopback(registry) ? [{ scheme: "http", verify: false }, { scheme: "https", verify: false }] : [{ scheme: "https", verify: false }, { scheme: "http", verify: false }];
-  if (explicit === true || tls?.certDir) return [{ scheme: "https", verify: true }];
-  return isLoopback(registry) ? [{ scheme: "http", verify: false }, { scheme: "https", verify: false }] : [{ scheme: "https", verify: true }];
+  const loopback = isLoopback(registry);
+  if (explicit === false) return loopback ? [{ scheme: "http", verify: false }, { scheme: "https", verify: false }] : [{ scheme: "https", verify: false }, { scheme: "http", verify: false }];
+  if (explicit === true || (!loopback && tls?.certDir)) return [{ scheme: "https", verify: true }];
+  return loopback ? [{ scheme: "http", verify: false }, { scheme: "https", verify: Boolean(tls?.certDir) }] : [{ scheme: "https", verify: true }];
 }
 
 export class Transport {
@@ -84,6 +90,7 @@ export class Transport {
   private readonly policy: RetryPolicy;
   private readonly onRetry?: TransportOptions["onRetry"];
   private readonly tlsOptions: TlsOptions | undefined;
+  private readonly credentialFlag: string;
   private tlsCache: { value: Record<string, unknown> | undefined } | undefined;
   private readonly schemes: Scheme[];
   private schemeIndex = 0;
@@ -102,6 +109,10 @@ export class Transport {
     this.policy = options.retry ?? defaultRetryPolicy;
     this.onRetry = options.onRetry;
     this.tlsOptions = options.tls;
+    this.credentialFlag = options.credentialFlag ?? "--creds";
+    // A bad --cert-dir is a configuration error, found before any request (and even when a
+    // loopback registry is then reached over plain http).
+    if (options.tls?.certDir) this.tlsCache = { value: tlsConfig(options.tls) };
   }
 
   get base(): string {
@@ -176,15 +187,16 @@ export class Transport {
           repository: options.repository,
           what: options.what,
           retryAfterMs: parseRetryAfter(response.headers.get("retry-after")),
+          credentialFlag: this.credentialFlag,
         });
         const granted = this.challenge?.scheme === "bearer" && this.token !== undefined && this.credential.kind !== "anonymous";
         if (response.status === 401 && (granted || /insufficient_scope/i.test(response.headers.get("www-authenticate") ?? "")) && this.credential.kind !== "anonymous") {
           // Authenticated, but the token does not grant what we asked for.
-          failure = httpError(403, text, { method, url, registry: this.registry, repository: options.repository, what: options.what });
+          failure = httpError(403, text, { method, url, registry: this.registry, repository: options.repository, what: options.what, credentialFlag: this.credentialFlag });
         }
         if (response.status === 401 || response.status === 403) throw failure;
       } catch (error) {
-        failure = error instanceof RegistryError ? error : networkError(error, { method, url, registry: this.registry });
+        failure = error instanceof RegistryError ? error : networkError(error, { method, url, registry: this.registry, certDir: this.tlsOptions?.certDir });
       }
       if (!retry || !failure.retryable || attempt >= this.policy.attempts) throw failure;
       const delayMs = backoffDelay(this.policy, attempt, failure.retryAfterMs);
@@ -250,7 +262,7 @@ export class Transport {
         } as RequestInit);
       } catch (error) {
         clearTimeout(timer);
-        const failure = firstError ?? networkError(error, { method: m, url, registry: this.registry });
+        const failure = firstError ?? networkError(error, { method: m, url, registry: this.registry, certDir: this.tlsOptions?.certDir });
         if (this.fallBack()) return this.sendFollowing(method, startUrl, options, failure);
         // Nothing answered: start from the first scheme on the next attempt, report the first failure.
         if (!this.settled) this.schemeIndex = 0;
@@ -261,9 +273,9 @@ export class Transport {
       sentAuth.set(response, headers.authorization);
       if (!this.settled) {
         // A TLS registry answering our plain http request.
-        if (response.status === 400 && url.startsWith("http:") && this.schemeIndex + 1 < this.schemes.length) {
-          const text = await response.clone().text().catch(() => "");
-          if (/https/i.test(text) && this.fallBack()) return this.sendFollowing(method, startUrl, options);
+        if (response.status === 400 && url.startsWith("http:") && this.schemeIndex + 1 < this.schemes.length && (await answeredByTls(response, m, url))) {
+          await response.arrayBuffer().catch(() => undefined);
+          if (this.fallBack()) return this.sendFollowing(method, startUrl, options);
         }
         this.settled = true;
       }
@@ -306,7 +318,7 @@ export class Transport {
   }
 
   private noCredentials(): RegistryError {
-    return new RegistryError(`authentication required by ${this.registry} and no credentials found (use 'apt-ostree login ${this.registry}', --creds or --authfile)`, { kind: "auth", registry: this.registry });
+    return new RegistryError(`authentication required by ${this.registry} and no credentials found (use 'apt-ostree login ${this.registry}', ${this.credentialFlag} or --authfile)`, { kind: "auth", registry: this.registry });
   }
 
   private async fetchToken(c: Challenge): Promise<Token> {
@@ -337,7 +349,7 @@ export class Transport {
         response = await fetch(realmUrl, { headers, signal: AbortSignal.timeout(DEFAULT_TIMEOUT), ...fetchTls } as RequestInit);
       }
     } catch (error) {
-      throw networkError(error, { method: cred.kind === "identity" ? "POST" : "GET", url: realmUrl.toString(), registry: this.registry });
+      throw networkError(error, { method: cred.kind === "identity" ? "POST" : "GET", url: realmUrl.toString(), registry: this.registry, certDir: this.tlsOptions?.certDir });
     }
     const text = await response.text().catch(() => "");
     if (response.status === 401 || response.status === 403) {
@@ -359,6 +371,24 @@ export class Transport {
     const lifetime = Math.max(1, Number(json.expires_in) || 60) * 1000;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetime - Math.min(10_000, lifetime / 5) };
   }
+}
+
+/**
+ * Whether a 400 to a plain http request came from a TLS server (Go's "Client sent an HTTP request
+ * to an HTTPS server"). The answer to a HEAD has no body: then GET /v2/ on the same port tells.
+ */
+async function answeredByTls(response: Response, method: string, url: string): Promise<boolean> {
+  let text: string;
+  if (method === "HEAD") {
+    try {
+      const probe = await fetch(new URL("/v2/", url), { headers: { "user-agent": userAgent() }, redirect: "manual", signal: AbortSignal.timeout(DEFAULT_TIMEOUT) });
+      text = await probe.text();
+      if (probe.status !== 400) return false;
+    } catch {
+      return false;
+    }
+  } else text = await response.clone().text().catch(() => "");
+  return /https/i.test(text);
 }
 
 /** Reads a (small) body, giving up when it stalls: a retryable network error. */
@@ -393,23 +423,64 @@ function tlsConfig(tls: TlsOptions | undefined): Record<string, unknown> | undef
     }
   }
   if (!tls?.certDir) return ca.length ? { ca, rejectUnauthorized: true } : undefined;
+  const dir = tls.certDir;
   let cert: string | undefined;
   let key: string | undefined;
   let names: string[];
   try {
-    names = readdirSync(tls.certDir).sort();
+    names = readdirSync(dir).sort();
   } catch (e) {
-    throw new RegistryError(`--cert-dir ${tls.certDir}: ${(e as Error).message}`, { kind: "tls" });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new RegistryError(`--cert-dir ${dir} does not exist`, { kind: "not-found" });
+    throw new RegistryError(`--cert-dir ${dir}: ${code === "ENOTDIR" ? "not a directory" : code === "EACCES" ? "permission denied" : (e as Error).message}`, { kind: "config" });
   }
+  // The runtime would take a bad PEM silently and fail every connection later with a vague
+  // error: every file is checked here, as containers tools do, and named when it is bad.
   for (const name of names) {
-    const full = join(tls.certDir, name);
-    if (name.endsWith(".crt")) ca.push(readFileSync(full, "utf8"));
-    else if (name.endsWith(".cert")) {
-      cert = readFileSync(full, "utf8");
+    const full = join(dir, name);
+    if (name.endsWith(".crt")) {
+      const text = readCertFile(full);
+      certificatesIn(text, full);
+      ca.push(text);
+    } else if (name.endsWith(".cert")) {
       const keyPath = full.replace(/\.cert$/, ".key");
-      if (!existsSync(keyPath)) throw new RegistryError(`--cert-dir: ${name} has no matching .key`, { kind: "tls" });
-      key = readFileSync(keyPath, "utf8");
+      if (!existsSync(keyPath)) throw new RegistryError(`--cert-dir: client certificate ${full} has no key ${keyPath}`, { kind: "config" });
+      cert = readCertFile(full);
+      key = readCertFile(keyPath);
+      const [first] = certificatesIn(cert, full);
+      let privateKey: ReturnType<typeof createPrivateKey>;
+      try {
+        privateKey = createPrivateKey(key);
+      } catch {
+        throw new RegistryError(`--cert-dir: ${keyPath} is not a PEM private key`, { kind: "config" });
+      }
+      if (!first!.checkPrivateKey(privateKey)) throw new RegistryError(`--cert-dir: key ${keyPath} does not belong to client certificate ${full}`, { kind: "config" });
+    } else if (name.endsWith(".key")) {
+      const certPath = full.replace(/\.key$/, ".cert");
+      if (!existsSync(certPath)) throw new RegistryError(`--cert-dir: key ${full} has no client certificate ${certPath}`, { kind: "config" });
     }
   }
   return { ca, ...(cert ? { cert, key } : {}), rejectUnauthorized: true };
+}
+
+function readCertFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RegistryError(`--cert-dir: cannot read ${path}: ${code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (e as Error).message}`, { kind: "config" });
+  }
+}
+
+/** The PEM certificates of a file; a file without one, or with one that does not parse, is a configuration error. */
+function certificatesIn(text: string, path: string): X509Certificate[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) throw new RegistryError(`--cert-dir: ${path} holds no PEM certificate`, { kind: "config" });
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch {
+      throw new RegistryError(`--cert-dir: ${path} holds an invalid certificate${blocks.length > 1 ? ` (${i + 1} of ${blocks.length})` : ""}`, { kind: "config" });
+    }
+  });
 }
