@@ -1,5 +1,7 @@
 // The one module that loads the native addon. The literal path lets `bun build --compile` embed the
-// addon; scripts/build.sh stages the right architecture's build at native/dist/addon.node first.
+// addon; scripts/build.sh stages the right architecture's build at native/dist/addon.node and
+// addon.napi (scripts/build-native.sh writes both: a tree built before addon.napi existed needs
+// `npm run build` again).
 // Loaded lazily: commands that need no native code (push, pull, compose) never extract it.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

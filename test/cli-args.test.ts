@@ -105,6 +105,7 @@ describe("option values as given", () => {
   it("refuses a single-value option given twice, and a repeatable one without a value", () => {
     expect(usage(() => givenOptionValues(["--tag", "a", "--tag=b"], command.options))).toBe("--tag given more than once");
     expect(usage(() => givenOptionValues(["--label", "a=1", "--label"], command.options))).toBe("--label needs a value");
+    expect(usage(() => givenOptionValues(["build", "-"], command.options))).toBe("'-' is not an option (use ./- for a file of that name)");
   });
 
   it("reads --created strictly, UTC unless an offset is given", () => {
@@ -114,7 +115,8 @@ describe("option values as given", () => {
     expect(parseCreated("2024-01-02")).toBe("2024-01-02T00:00:00Z");
     expect(parseCreated("@86400")).toBe("1970-01-02T00:00:00Z");
     expect(parseCreated("now", () => new Date(5500))).toBe("1970-01-01T00:00:05Z");
-    for (const bad of ["2024", "12", "@-5", "@1.5", "Jan 2 2024", "2024-02-30", "2024-01-02T24:00", "2024-01-02Z", ""]) {
+    expect(parseCreated("1969-07-20T20:17:00Z")).toBe("1969-07-20T20:17:00Z");
+    for (const bad of ["2024", "12", "@-5", "@1.5", "Jan 2 2024", "2024-02-30", "2024-01-02T24:00", "2024-01-02Z", "2024-01-02T00:00+99:99", ""]) {
       expect(() => parseCreated(bad), bad).toThrow(/^invalid time/);
     }
   });

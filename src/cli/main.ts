@@ -93,6 +93,8 @@ export function givenOptionValues(argv: string[], options: OptionShape[]): Recor
     if (arg === "--") break;
     const dashes = arg.length - arg.replace(/^-+/, "").length;
     if (dashes === 0 || arg.startsWith("no-", dashes)) continue;
+    // mri would take "-" (stdin to some tools) for an option with no name and swallow what follows.
+    if (dashes === arg.length) throw new UserError(`'${arg}' is not an option (use ./${arg} for a file of that name)`, ExitCode.Usage);
     const eq = arg.indexOf("=", dashes + 1);
     const name = arg.slice(dashes, eq < 0 ? undefined : eq);
     // As mri: a value after "=", else the next argument unless it is an option.

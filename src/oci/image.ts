@@ -180,10 +180,10 @@ export function normalisePort(text: string): string {
   return `${Number(m[1])}/${m[2] ?? "tcp"}`;
 }
 
-/** `--created`: an ISO 8601 time, `@SECONDS`, or `now`; output is RFC 3339 in UTC, seconds precision. */
 /**
- * `now`, `@SECONDS`, or an ISO 8601 date or date-time: `2024-01-02`, `2024-01-02T03:04[:05[.123]]`,
- * with `Z` or `+HH:MM`; none means UTC, so the same text gives the same image in any time zone.
+ * `--created`: `now`, `@SECONDS`, or an ISO 8601 date or date-time: `2024-01-02`,
+ * `2024-01-02T03:04[:05[.123]]`, with `Z` or `+HH:MM`; none means UTC, so the same text gives the
+ * same image in any time zone. Output is RFC 3339 in UTC, seconds precision.
  */
 export function parseCreated(text: string, now: () => Date = () => new Date()): string {
   const invalid = () => new Error(`invalid time '${text}': expected ISO 8601 (2024-01-02T03:04:05Z), @SECONDS or 'now'`);
@@ -197,10 +197,10 @@ export function parseCreated(text: string, now: () => Date = () => new Date()): 
   // Date.UTC rolls over (February 31st -> March 2nd): refuse what does not come back the same.
   if (back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) throw invalid();
   const zone = m[7] ?? "Z";
-  const offset = /^[Zz]$/.test(zone) ? 0 : (zone[0] === "-" ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2))) * 60;
-  const seconds = ms / 1000 - offset;
-  if (seconds < 0) throw new Error(`invalid time '${text}': before 1970`);
-  return rfc3339(seconds);
+  const [zoneHours, zoneMinutes] = /^[Zz]$/.test(zone) ? [0, 0] : [Number(zone.slice(1, 3)), Number(zone.slice(-2))];
+  if (zoneHours > 23 || zoneMinutes > 59) throw invalid();
+  const offset = (zone[0] === "-" ? -1 : 1) * (zoneHours * 60 + zoneMinutes) * 60;
+  return rfc3339(ms / 1000 - offset);
 }
 
 export function rfc3339(seconds: number): string {

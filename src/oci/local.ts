@@ -2,7 +2,7 @@
 // (`docker save` format). Writing always goes through a temporary OCI layout beside the output that
 // becomes the requested format only when everything succeeded; reading gives blobs by byte range so
 // they can be streamed without copies.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   accessSync, closeSync, constants, createReadStream, createWriteStream, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync,
   writeFileSync, fsyncSync,
@@ -95,13 +95,13 @@ const DOCKER_REPO_TAG = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-
  * (`library/demo`) is a name and gets `latest`.
  * What `docker load` could not take (`Bad:1`, a space) is a usage error.
  */
-export function dockerRepoTag(tag: string | undefined): string | undefined {
+export function dockerRepoTag(tag: string | undefined, check = true): string | undefined {
   if (!tag) return undefined;
   const lastSlash = tag.lastIndexOf("/");
   const colon = tag.lastIndexOf(":");
   const repoTag =
     colon > lastSlash ? (colon === 0 ? `apt-ostree${tag}` : tag) : tag.includes("/") ? `${tag}:latest` : `apt-ostree:${tag}`;
-  if (!DOCKER_REPO_TAG.test(repoTag)) {
+  if (check && !DOCKER_REPO_TAG.test(repoTag)) {
     throw new UserError(`invalid docker-archive reference '${repoTag}': expected NAME:TAG, NAME in lowercase (a-z, 0-9, . _ -, / between parts)`, ExitCode.Usage);
   }
   return repoTag;
@@ -224,21 +224,8 @@ function withLayoutLock<T>(dir: string, fn: () => T): T {
   const timeout = Number(timeoutText) * 1000;
   const deadline = Date.now() + (Number.isFinite(timeout) ? timeout : 300_000);
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  // The lock appears with its pid in it: written under a private name, then linked (link fails if
-  // the lock exists), so no reader ever sees an empty lock of a live writer.
-  const mine = `${lock}.${process.pid}-${Date.now()}`;
-  writeFileSync(mine, String(process.pid));
   for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
-    try {
-      linkSync(mine, lock);
-      rmSync(mine, { force: true });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        rmSync(mine, { force: true });
-        throw error;
-      }
-    }
+    if (takeLock(lock)) break;
     let holder = NaN;
     let age = 0;
     try {
@@ -253,16 +240,41 @@ function withLayoutLock<T>(dir: string, fn: () => T): T {
       rmSync(lock, { force: true });
       continue;
     }
-    if (Date.now() > deadline) {
-      rmSync(mine, { force: true });
-      throw new UserError(`${dir} is locked by process ${Number.isNaN(holder) ? "?" : holder} (${lock}); remove the file if that process is not writing to it`);
-    }
+    if (Date.now() > deadline) throw new UserError(`${dir} is locked by process ${Number.isNaN(holder) ? "?" : holder} (${lock}); remove the file if that process is not writing to it`);
     Atomics.wait(pause, 0, 0, wait);
   }
   try {
     return fn();
   } finally {
     rmSync(lock, { force: true });
+  }
+}
+
+/**
+ * Creates `lock` holding this process's pid; false when it exists. The pid is written under a
+ * private name first and linked into place (link fails if the lock exists), so no reader sees an
+ * empty lock of a live writer; where the file system has no hard links (vfat), it is created
+ * exclusively and then written.
+ */
+function takeLock(lock: string): boolean {
+  const mine = `${lock}.${process.pid}-${randomBytes(6).toString("hex")}`;
+  writeFileSync(mine, String(process.pid), { flag: "wx" });
+  try {
+    linkSync(mine, lock);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error;
+  } finally {
+    rmSync(mine, { force: true });
+  }
+  try {
+    writeFileSync(lock, String(process.pid), { flag: "wx" });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
   }
 }
 
@@ -640,7 +652,8 @@ async function openDockerArchive(target: LocalTarget, members: Map<string, TarMe
   const entries = JSON.parse(Buffer.from(readMember(path, get("manifest.json"))).toString("utf8")) as DockerManifestEntry[];
   let entry = entries[0];
   if (target.tag) {
-    const wanted = dockerRepoTag(target.tag);
+    // Reading: whatever name the archive has (no grammar check: that is for what we write).
+    const wanted = dockerRepoTag(target.tag, false);
     entry = entries.find((e) => (e.RepoTags ?? []).some((t) => t === wanted || t === target.tag))!;
     if (!entry) throw new UserError(`no image tagged '${target.tag}' in ${path}`, ExitCode.NotFound);
   } else if (entries.length !== 1) {

@@ -1,12 +1,13 @@
 // The bodies of `oci push|pull|copy|inspect|tags` and `login|logout`: flags in, results out.
 // Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
 import { DEBIAN_ARCHITECTURES, isKnownArch, ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalTarget } from "../oci/local.ts";
+import { dockerRepoTag, isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalTarget } from "../oci/local.ts";
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, parseCredsFlag, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
@@ -93,10 +94,10 @@ function platformOf(flags: RegistryFlags): PlatformChoice {
 function pushSource(src: string): LocalTarget {
   const target = parseLocalTarget(src);
   if (isLocalImageName(src) || existsSync(src)) return target;
-  for (let colon = src.indexOf(":"); colon > 0; colon = src.indexOf(":", colon + 1)) {
-    const [path, tag] = [src.slice(0, colon), src.slice(colon + 1)];
-    if (tag && existsSync(path)) return { ...target, path, tag };
-  }
+  // The last colon, as oci:PATH:TAG: a tag holds no colon or slash.
+  const colon = src.lastIndexOf(":");
+  const [path, tag] = [src.slice(0, colon), src.slice(colon + 1)];
+  if (colon > 0 && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag) && existsSync(path)) return { ...target, path, tag };
   return target;
 }
 
@@ -145,6 +146,8 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = `${source.registry}/${source.repository}:${source.tag}`;
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
+  // Checked before the download, not when the archive is written.
+  if (target.format === "docker-archive") dockerRepoTag(target.tag);
   const jobs = parseJobs(flags.jobs);
   const options = connectOptions(ctx, flags, side);
   const platform = platformOf(flags);
@@ -206,6 +209,7 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = source.tag;
+  if (target.format === "docker-archive") dockerRepoTag(target.tag);
   const platform = platformOf(flags);
   const image = await openLocalImage(source);
   const progress = ctx.progress(Boolean(flags.json));
@@ -348,7 +352,14 @@ function followLinks(path: string): string {
     } catch {
       return current; // not there (yet)
     }
-    current = resolve(dirname(current), link);
+    // Relative to the directory as the kernel sees it (its own parents may be links).
+    let dir = dirname(current);
+    try {
+      dir = realpathSync(dir);
+    } catch {
+      // not there (yet): created below
+    }
+    current = resolve(dir, link);
   }
   throw new UserError(`${path}: too many levels of symbolic links`, ExitCode.Usage);
 }
@@ -361,9 +372,10 @@ function followLinks(path: string): string {
 function writeAuthJson(path: string, json: Record<string, unknown>): void {
   const target = followLinks(path);
   mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-  const temp = `${target}.tmp-${process.pid}`;
+  // Unpredictable and exclusive: the directory may be shared (/tmp).
+  const temp = `${target}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   try {
-    writeFileSync(temp, JSON.stringify(json, null, "\t") + "\n", { mode: 0o600 });
+    writeFileSync(temp, JSON.stringify(json, null, "\t") + "\n", { mode: 0o600, flag: "wx" });
     chmodSync(temp, 0o600);
     renameSync(temp, target);
   } catch (error) {
