@@ -278,6 +278,8 @@ describe("tags, inspect, copy", () => {
     const same = await cli(["oci", "copy", `docker://${registry.host}/demo:latest`, `docker://${registry.host}/copied/demo:1`, "--json"]);
     expect(same.code, same.stderr).toBe(0);
     expect(JSON.parse(same.stdout)).toMatchObject({ digest: image.digest, blobsMounted: 4, blobsUploaded: 0 });
+    // The fields README's `--json` section lists for a registry copy.
+    expect(Object.keys(JSON.parse(same.stdout)).sort()).toEqual(["blobsMounted", "blobsSkipped", "blobsUploaded", "bytesSent", "digest", "mediaType", "reference", "seconds"]);
     const across = await cli(["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${other.host}/multi:copy`, "--json"]);
     expect(across.code, across.stderr).toBe(0);
     expect(JSON.parse(across.stdout)).toMatchObject({ digest: multi.digest, blobsMounted: 0 });

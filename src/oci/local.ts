@@ -224,20 +224,24 @@ function withLayoutLock<T>(dir: string, fn: () => T): T {
   const timeout = Number(timeoutText) * 1000;
   const deadline = Date.now() + (Number.isFinite(timeout) ? timeout : 300_000);
   const pause = new Int32Array(new SharedArrayBuffer(4));
+  let ours: number | undefined;
   for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
-    if (takeLock(lock)) break;
+    if (takeLock(lock)) {
+      ours = statSync(lock).ino;
+      break;
+    }
     let holder = NaN;
-    let age = 0;
+    let seen: { ino: number; mtimeMs: number };
     try {
+      seen = statSync(lock);
       holder = Number.parseInt(readFileSync(lock, "utf8"), 10);
-      age = Date.now() - statSync(lock).mtimeMs;
     } catch {
       continue; // released meanwhile
     }
     // Gone owner; or no pid at all (a crash of an older version mid-write), left for a while.
     const valid = Number.isInteger(holder) && holder > 0;
-    if ((valid && !processAlive(holder)) || (!valid && age > 10_000)) {
-      rmSync(lock, { force: true });
+    if ((valid && !processAlive(holder)) || (!valid && Date.now() - seen.mtimeMs > 10_000)) {
+      breakStaleLock(lock, seen.ino);
       continue;
     }
     if (Date.now() > deadline) throw new UserError(`${dir} is locked by process ${Number.isNaN(holder) ? "?" : holder} (${lock}); remove the file if that process is not writing to it`);
@@ -246,8 +250,31 @@ function withLayoutLock<T>(dir: string, fn: () => T): T {
   try {
     return fn();
   } finally {
-    rmSync(lock, { force: true });
+    // Only our own: a lock someone broke and took meanwhile stays theirs.
+    if (statSync(lock, { throwIfNoEntry: false })?.ino === ours) rmSync(lock, { force: true });
   }
+}
+
+/**
+ * Removes the lock file `ino` judged stale, and no other: two writers that both saw the same dead
+ * owner must not remove each other's fresh lock. The lock is moved aside first, and put back if it
+ * turns out to be a newer one.
+ */
+function breakStaleLock(lock: string, ino: number): void {
+  const aside = `${lock}.stale-${process.pid}-${randomBytes(6).toString("hex")}`;
+  try {
+    renameSync(lock, aside);
+  } catch {
+    return; // gone meanwhile
+  }
+  if (statSync(aside).ino !== ino) {
+    try {
+      linkSync(aside, lock);
+    } catch {
+      // Taken by a third writer meanwhile: theirs stands.
+    }
+  }
+  rmSync(aside, { force: true });
 }
 
 /**

@@ -182,6 +182,7 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
   // --arch: only that platform's image; otherwise the whole image, every platform.
   const platform = platformNamed(flags) ? platformOf(flags) : undefined;
   const [srcOptions, dstOptions] = [connectOptions(ctx, flags, "src"), connectOptions(ctx, flags, "dest")];
+  const started = Date.now();
   const progress = ctx.progress(Boolean(flags.json));
   const sameRegistry = source.registry === target.registry;
   try {
@@ -192,7 +193,7 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
       return copyImage(srcRepo, dstRepo, { sourceReference: manifestReference(source), destReference: manifestReference(target), sameRegistry, platform, jobs, progress });
     });
     progress.end();
-    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats }));
+    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, seconds: (Date.now() - started) / 1000 }));
     else ctx.out(result.digest);
     return ExitCode.Ok;
   } finally {
