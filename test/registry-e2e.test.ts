@@ -612,4 +612,22 @@ describe("docker-archive", () => {
     const orig = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/demo:latest`]));
     expect(back.config.digest).toBe(orig.config.digest);
   });
+
+  it("expands zstd layers (every frame) into a docker-archive too, checked against diff_ids", async () => {
+    const tree = join(tmp.path, "zstd-tree");
+    mkdirSync(join(tree, "etc"), { recursive: true });
+    // Several zstd frames (4 MiB of tar each at level 1), part incompressible.
+    execFileSync("sh", ["-c", `head -c 6000000 /dev/urandom > '${join(tree, "noise")}'; yes apt-ostree | head -c 5000000 > '${join(tree, "etc", "text")}'`]);
+    const layout = join(tmp.path, "zstd-img");
+    const built = await cli(["oci", "build", "--rootfs", tree, "--output", `oci:${layout}:z`, "--compression", "zstd", "--json"]);
+    expect(built.code, built.stderr).toBe(0);
+    const out = join(tmp.path, "zstd-docker.tar");
+    const r = await cli(["oci", "copy", `oci:${layout}:z`, `docker-archive:${out}:zstd:1`]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(await skopeo(["inspect", "--config", `docker-archive:${out}`]));
+    expect(info.rootfs.diff_ids).toEqual([JSON.parse(built.stdout).layers[0].diffId]);
+    // The layer in the archive is the tar itself: its name is its digest, its digest the diff_id.
+    const listing = execFileSync("tar", ["-tf", out], { encoding: "utf8" }).split("\n");
+    expect(listing).toContain(`${info.rootfs.diff_ids[0].slice("sha256:".length)}.tar`);
+  });
 });

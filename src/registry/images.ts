@@ -5,7 +5,9 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
 import { createGunzip } from "node:zlib";
+import type { Transform } from "node:stream";
 import { hostDebianArch, ociArchOf } from "../arch.ts";
 import { describePlatform, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/image.ts";
 import { copyBlobOut, readManifestBlob, type ImageSink, type LocalImage } from "../oci/local.ts";
@@ -289,13 +291,13 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layers: Descriptor[] = [];
     await Promise.all(manifest.layers.map(async (layer, i) => {
-      if (!/gzip/.test(layer.mediaType)) {
-        if (/zstd/.test(layer.mediaType)) throw new RegistryError("a docker-archive needs uncompressed layers and this image has zstd layers: pull into an OCI layout instead", { kind: "protocol" });
+      const compression = /gzip/.test(layer.mediaType) ? "gzip" : /zstd/.test(layer.mediaType) ? "zstd" : undefined;
+      if (!compression) {
         layers[i] = layer;
         return;
       }
       const temp = sink.tempBlobPath();
-      const { digest, size } = await gunzipFile(sink.layout.blobPath(layer.digest), temp);
+      const { digest, size } = await expandFile(sink.layout.blobPath(layer.digest), temp, compression);
       if (diffIds[i] && diffIds[i] !== digest) throw new RegistryError(`layer ${layer.digest} expands to ${digest}, the config says ${diffIds[i]}`, { kind: "digest" });
       const desc: Descriptor = { mediaType: MediaType.ociLayer, digest, size };
       await sink.commitBlob(temp, desc);
@@ -460,15 +462,16 @@ export async function inspectImage(repo: ImageReader, reference: string, platfor
   return { result, raw: root.bytes, config };
 }
 
-/** Expands a gzip file into `dest`, hashing the output on the way. */
-async function gunzipFile(src: string, dest: string): Promise<{ digest: string; size: number }> {
+/** Expands a gzip or zstd file (every frame of it) into `dest`, hashing the output on the way. */
+async function expandFile(src: string, dest: string, compression: "gzip" | "zstd"): Promise<{ digest: string; size: number }> {
   const hash = createHash("sha256");
   let size = 0;
-  const gunzip = createGunzip();
-  gunzip.on("data", (chunk: Buffer) => {
+  // Bun has node:zlib's zstd streams; the types may predate them.
+  const expand = compression === "gzip" ? createGunzip() : (zlib as unknown as { createZstdDecompress(): Transform }).createZstdDecompress();
+  expand.on("data", (chunk: Buffer) => {
     hash.update(chunk);
     size += chunk.length;
   });
-  await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), gunzip, createWriteStream(dest));
+  await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), expand, createWriteStream(dest));
   return { digest: `sha256:${hash.digest("hex")}`, size };
 }
