@@ -159,6 +159,8 @@ export function addsToLayout(target: LocalTarget, force: boolean): boolean {
 
 /** checkOutputPath for a target: an existing layout that the image is added to is no obstacle if its index is readable. */
 export function checkOutputTarget(target: LocalTarget, force: boolean, keep: string[] = []): void {
+  // Before any work (a pull's download, an export), not when the archive is written.
+  if (target.format === "docker-archive") dockerRepoTag(target.tag);
   if (addsToLayout(target, force)) readLayoutIndex(target.path);
   else checkOutputPath(target.path, force, keep);
 }
@@ -386,11 +388,10 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
   }
 }
 
-/** An oci-archive or a docker-archive: a tar holding oci-layout or manifest.json. */
+/** An oci-archive or a docker-archive (what detectFormat recognises in a file). */
 function isImageArchive(path: string): boolean {
   try {
-    const members = indexTar(path);
-    return members.has("oci-layout") || members.has("manifest.json");
+    return detectFormat(path) !== "oci";
   } catch {
     return false;
   }

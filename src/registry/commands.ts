@@ -7,7 +7,7 @@ import { DEBIAN_ARCHITECTURES, isKnownArch, ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
-import { dockerRepoTag, isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalTarget } from "../oci/local.ts";
+import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalTarget } from "../oci/local.ts";
 import { defaultTuning } from "./client.ts";
 import { defaultWriteAuthFile, parseAuthFile, parseCredsFlag, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
@@ -146,8 +146,6 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = `${source.registry}/${source.repository}:${source.tag}`;
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
-  // Checked before the download, not when the archive is written.
-  if (target.format === "docker-archive") dockerRepoTag(target.tag);
   const jobs = parseJobs(flags.jobs);
   const options = connectOptions(ctx, flags, side);
   const platform = platformOf(flags);
@@ -210,7 +208,6 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = source.tag;
-  if (target.format === "docker-archive") dockerRepoTag(target.tag);
   const platform = platformOf(flags);
   const image = await openLocalImage(source);
   const progress = ctx.progress(Boolean(flags.json));

@@ -6,7 +6,6 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
-import { createGunzip } from "node:zlib";
 import type { Transform } from "node:stream";
 import { hostDebianArch, ociArchOf } from "../arch.ts";
 import { describePlatform, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/image.ts";
@@ -467,7 +466,7 @@ async function expandFile(src: string, dest: string, compression: "gzip" | "zstd
   const hash = createHash("sha256");
   let size = 0;
   // Bun has node:zlib's zstd streams; the types may predate them.
-  const expand = compression === "gzip" ? createGunzip() : (zlib as unknown as { createZstdDecompress(): Transform }).createZstdDecompress();
+  const expand = compression === "gzip" ? zlib.createGunzip() : (zlib as unknown as { createZstdDecompress(): Transform }).createZstdDecompress();
   expand.on("data", (chunk: Buffer) => {
     hash.update(chunk);
     size += chunk.length;
