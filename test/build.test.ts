@@ -128,6 +128,16 @@ describe("oci build --rootfs", () => {
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toContain(`Digest:     ${result.digest}`);
     expect(shown.stdout).toMatch(/^ {4}ostree\.components=big$/m);
+    // A plain path (with :TAG) is a local image to inspect and copy, not a Docker Hub name.
+    const plain = await runCli(["oci", "inspect", `${out}:t`]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toContain(`Digest:     ${result.digest}`);
+    const archive = join(tmp.path, "dpkg-split.tar");
+    const copied = await runCli(["oci", "copy", `${out}:t`, `oci-archive:${archive}`]);
+    expect(copied.code, copied.stderr).toBe(0);
+    const fromArchive = await runCli(["oci", "inspect", archive, "--json"]);
+    expect(fromArchive.code, fromArchive.stderr).toBe(0);
+    expect(JSON.parse(fromArchive.stdout).digest).toBe(result.digest);
     const bundle = join(tmp.path, "dpkg-split.bundle");
     umociUnpack(out, "t", bundle);
     expectSameTree(root, join(bundle, "rootfs"));

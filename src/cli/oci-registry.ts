@@ -106,14 +106,15 @@ export function registerRegistryCommands(cli: CAC, ctx: CliContext): void {
 
   commonOptions(
     cli
-      .command("inspect <ref>", "Show an image in a registry, or a local one (oci:, oci-archive:, docker-archive:): digest, media type, platforms, layers, labels")
+      .command("inspect <ref>", "Show an image in a registry, or a local one (oci:, oci-archive:, docker-archive:, or a path): digest, media type, platforms, layers, labels")
       .option("--raw", "print the manifest (or index) bytes exactly as the registry has them")
       .option("--config", "print the image configuration")
       .option("--arch <arch>", "platform to describe, Debian name; an image without it is an error (default: the host's)")
       .option("--os <os>", "operating system (default: linux)")
       .option("--variant <variant>", "platform variant")
       .example("apt-ostree oci inspect docker://localhost:5000/demo:latest")
-      .example("apt-ostree oci inspect oci:/tmp/demo-image.oci:latest --json"),
+      .example("apt-ostree oci inspect oci:/tmp/demo-image.oci:latest --json")
+      .example("apt-ostree oci inspect ./demo.tar"),
   ).action(async (ref: string, flags: RegistryFlags) => (await import("../registry/commands.ts")).inspect(ctx, ref, flags));
 
   commonOptions(cli.command("tags <repo>", "List a repository's tags (all pages)").option("--page-size <n>", "tags asked for per request (default 1000)")).action(async (repo: string, flags: RegistryFlags) =>

@@ -87,11 +87,11 @@ function platformOf(flags: RegistryFlags): PlatformChoice {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The image push reads. A plain `PATH:TAG` that is not itself a path names the image tagged TAG in
- * the layout (or archive) at PATH, as `oci:PATH:TAG` does: what the "name one with :TAG" hint for a
- * layout holding several images asks for.
+ * A local image given without a transport, as push takes its source: a plain `PATH:TAG` that is
+ * not itself a path names the image tagged TAG in the layout (or archive) at PATH, as
+ * `oci:PATH:TAG` does (what the "name one with :TAG" hint for a layout holding several images asks for).
  */
-function pushSource(src: string): LocalTarget {
+function localSource(src: string): LocalTarget {
   const target = parseLocalTarget(src);
   if (isLocalImageName(src) || existsSync(src)) return target;
   // The last colon, as oci:PATH:TAG: a tag holds no colon or slash.
@@ -99,6 +99,20 @@ function pushSource(src: string): LocalTarget {
   const [path, tag] = [src.slice(0, colon), src.slice(colon + 1)];
   if (colon > 0 && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag) && existsSync(path)) return { ...target, path, tag };
   return target;
+}
+
+/**
+ * Whether an argument of inspect or copy, which take images of both kinds, is a local one: a
+ * transport (oci:, oci-archive:, docker-archive:), a path (`/...`, `./...`, `../...`), or a
+ * file or directory that exists (with an optional `:TAG`). Anything else, and every `docker://`,
+ * is a registry's: a plain path used to go to Docker Hub as a repository name.
+ */
+function isLocalArgument(text: string): boolean {
+  if (isLocalImageName(text)) return true;
+  if (text.startsWith("docker://")) return false;
+  if (/^\.{0,2}\//.test(text)) return true;
+  const colon = text.lastIndexOf(":");
+  return existsSync(text) || (colon > 0 && existsSync(text.slice(0, colon)));
 }
 
 /** `side`: which of copy's --src-/--dest- flags apply (push and pull have plain --creds, --tls-verify). */
@@ -116,7 +130,7 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
   const options = connectOptions(ctx, flags, side);
   // copy --arch: only that platform's image; otherwise the whole image, every platform.
   const platform = platformNamed(flags) ? platformOf(flags) : undefined;
-  const image = await openLocalImage(pushSource(src));
+  const image = await openLocalImage(localSource(src));
   const progress = ctx.progress(Boolean(flags.json));
   const started = Date.now();
   try {
@@ -170,10 +184,10 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
 
 export async function copy(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
   // As skopeo copy: a local image on either side makes it a push or a pull.
-  const [localSource, localTarget] = [isLocalImageName(src), isLocalImageName(dest)];
-  if (localSource && localTarget) return copyLocal(ctx, src, dest, flags);
-  if (localSource) return push(ctx, src, dest, undefined, flags, "dest");
-  if (localTarget) return pull(ctx, src, dest, flags, "src");
+  const [fromLocal, toLocal] = [isLocalArgument(src), isLocalArgument(dest)];
+  if (fromLocal && toLocal) return copyLocal(ctx, src, dest, flags);
+  if (fromLocal) return push(ctx, src, dest, undefined, flags, "dest");
+  if (toLocal) return pull(ctx, src, dest, flags, "src");
   const source = ref(src, "source");
   const target = ref(dest, "destination");
   const jobs = parseJobs(flags.jobs);
@@ -204,7 +218,7 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
  * local image, so platform choice, --all and a docker-archive's expanded layers work as for a pull.
  */
 async function copyLocal(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
-  const source = parseLocalTarget(src);
+  const source = localSource(src);
   const target = parseLocalTarget(dest);
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = source.tag;
@@ -236,7 +250,7 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
 }
 
 async function inspectLocal(text: string, platform: PlatformChoice, named: boolean) {
-  const image = await openLocalImage(parseLocalTarget(text));
+  const image = await openLocalImage(localSource(text));
   try {
     return await guarded(() => inspectImage(localImageReader(image), image.root.descriptor.digest, platform, text, named));
   } finally {
@@ -248,7 +262,7 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
   const platform = platformOf(flags);
   // --raw is the bytes the reference names, whatever the platform.
   const named = platformNamed(flags) && !flags.raw;
-  const { result, raw, config } = isLocalImageName(text)
+  const { result, raw, config } = isLocalArgument(text)
     ? await inspectLocal(text, platform, named)
     : await (async () => {
         const source = ref(text, "reference");
@@ -296,7 +310,7 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
 }
 
 export async function tags(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
-  if (isLocalImageName(text)) throw usageError(`oci tags lists the tags of a repository in a registry (HOST/NAME), not of a local image (${text})`);
+  if (isLocalArgument(text)) throw usageError(`oci tags lists the tags of a repository in a registry (HOST/NAME), not of a local image (${text})`);
   const source = ref(text, "oci tags", null);
   if (source.tag || source.digest) throw usageError("oci tags takes a repository without a tag or digest: HOST/NAME");
   const options = connectOptions(ctx, flags);
