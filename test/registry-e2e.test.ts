@@ -515,6 +515,19 @@ describe("errors a user can act on", () => {
     const r = await cli(["oci", "push", join(tmp.path, "nothing"), `docker://${registry.host}/x:1`]);
     expect(r.code).toBe(3);
   });
+  it("a blob of the local image whose bytes no longer match its digest: exit 1, naming the image as damaged, not the registry", async () => {
+    const damaged = makeTestImage(join(tmp.path, "damaged"), { layerSizes: [200_000] });
+    const manifest = JSON.parse(readFileSync(join(damaged.path, "blobs/sha256", damaged.digest.slice(7)), "utf8"));
+    const layer = join(damaged.path, "blobs/sha256", manifest.layers[0].digest.slice(7));
+    const bytes = readFileSync(layer);
+    bytes[100] ^= 0xff; // same size, other content: only the registry's hash can tell
+    writeFileSync(layer, bytes);
+    const r = await cli(["oci", "push", `oci:${damaged.path}:${damaged.tag}`, `docker://${registry.host}/damaged:1`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `apt-ostree: blob ${manifest.layers[0].digest} of ${damaged.path} is damaged: its content hashes to sha256:${sha256Hex(bytes)}`,
+    ]);
+  });
 });
 
 describe("TLS", () => {

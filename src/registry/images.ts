@@ -83,6 +83,13 @@ export interface PushOptions {
   progress?: ProgressSink;
 }
 
+/** SHA-256 of a byte range of a file, as "sha256:<hex>". */
+async function hashRange(at: { path: string; offset: number; size: number }): Promise<string> {
+  const hash = createHash("sha256");
+  if (at.size > 0) await pipeline(createReadStream(at.path, { start: at.offset, end: at.offset + at.size - 1 }), hash);
+  return `sha256:${hash.digest("hex")}`;
+}
+
 export async function pushImage(image: LocalImage, repo: RepositoryClient, options: PushOptions): Promise<PushResult> {
   const stats: TransferStats = { blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0, bytesSent: 0 };
   const imageRoot = { bytes: image.root.bytes, mediaType: mediaTypeOf(image.root.bytes, image.root.descriptor.mediaType), digest: digestOf(image.root.bytes) };
@@ -103,7 +110,15 @@ export async function pushImage(image: LocalImage, repo: RepositoryClient, optio
       p = (async () => {
         const at = image.locateBlob(desc.digest);
         if (at.size !== desc.size) throw new RegistryError(`blob ${desc.digest} is ${at.size} bytes in the image, the manifest says ${desc.size}`, { kind: "digest" });
-        const outcome = await repo.pushBlob(desc, { kind: "file", ...at }, blobProgress(options.progress, "push", desc));
+        const outcome = await repo.pushBlob(desc, { kind: "file", ...at }, blobProgress(options.progress, "push", desc)).catch(async (error) => {
+          // The registry hashed what we sent: when our own copy does not match its name, say so
+          // (the image is damaged) rather than blame the registry.
+          if (error instanceof RegistryError && error.hasCode("DIGEST_INVALID")) {
+            const actual = await hashRange(at).catch(() => undefined);
+            if (actual && actual !== desc.digest) throw new RegistryError(`blob ${desc.digest} of ${image.name} is damaged: its content hashes to ${actual}`, { kind: "digest" });
+          }
+          throw error;
+        });
         if (outcome === "exists") stats.blobsSkipped++;
         else (stats.blobsUploaded++, (stats.bytesSent += desc.size));
       })();
