@@ -1,4 +1,7 @@
 // Flag handling of `oci build`: defaults < config file < flags, and conflicts are usage errors.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cac } from "cac";
 import { givenOptionValues, joinNegativeValues, systemErrorLine } from "../src/cli/main.ts";
@@ -118,6 +121,26 @@ describe("option values as given", () => {
     expect(parseCreated("1969-07-20T20:17:00Z")).toBe("1969-07-20T20:17:00Z");
     for (const bad of ["2024", "12", "@-5", "@1.5", "Jan 2 2024", "2024-02-30", "2024-01-02T24:00", "2024-01-02Z", "2024-01-02T00:00+99:99", ""]) {
       expect(() => parseCreated(bad), bad).toThrow(/^invalid time/);
+    }
+  });
+
+  it("reads a config file's paths relative to the file, the flags' relative to the working directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-args-"));
+    try {
+      const config = join(dir, "build.json");
+      writeFileSync(config, JSON.stringify({ source: "os/main", repo: "repo", output: "oci:out/img:t" }));
+      const o = resolveBuildOptions({ config }, {});
+      expect(o.source).toEqual({ kind: "ostree", repo: join(dir, "repo"), ref: "os/main" });
+      expect(o.target).toMatchObject({ format: "oci", path: join(dir, "out/img"), tag: "t" });
+      writeFileSync(config, JSON.stringify({ rootfs: "../tree", output: "/abs/img.tar", format: "oci-archive" }));
+      const p = resolveBuildOptions({ config }, {});
+      expect(p.source).toEqual({ kind: "rootfs", dir: join(dir, "../tree") });
+      expect(p.target).toMatchObject({ format: "oci-archive", path: "/abs/img.tar" });
+      // Flags win, and are taken as typed.
+      expect(resolveBuildOptions({ config, rootfs: "tree", output: "img" }, {}).target.path).toBe("img");
+      expect(resolveBuildOptions({ config, rootfs: "tree", output: "img" }, {}).source).toEqual({ kind: "rootfs", dir: "tree" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -94,8 +94,9 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
 
   it("composes an uncached minbase with `compose base` (and a compose file)", async () => {
     const config = join(tmp.path, "minbase.json");
-    writeFileSync(config, JSON.stringify({ release: "bookworm", variant: "minbase", ref: "debian/minbase", metadata: { "org.example.team": "os" } }));
-    const r = await runCli(["compose", "base", "--config", config, "--repo", repo, "--arch", "amd64"], {
+    // "repo" is relative to the compose file, not to the working directory (the project here).
+    writeFileSync(config, JSON.stringify({ release: "bookworm", variant: "minbase", ref: "debian/minbase", repo: "repo", metadata: { "org.example.team": "os" } }));
+    const r = await runCli(["compose", "base", "--config", config, "--arch", "amd64"], {
       env: { SOURCE_DATE_EPOCH: "1700000000" },
       timeoutMs: SLOW,
     });

@@ -5,6 +5,7 @@ import type { CAC } from "cac";
 import { ExitCode, UserError, usageError } from "../errors.ts";
 import type { CommandGroup } from "./main.ts";
 import { toList, type CliContext } from "./context.ts";
+import { pathFromConfig } from "./config-file.ts";
 import type { ComposeFile } from "../compose/config.ts";
 import type { ComposeResult, CommonOptions } from "../compose/compose.ts";
 import type { MetadataValue } from "../compose/metadata.ts";
@@ -33,7 +34,11 @@ async function loadConfig(path: unknown): Promise<ComposeFile> {
     throw new UserError(`compose file not found: ${file}`, ExitCode.NotFound);
   }
   const bun = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown }; TOML?: { parse(text: string): unknown } } }).Bun;
-  return parseComposeText(text, file, bun?.YAML ? (t) => bun.YAML!.parse(t) : undefined, bun?.TOML ? (t) => bun.TOML!.parse(t) : undefined);
+  const config = parseComposeText(text, file, bun?.YAML ? (t) => bun.YAML!.parse(t) : undefined, bun?.TOML ? (t) => bun.TOML!.parse(t) : undefined);
+  // The file's paths are relative to the file; the flags' to the working directory.
+  if (config.repo) config.repo = pathFromConfig(file, config.repo);
+  if (config.keyring) config.keyring = pathFromConfig(file, config.keyring);
+  return config;
 }
 
 async function common(options: Record<string, unknown>, config: ComposeFile, ctx: CliContext, refRequired = true): Promise<Omit<CommonOptions, "progress">> {

@@ -1,6 +1,6 @@
 // Reads a config file (JSON, YAML or TOML by extension) for --config; validation is the caller's.
 import { existsSync, readFileSync } from "node:fs";
-import { extname } from "node:path";
+import { dirname, extname, resolve } from "node:path";
 import { ExitCode, UserError, oneLine } from "../errors.ts";
 
 export function readConfigFile(path: string): unknown {
@@ -14,4 +14,18 @@ export function readConfigFile(path: string): unknown {
   } catch (error) {
     throw new UserError(`${path}: not valid ${ext === ".toml" ? "TOML" : ext.startsWith(".y") ? "YAML" : "JSON"}: ${oneLine(error instanceof Error ? error.message : String(error))}`, ExitCode.Usage);
   }
+}
+
+/**
+ * A path from a config file, relative to the file's directory (as compose files and treefiles
+ * read theirs), so that a config works from any working directory. Absolute paths stay as they are.
+ */
+export function pathFromConfig(configPath: string, value: string): string {
+  return resolve(dirname(configPath), value);
+}
+
+/** An output from a config file: `oci:PATH:TAG` and the other transports keep their prefix. */
+export function targetFromConfig(configPath: string, value: string): string {
+  const m = value.match(/^(oci|oci-archive|docker-archive):(.+)$/);
+  return m ? `${m[1]}:${pathFromConfig(configPath, m[2]!)}` : pathFromConfig(configPath, value);
 }

@@ -6,7 +6,7 @@ import { DEBIAN_ARCHITECTURES, isKnownArch } from "../arch.ts";
 import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
 import { dockerRepoTag, parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
-import { readConfigFile } from "./config-file.ts";
+import { pathFromConfig, readConfigFile, targetFromConfig } from "./config-file.ts";
 import { toList, type CliContext } from "./context.ts";
 
 export interface BuildFlags {
@@ -66,6 +66,12 @@ function checkLevel(compression: string, level: number): void {
 /** Merges defaults < config file < flags into BuildOptions (pure apart from reading --config). */
 export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = process.env) {
   const file: BuildConfig = flags.config ? wrap(() => parseBuildConfig(readConfigFile(flags.config!), flags.config!)) : {};
+  if (flags.config) {
+    // The file's paths are relative to the file; the flags' to the working directory.
+    if (file.repo) file.repo = pathFromConfig(flags.config, file.repo);
+    if (file.rootfs) file.rootfs = pathFromConfig(flags.config, file.rootfs);
+    if (file.output) file.output = targetFromConfig(flags.config, file.output);
+  }
   const source = flags.source ?? (flags.rootfs ? undefined : file.source);
   const rootfs = flags.rootfs ?? (flags.source ? undefined : file.rootfs);
   const repo = flags.repo ?? file.repo;
