@@ -161,5 +161,9 @@ describe("option values as given", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o.tar", format: "docker", tag: "bad tag" }, {}))).toMatch(/^invalid docker-archive reference 'apt-ostree:bad tag'/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "0x1" }, {}))).toBe("--level expects a whole number, got '0x1'");
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "" }).sourceDateEpoch).toBeUndefined();
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", bootc: true, label: "ostree.bootable=false" }, {}))).toBe(
+      "--bootc sets the label ostree.bootable=true; the label ostree.bootable=false contradicts it",
+    );
+    expect(resolveBuildOptions({ rootfs: "/t", output: "/o", bootc: true, label: ["containers.bootc=1", "a=b"] }, {}).bootc).toBe(true);
   });
 });

@@ -126,6 +126,12 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const maxLayers = integer(flags.maxLayers ?? file.maxLayers, "--max-layers");
   if (maxLayers !== undefined && (maxLayers < 1 || maxLayers > MAX_LAYERS)) throw usageError(`--max-layers must be between 1 and ${MAX_LAYERS}`);
 
+  const bootc = Boolean(flags.bootc ?? file.bootc);
+  // --bootc's own labels: another value for them is a contradiction, not an override.
+  for (const [key, value] of [["containers.bootc", "1"], ["ostree.bootable", "true"]]) {
+    if (bootc && labels[key!] !== undefined && labels[key!] !== value) throw usageError(`--bootc sets the label ${key}=${value}; the label ${key}=${labels[key!]} contradicts it`);
+  }
+
   return {
     source: source ? ({ kind: "ostree", repo: repo!, ref: source } as const) : ({ kind: "rootfs", dir: rootfs! } as const),
     target,
@@ -135,7 +141,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     threads,
     maxLayers,
     force: Boolean(flags.force),
-    bootc: Boolean(flags.bootc ?? file.bootc),
+    bootc,
     arch,
     sourceDateEpoch: sde !== undefined ? Number(sde) : undefined,
     settings: {
