@@ -6,7 +6,8 @@ type Cleanup = () => void;
 const cleanups = new Set<Cleanup>();
 let installed = false;
 
-function runAll(): void {
+/** Runs every registered cleanup now (synchronously), for an exit that is not a signal's. */
+export function runAll(): void {
   for (const fn of [...cleanups].reverse()) {
     try {
       fn();

@@ -17,6 +17,8 @@ export enum ExitCode {
   Exists = 6,
   /** Interrupted by SIGINT/SIGTERM. */
   Interrupted = 130,
+  /** The reader of stdout went away (a closed pipe): 128 + SIGPIPE, as a tool killed by it. */
+  BrokenPipe = 141,
 }
 
 export class UserError extends Error {

@@ -1,10 +1,10 @@
 // `apt-ostree oci build` end to end: the compiled binary, real ostree repositories, and the real
 // consumers (skopeo, umoci, oci-image-tool) as judges.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync, utimesSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, chmodSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, tempDir } from "./helpers/cli.ts";
+import { binaryCommand, runCli, tempDir } from "./helpers/cli.ts";
 import { parseRootChecksums } from "../src/ostree.ts";
 import { makeDpkgTree, makeHardCaseTree, treeManifest, type ManifestEntry } from "./helpers/tree.ts";
 import { ociImageToolValidate, sh, sha256sum, skopeoConfig, skopeoInspect, umociUnpack } from "./helpers/validate.ts";
@@ -209,6 +209,16 @@ describe("oci build --rootfs", () => {
     mkdirSync(tmpdir);
     await build(["--rootfs", join(tmp.path, "typed-tree"), "--output", join(tmp.path, "tmpdir-out")], { TMPDIR: tmpdir });
     expect(readdirSync(tmpdir)).toEqual([]);
+  });
+
+  it("a closed output pipe ends the run quietly with 141 (as SIGPIPE); a full disk on stdout is one line, exit 1", async () => {
+    const out = join(tmp.path, "tmpdir-out");
+    const [cmd, ...pre] = binaryCommand();
+    // stdout is a pipe whose reader is already gone: the first write fails with EPIPE, deterministically.
+    const closed = spawnSync("python3", ["-c", "import os,subprocess,sys; r,w=os.pipe(); os.close(r); p=subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE); sys.stdout.write(str(p.returncode) + '|' + p.stderr.decode())", cmd, ...pre, "oci", "inspect", out], { encoding: "utf8" });
+    expect(closed.stdout).toBe("141|");
+    const full = spawnSync(cmd, [...pre, "oci", "inspect", out], { stdio: ["ignore", openSync("/dev/full", "w"), "pipe"], encoding: "utf8" });
+    expect([full.status, full.stderr]).toEqual([1, "apt-ostree: cannot write the output: disk full\n"]);
   });
 
   it("writes zstd and uncompressed layers that umoci unpacks", async () => {

@@ -1,4 +1,6 @@
 // What every command gets from the CLI shell: where results go, and how diagnostics are shown.
+import { runAll } from "../cleanup.ts";
+import { ExitCode } from "../errors.ts";
 import { terminalProgress, type ProgressSink, type RenderedProgress } from "../progress.ts";
 
 export interface CliContext {
@@ -25,4 +27,23 @@ export const processContext: CliContext = {
 export function toList(value: unknown): string[] {
   if (value === undefined || value === null || value === false) return [];
   return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+/**
+ * Write errors of stdout and stderr end the process as a tool's would, instead of crashing with a
+ * stack trace: a closed pipe (`| head -1`) quietly with 141, as if killed by SIGPIPE; a full
+ * disk or another error of stdout with one line and exit 1. Both come as stream events, not throws.
+ */
+export function guardOutputStreams(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    runAll();
+    if (error.code === "EPIPE") process.exit(ExitCode.BrokenPipe);
+    const reason = { ENOSPC: "disk full", EDQUOT: "disk quota exceeded", EIO: "input/output error" }[error.code ?? ""] ?? error.message;
+    process.stderr.write(`apt-ostree: cannot write the output: ${reason}\n`);
+    process.exit(ExitCode.Failure);
+  });
+  process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+    runAll();
+    process.exit(error.code === "EPIPE" ? ExitCode.BrokenPipe : ExitCode.Failure);
+  });
 }

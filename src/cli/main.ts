@@ -37,7 +37,7 @@ function topHelp(groups: CommandGroup[]): string {
     "Run `apt-ostree <group> --help` for a group's commands, `apt-ostree <group> <command> --help` for one.",
     "",
     "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 authentication, 5 network, 6 output exists,",
-    "            130 interrupted.",
+    "            130 interrupted, 141 output pipe closed.",
   );
   return lines.join("\n");
 }
