@@ -211,6 +211,21 @@ describe("oci build --rootfs", () => {
     expect(readdirSync(tmpdir)).toEqual([]);
   });
 
+  it("--help of a group or command says which one it is and what it does", async () => {
+    for (const [args, head] of [
+      [["oci", "--help"], "apt-ostree oci: build OCI images"],
+      [["oci", "build", "--help"], "apt-ostree oci build: Build an OCI image"],
+      [["oci", "push", "--help"], "apt-ostree oci push: Push a local image"],
+      [["compose", "base", "--help"], "apt-ostree compose base: "],
+      [["login", "--help"], "apt-ostree login: "],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect(r.code, args.join(" ")).toBe(0);
+      expect(r.stdout.split("\n")[0]).toMatch(new RegExp(`^${head.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.`));
+      expect(r.stdout).not.toMatch(/ $/m);
+    }
+  });
+
   it("a closed output pipe ends the run quietly with 141 (as SIGPIPE); a full disk on stdout is one line, exit 1", async () => {
     const out = join(tmp.path, "tmpdir-out");
     const [cmd, ...pre] = binaryCommand();

@@ -49,7 +49,12 @@ export function buildCli(groups: CommandGroup[], argv: string[], ctx: CliContext
   const top = groups.find((g) => g.name === "")!;
   const cli = cac(group ? `apt-ostree ${group.name}` : "apt-ostree");
   (group ?? top).register(cli, ctx);
-  cli.help();
+  // cac heads every help with the program's name alone: say which command it is and what it does.
+  cli.help((sections) => {
+    const command = cli.matchedCommand;
+    const head = command?.name ? `${cli.name} ${command.name}: ${command.description}` : group ? `${cli.name}: ${group.summary}` : cli.name;
+    return [{ body: head }, ...sections.slice(1).map((s) => ({ ...s, body: s.body.replace(/ +$/gm, "") }))];
+  });
   // Our own version flag (not cac's), so every form prints the same line.
   cli.option("-v, --version", "Display the version, git commit and target");
   return { cli, rest: joinNegativeValues(group ? argv.slice(1) : argv) };
