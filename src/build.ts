@@ -1,7 +1,7 @@
 // `oci build` as a library call: an OSTree commit or a directory in, an OCI image out (layout,
 // oci-archive or docker-archive). The layer is written by the native core in one pass straight into
 // a temporary layout beside the output, which becomes the output only when everything succeeded.
-import { existsSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { allSettledOrThrow, onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
@@ -9,7 +9,7 @@ import { hostDebianArch, isKnownArch, platformForDebianArch } from "./arch.ts";
 import { buildConfig, buildManifest, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputTarget, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
-import { checkout, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { checkout, commitHasKernel, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { DPKG_DATABASE_PATHS, planPackageLayers } from "./package-layers.ts";
@@ -112,12 +112,31 @@ export function withDefaultPath(env: string[]): string[] {
   return env.some((e) => e.startsWith("PATH=")) ? env : [DEFAULT_PATH, ...env];
 }
 
+/** Whether the tree has a kernel where bootc and ostree look for one: /usr/lib/modules/$kver/vmlinuz. */
+async function hasKernel(source: ExportSource, commit: CommitInfo | undefined, options: BuildOptions): Promise<boolean> {
+  if (commit && options.source.kind === "ostree") {
+    if (typeof commit.metadata["ostree.linux"] === "string") return true;
+    return commitHasKernel(options.source.repo, commit.checksum);
+  }
+  const modules = join(source.planDir, "usr/lib/modules");
+  try {
+    return readdirSync(modules).some((kver) => existsSync(join(modules, kver, "vmlinuz")));
+  } catch {
+    return false;
+  }
+}
+
 /** `keep`: the source (tree or repository), which the output must not replace. */
 async function exportTree(options: BuildOptions, source: ExportSource, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
   const tree = source.planDir;
   const nativeSource = { root: source.root, ...(source.commitRoot ? { commitDirtree: source.commitRoot.dirtree, commitDirmeta: source.commitRoot.dirmeta } : {}) };
   // Before any work: a commit may name an architecture no image can carry.
-  const arch = options.arch ?? (typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : hostDebianArch());
+  const commitArch = typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : undefined;
+  // The programs in the commit are of its architecture: another label would make a broken image.
+  if (options.arch && commitArch && options.arch !== commitArch) {
+    throw new UserError(`--arch ${options.arch} contradicts the commit's architecture ${commitArch} (apt-ostree.architecture)`, ExitCode.Usage);
+  }
+  const arch = options.arch ?? commitArch ?? hostDebianArch();
   if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}': pass --arch (a Debian architecture)`, ExitCode.Usage);
   const platform = platformForDebianArch(arch);
   const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0, keep });
@@ -133,6 +152,9 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
     const warnings: string[] = [];
     // Only when asked for explicitly: a tree without packages is a normal thing to export.
     if (options.maxLayers !== undefined && maxLayers > 1 && !plan) warnings.push("no dpkg database in the tree: writing one layer");
+    if (options.bootc && !(await hasKernel(source, commit, options))) {
+      warnings.push("--bootc: the tree has no kernel (no /usr/lib/modules/*/vmlinuz); bootc cannot boot this image");
+    }
     if (commit !== undefined && !usrEtcAsEtc && existsSync(join(tree, "usr", "etc"))) {
       warnings.push("the commit has both /etc and /usr/etc: both are written as they are, /usr/etc not as /etc (ostree would not deploy such a commit)");
     }
@@ -215,7 +237,8 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       exposedPorts: options.settings.exposedPorts ?? [],
       volumes: options.settings.volumes ?? [],
       entrypoint: options.settings.entrypoint,
-      cmd: options.settings.cmd,
+      // As fedora-bootc and the other bootc base images: `podman run IMAGE` boots it in a container.
+      cmd: options.settings.cmd ?? (options.bootc && !options.settings.entrypoint ? ["/sbin/init"] : undefined),
       user: options.settings.user,
       workdir: options.settings.workdir,
       stopSignal: options.settings.stopSignal,

@@ -318,7 +318,9 @@ export async function commitTree(repo: string, dir: string, options: CommitTreeO
   if (options.consume) args.push("--consume");
   if (options.bindRef) args.push(`--bind-ref=${options.bindRef}`);
   for (const [key, value] of Object.entries(options.metadata ?? {})) {
-    if (typeof value === "string") args.push(`--add-metadata-string=${key}=${value}`);
+    // Numbers as strings: ostree's --add-metadata stores them byte-swapped (ostree 2022.7 reads
+    // back `int64 1` as 72057594037927936), and every reader of such metadata would get that.
+    if (typeof value === "string" || typeof value === "number") args.push(`--add-metadata-string=${key}=${value}`);
     else args.push(`--add-metadata=${key}=${gvariantText(value)}`);
   }
   const result = await run("ostree", args);
@@ -333,7 +335,31 @@ export async function setRef(repo: string, ref: string, checksum: string, force 
   const args = ["refs", `--repo=${repo}`, `--create=${ref}`, checksum];
   if (force) args.splice(2, 0, "--force");
   const result = await run("ostree", args);
-  if (result.code !== 0) throw new UserError(`cannot set ref ${ref}: ${result.stderr.trim()}`, ExitCode.Failure);
+  if (result.code !== 0) {
+    // Checked before the work began: another run made the ref meanwhile.
+    if (/already exists/.test(result.stderr)) throw new UserError(`ref '${ref}' was made in ${repo} by another run meanwhile; use --force to move it`, ExitCode.Exists);
+    throw new UserError(`cannot set ref ${ref}: ${result.stderr.trim()}`, ExitCode.Failure);
+  }
+}
+
+/** The mode in a repository's config (bare, bare-user, archive-z2...), or undefined. */
+export function repoModeOf(repo: string): string | undefined {
+  try {
+    return /^mode\s*=\s*(\S+)/m.exec(readFileSync(join(repo, "config"), "utf8"))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a commit has /usr/lib/modules/$kver/vmlinuz for some kernel version (two `ostree ls` calls). */
+export async function commitHasKernel(repo: string, checksum: string): Promise<boolean> {
+  const listed = await run("ostree", ["ls", `--repo=${repo}`, checksum, "/usr/lib/modules"]);
+  if (listed.code !== 0) return false;
+  const versions = listed.stdout.split("\n").filter((l) => l.startsWith("d")).map((l) => l.split(" ").pop()!).filter((p) => p !== "/usr/lib/modules");
+  for (const dir of versions) {
+    if ((await run("ostree", ["ls", `--repo=${repo}`, checksum, `${dir}/vmlinuz`])).code === 0) return true;
+  }
+  return false;
 }
 
 /** Checks out a commit as a writable copy (no hardlinks into the repository's objects). */

@@ -5,7 +5,7 @@ import { describe, expect, it, afterAll } from "vitest";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { checkArchitecture, checkVariant, defaultMirror, findRelease, knownReleaseNames, runsNatively } from "../src/compose/releases.ts";
+import { archiveSources, checkArchitecture, checkVariant, defaultMirror, findRelease, knownReleaseNames, runsNatively } from "../src/compose/releases.ts";
 import { parseComposeFile, parseComposeText } from "../src/compose/config.ts";
 import { bootstrapErrorLine, mmdebstrapArgs, progressStep } from "../src/compose/mmdebstrap.ts";
 import { escapeField, formatLine, parseTmpfiles, unescapeField } from "../src/compose/tmpfiles.ts";
@@ -13,7 +13,7 @@ import { planTop, planUndo, planVar, ReshapeError, type Entry, type TopScan } fr
 import { buildMetadata, defaultVersion, parseMetadataFlag, sourceDateEpoch } from "../src/compose/metadata.ts";
 import { packageList, parseDpkgQuery } from "../src/compose/packages.ts";
 import { reshapeTree, unreshapeTree } from "../src/compose/reshape.ts";
-import { gvariantText } from "../src/ostree.ts";
+import { gvariantText, setRef } from "../src/ostree.ts";
 import { UserError } from "../src/errors.ts";
 import { tempDir } from "./helpers/cli.ts";
 
@@ -84,7 +84,7 @@ describe("mmdebstrap", () => {
       arch: "arm64",
       variant: "minbase",
       include: ["systemd", "linux-image-arm64"],
-      mirror: "http://deb.debian.org/debian",
+      sources: ["deb http://deb.debian.org/debian bookworm main contrib"],
       components: ["main", "contrib"],
       target: "/tmp/x",
     });
@@ -92,8 +92,41 @@ describe("mmdebstrap", () => {
     expect(args).toContain("--architectures=arm64");
     expect(args).toContain("--include=systemd,linux-image-arm64");
     expect(args).toContain("--components=main,contrib");
-    expect(args.slice(-3)).toEqual(["bookworm", "/tmp/x", "http://deb.debian.org/debian"]);
+    expect(args.slice(-3)).toEqual(["bookworm", "/tmp/x", "deb http://deb.debian.org/debian bookworm main contrib"]);
     expect(args.some((a) => a.startsWith("--keyring"))).toBe(false);
+  });
+  it("takes a stable release's -updates and -security suites too, unless told not to", () => {
+    const bookworm = findRelease("bookworm");
+    expect(archiveSources({ release: bookworm, mirror: "http://m/debian", components: ["main", "contrib"], updates: true })).toEqual([
+      "deb http://m/debian bookworm main contrib",
+      "deb http://m/debian bookworm-updates main contrib",
+      "deb http://deb.debian.org/debian-security bookworm-security main contrib",
+    ]);
+    expect(archiveSources({ release: bookworm, mirror: "http://m/debian", components: ["main"], updates: true, securityMirror: "http://m/sec" })[2]).toBe("deb http://m/sec bookworm-security main");
+    expect(archiveSources({ release: bookworm, mirror: "http://m/debian", components: ["main"], updates: false })).toEqual(["deb http://m/debian bookworm main"]);
+    // sid has neither; Ubuntu's -security suite is in its main archive.
+    expect(archiveSources({ release: findRelease("sid"), mirror: "http://m/debian", components: ["main"], updates: true })).toHaveLength(1);
+    expect(archiveSources({ release: findRelease("noble"), mirror: "http://a/ubuntu", components: ["main"], updates: true })).toEqual([
+      "deb http://a/ubuntu noble main",
+      "deb http://a/ubuntu noble-updates main",
+      "deb http://a/ubuntu noble-security main",
+    ]);
+  });
+  it("a ref another run made meanwhile is exit 6, as one that existed before", async () => {
+    const tmp = tempDir("compose-unit-ref-");
+    try {
+      const repo = join(tmp.path, "repo");
+      spawnSync("ostree", ["init", `--repo=${repo}`, "--mode=bare-user"]);
+      mkdirSync(join(tmp.path, "t"));
+      const commit = spawnSync("ostree", ["commit", `--repo=${repo}`, "--orphan", `--tree=dir=${join(tmp.path, "t")}`], { encoding: "utf8" }).stdout.trim();
+      await setRef(repo, "race", commit);
+      const error = await setRef(repo, "race", commit).catch((e) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect([error.exitCode, error.message]).toEqual([6, `ref 'race' was made in ${repo} by another run meanwhile; use --force to move it`]);
+      await setRef(repo, "race", commit, true);
+    } finally {
+      tmp.cleanup();
+    }
   });
   it("picks apt's own error line", () => {
     const missing = [

@@ -4,7 +4,7 @@
 // installed and removed as child commits, and the bootc export unpacked with umoci.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, binaryCommand, type CliResult } from "./helpers/cli.ts";
 import { debianTarball } from "./helpers/debian.ts";
@@ -68,6 +68,12 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expectOneLineError(bad, /bad\.json: field 'packages\[1\]'/);
     expect(bad.code).toBe(2);
 
+    // A tree that is no root filesystem: named as the user named it, not as our copy of it.
+    const notRoot = join(tmp.path, "not-a-root");
+    mkdirSync(join(notRoot, "etc"), { recursive: true });
+    const shaped = await runCli(["compose", "commit", "--rootfs", notRoot, "--repo", repo, "--ref", "x"]);
+    expectOneLineError(shaped, new RegExp(`^apt-ostree: cannot reshape ${notRoot}: not a root filesystem: /usr is missing$`));
+
     // tar's cause, not its closing "Exiting with failure status".
     const junk = join(tmp.path, "junk.tar");
     writeFileSync(junk, Buffer.alloc(4096, 7));
@@ -83,6 +89,31 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
       expectOneLineError(foreign, /cannot run riscv64 programs .*apt-get install qemu-user-static binfmt-support/);
     }
 
+    // Flags are checked as the compose file is, before any work (mmdebstrap would fail late, exit 1).
+    const file = join(tmp.path, "a-file");
+    writeFileSync(file, "x");
+    const others = join(tmp.path, "others");
+    mkdirSync(others);
+    writeFileSync(join(others, "notes.txt"), "important");
+    const SDE = { SOURCE_DATE_EPOCH: "99999999999999" };
+    for (const [args, message, env] of [
+      [["--include", "systemd,Vim"], /^invalid package name 'Vim' in --include/],
+      [["--mirror", "not a url"], /^invalid --mirror 'not a url': expected a URL/],
+      [["--metadata", "version=9"], /^metadata key 'version' is set by compose \(use --commit-version\)$/],
+      [["--metadata", "ostree.ref-binding=zzz"], /^metadata key 'ostree\.ref-binding' is set by compose$/],
+      [["--metadata", "bad key=1"], /^invalid --metadata key 'bad key'/],
+      [["--commit-version", ""], /^--commit-version must not be empty$/],
+      [[], /^SOURCE_DATE_EPOCH 99999999999999 is after the year 9999$/, SDE],
+      [["--repo", file], /^--repo .*a-file is not a directory$/],
+      [["--repo", join(file, "sub")], /^--repo .*a-file\/sub: .*a-file is not a directory$/],
+      [["--repo", others], /^--repo .*others is a directory of other files, not an OSTree repository$/],
+    ] as [string[], RegExp, Record<string, string>?][]) {
+      const r = await runCli(["compose", "base", "--release", "bookworm", ...(args.includes("--repo") ? [] : ["--repo", repo]), "--ref", "x", ...args], { env });
+      expectOneLineError(r, new RegExp(message.source.replace(/^\^/, "^apt-ostree: ")));
+      expect(r.code, args.join(" ")).toBe(2);
+    }
+    expect(readdirSync(others)).toEqual(["notes.txt"]);
+
     const [cmd, ...pre] = binaryCommand();
     const user = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cmd, ...pre, "compose", "base", "--release", "bookworm", "--repo", repo, "--ref", "x"], {
       encoding: "utf8",
@@ -95,7 +126,7 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
   it("composes an uncached minbase with `compose base` (and a compose file)", async () => {
     const config = join(tmp.path, "minbase.json");
     // "repo" is relative to the compose file, not to the working directory (the project here).
-    writeFileSync(config, JSON.stringify({ release: "bookworm", variant: "minbase", ref: "debian/minbase", repo: "repo", metadata: { "org.example.team": "os" } }));
+    writeFileSync(config, JSON.stringify({ release: "bookworm", variant: "minbase", ref: "debian/minbase", repo: "repo", metadata: { "org.example.team": "os", "org.example.build": 42 } }));
     const r = await runCli(["compose", "base", "--config", config, "--arch", "amd64"], {
       env: { SOURCE_DATE_EPOCH: "1700000000" },
       timeoutMs: SLOW,
@@ -112,6 +143,13 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(metadataKey(repo, "debian/minbase", "apt-ostree.architecture")).toBe("'amd64'");
     expect(metadataKey(repo, "debian/minbase", "version")).toBe("'bookworm.20231114'");
     expect(metadataKey(repo, "debian/minbase", "org.example.team")).toBe("'os'");
+    // A number as a string: ostree's --add-metadata would store int64 42 byte-swapped.
+    expect(metadataKey(repo, "debian/minbase", "org.example.build")).toBe("'42'");
+    // Built from the release's -updates and -security suites too, and kept in sources.list for later installs.
+    const sources = ostree("cat", `--repo=${repo}`, "debian/minbase", "/usr/etc/apt/sources.list");
+    expect(sources).toMatch(/^deb http:\/\/deb\.debian\.org\/debian bookworm main$/m);
+    expect(sources).toMatch(/^deb http:\/\/deb\.debian\.org\/debian bookworm-updates main$/m);
+    expect(sources).toMatch(/^deb http:\/\/deb\.debian\.org\/debian-security bookworm-security main$/m);
     // Bound to its ref, as `ostree commit -b` does: `ostree pull` by ref verifies that.
     expect(metadataKey(repo, "debian/minbase", "ostree.ref-binding")).toBe("['debian/minbase']");
     expect(metadataKey(repo, "debian/minbase", "apt-ostree.packages")).toMatch(/'dpkg=1\.21\.[^']+'/);
@@ -261,6 +299,7 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     const before = { refs: refs(repo), commits: commitCount(repo) };
     const r = await runCli(["compose", "install", "no-such-package-apt-ostree", "--repo", repo, "--from", "debian/bookworm", "--ref", "debian/broken"], { timeoutMs: SLOW });
     expectOneLineError(r, /E: Unable to locate package no-such-package-apt-ostree/);
+    expect(r.code).toBe(3);
     expect(refs(repo)).toEqual(before.refs);
     expect(commitCount(repo)).toBe(before.commits);
     expect(leftovers(join(repo, "tmp"))).toEqual([]);
@@ -315,6 +354,15 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(r.code).toBe(0);
     const inspect = JSON.parse(execFileSync("skopeo", ["inspect", `oci:${out}:latest`], { encoding: "utf8" }));
     expect(inspect.Labels).toMatchObject({ "containers.bootc": "1", "ostree.bootable": "true" });
+    // As bootc's base images: `podman run IMAGE` boots it.
+    expect(JSON.parse(execFileSync("skopeo", ["inspect", "--config", `oci:${out}:latest`], { encoding: "utf8" })).config.Cmd).toEqual(["/sbin/init"]);
+    // The programs are amd64: another --arch is refused; a commit without a kernel gets a warning with --bootc.
+    const arm = await runCli(["oci", "build", "--source", "debian/bookworm", "--repo", repo, "--output", join(tmp.path, "img-arm"), "--arch", "arm64"]);
+    expectOneLineError(arm, /--arch arm64 contradicts the commit's architecture amd64/);
+    expect(arm.code).toBe(2);
+    const noKernel = await runCli(["oci", "build", "--source", "debian/minbase", "--repo", repo, "--output", join(tmp.path, "img-nokernel"), "--bootc", "--json"], { timeoutMs: SLOW });
+    expect(noKernel.code, noKernel.stderr).toBe(0);
+    expect(JSON.parse(noKernel.stdout).warnings).toEqual([expect.stringMatching(/^--bootc: the tree has no kernel/)]);
     // By default a tree with a dpkg database is split into (at most 8) layers by package.
     expect(inspect.Layers.length).toBeGreaterThan(2);
     expect(inspect.Layers.length).toBeLessThanOrEqual(8);

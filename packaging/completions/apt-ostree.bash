@@ -11,7 +11,7 @@ _apt_ostree() {
   }
 
   case "$prev" in
-    --annotation|--chunk-size|--cmd|--commit-version|--components|--created|--creds|--dest-creds|--entrypoint|--env|--expose|--from|--include|--jobs|--label|--level|--max-layers|--metadata|--mirror|--os|--page-size|--ref|--source|--src-creds|--tag|--threads|--user|--username) return ;;
+    --annotation|--chunk-size|--cmd|--commit-version|--components|--created|--creds|--dest-creds|--entrypoint|--env|--expose|--from|--include|--jobs|--label|--level|--max-layers|--metadata|--mirror|--os|--page-size|--ref|--security-mirror|--source|--src-creds|--tag|--threads|--user|--username) return ;;
     --authfile|--config|--keyring|--output|--repo|--volume) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --cert-dir|--repo|--rootfs|--workdir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "oci oci-archive docker" -- "$cur")); return ;;
@@ -47,9 +47,9 @@ _apt_ostree() {
     "oci copy") opts="--jobs --arch --all --force --src-creds --dest-creds --src-tls-verify --dest-tls-verify --authfile --cert-dir --tls-verify --json" ;;
     "oci inspect") opts="--raw --config --arch --os --variant --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci tags") opts="--page-size --creds --authfile --cert-dir --tls-verify --json" ;;
-    "compose base") opts="--release --arch --variant --include --mirror --components --keyring --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
-    "compose install") opts="--from --no-install-recommends --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
-    "compose remove") opts="--from --purge --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
+    "compose base") opts="--release --arch --variant --include --mirror --components --keyring --no-updates --security-mirror --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
+    "compose install") opts="--from --no-install-recommends --repo --ref --force --commit-version --metadata --config --json" ;;
+    "compose remove") opts="--from --purge --repo --ref --force --commit-version --metadata --config --json" ;;
     "compose commit") opts="--rootfs --release --arch --variant --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
     "login") opts="-u --username --password-stdin --authfile --cert-dir --tls-verify" ;;
     "logout") opts="--authfile --all" ;;

@@ -41,36 +41,82 @@ async function loadConfig(path: unknown): Promise<ComposeFile> {
   return config;
 }
 
+/** Metadata keys compose writes itself (besides apt-ostree.*). */
+const COMPUTED_METADATA = ["version", "ostree.bootable", "ostree.linux", "ostree.ref-binding"];
+/** As the compose file's `metadata` keys. */
+const METADATA_KEY = /^[A-Za-z0-9._-]+$/;
+/** As the compose file's `packages` (name, optional :arch and =version). */
+const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[^\s]+)?$/;
+
+/** An archive URL, checked before any work (mmdebstrap would fail late, with exit 1). */
+function checkMirror(url: string | undefined, flag: string): string | undefined {
+  if (url === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw usageError(`invalid ${flag} '${url}': expected a URL such as http://deb.debian.org/debian`);
+  }
+  if (!["http:", "https:", "file:", "copy:", "mirror+http:", "mirror+https:", "tor+http:", "tor+https:"].includes(parsed.protocol)) {
+    throw usageError(`invalid ${flag} '${url}': apt cannot fetch ${parsed.protocol.replace(/:$/, "")} URLs`);
+  }
+  return url;
+}
+
+/** Package names, checked before any work as the compose file's are. */
+function checkPackages(names: string[], flag: string): string[] {
+  const bad = names.find((n) => !PACKAGE_NAME.test(n));
+  if (bad !== undefined) throw usageError(`invalid package name '${bad}' in ${flag}: Debian package names are lowercase`);
+  return names;
+}
+
 async function common(options: Record<string, unknown>, config: ComposeFile, ctx: CliContext, refRequired = true): Promise<Omit<CommonOptions, "progress">> {
   const { parseMetadataFlag } = await import("../compose/metadata.ts");
   const repo = str(options.repo) ?? config.repo;
   const ref = str(options.ref) ?? config.ref;
   if (!repo) throw usageError("--repo is required (or `repo` in the compose file)");
   if (!ref && refRequired) throw usageError("--ref is required (or `ref` in the compose file)");
-  const repoMode = str(options.repoMode) ?? config["repo-mode"] ?? "bare";
-  if (repoMode !== "bare" && repoMode !== "archive") throw usageError(`--repo-mode must be bare or archive, not '${repoMode}'`);
+  const repoMode = str(options.repoMode) ?? config["repo-mode"];
+  if (repoMode !== undefined && repoMode !== "bare" && repoMode !== "archive") throw usageError(`--repo-mode must be bare or archive, not '${repoMode}'`);
   const metadata: Record<string, MetadataValue> = { ...(config.metadata ?? {}) };
   for (const m of toList(options.metadata)) {
     try {
       const [k, v] = parseMetadataFlag(m);
+      if (!METADATA_KEY.test(k)) throw new Error(`invalid --metadata key '${k}': letters, digits, '.', '_' and '-' only`);
       metadata[k] = v;
     } catch (error) {
       throw usageError((error as Error).message);
     }
   }
+  for (const [key, value] of Object.entries(metadata)) {
+    // What compose computes would silently win; ostree.ref-binding from the user would break `ostree pull`.
+    if (COMPUTED_METADATA.includes(key) || key.startsWith("apt-ostree.")) {
+      throw usageError(`metadata key '${key}' is set by compose${key === "version" ? " (use --commit-version)" : ""}`);
+    }
+    // ostree stores numbers given to it byte-swapped: they are written, and shown, as strings.
+    if (typeof value === "number") metadata[key] = String(value);
+  }
+  const version = str(options.commitVersion) ?? config.version;
+  if (version !== undefined && !version.trim()) throw usageError("--commit-version must not be empty");
   return {
     repo,
     ref: ref ?? "",
     repoMode,
     force: Boolean(options.force),
-    version: str(options.commitVersion) ?? config.version,
+    version,
     metadata,
-    warn: (line) => ctx.warn(line),
+    warn: (line) => {
+      warnings.push(line);
+      ctx.warn(line);
+    },
   };
 }
 
+/** What the run warned about (also on stderr as it happened), for --json. */
+const warnings: string[] = [];
+
 function print(result: ComposeResult, json: boolean, ctx: CliContext): void {
-  if (json) ctx.out(JSON.stringify(result));
+  if (json) ctx.out(JSON.stringify({ ...result, warnings }));
   else ctx.out(result.checksum);
 }
 
@@ -83,16 +129,20 @@ async function withProgress<T>(ctx: CliContext, json: boolean, body: (progress: 
   }
 }
 
-function commonFlags(command: ReturnType<CAC["command"]>): void {
+/** `creates`: the command makes the repository when it is missing (base, commit; install and remove need one). */
+function commonFlags(command: ReturnType<CAC["command"]>, creates: boolean): void {
+  if (creates) {
+    command
+      .option("--repo <dir>", "OSTree repository (created when missing)")
+      .option("--repo-mode <mode>", "mode of a new repository: bare or archive (default bare)");
+  } else command.option("--repo <dir>", "OSTree repository holding --from");
   command
-    .option("--repo <dir>", "OSTree repository (created when missing)")
-    .option("--repo-mode <mode>", "mode of a new repository: bare or archive (default bare)")
     .option("--ref <ref>", "ref to point at the new commit (moved only when everything succeeded)")
     .option("--force", "move --ref even when it exists")
     .option("--commit-version <v>", "commit metadata `version` (default: release.YYYYMMDD)")
     .option("--metadata <key=value>", "extra commit metadata (repeatable)")
     .option("--config <file>", "compose file (JSON, YAML or TOML, by extension): flags given win over it")
-    .option("--json", "print {checksum, ref, repo, metadata} as JSON");
+    .option("--json", "print {checksum, ref, repo, parent, metadata, warnings} as JSON");
 }
 
 export function registerCompose(cli: CAC, ctx: CliContext): void {
@@ -104,8 +154,12 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     .option("--include <pkgs>", "extra packages, comma separated (repeatable)")
     .option("--mirror <url>", "archive mirror (default: the release's own)")
     .option("--components <list>", "archive components, comma separated (default: the release's)")
-    .option("--keyring <file>", "keyring that signs the archive");
-  commonFlags(base);
+    .option("--keyring <file>", "keyring that signs the archive")
+    .option("--no-updates", "only the release itself: not its -updates and -security suites (which a stable release gets by default)")
+    .option("--security-mirror <url>", "Debian's security archive (default http://deb.debian.org/debian-security)");
+  // cac gives a --no-X flag the default true, and its help would print "(default: true)".
+  base.options[base.options.length - 2].config.default = undefined;
+  commonFlags(base, true);
   base.example("apt-ostree compose base --release bookworm --include systemd,linux-image-amd64 --repo repo --ref debian/bookworm");
   base.action(async (options: Record<string, unknown>) => {
     const config = await loadConfig(options.config);
@@ -114,7 +168,9 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     if (!release) throw usageError("--release is required (or `release` in the compose file)");
     const c = await common(options, config, ctx);
     const json = Boolean(options.json);
-    const include = options.include !== undefined ? list(options.include) : (config.packages ?? []);
+    const include = checkPackages(options.include !== undefined ? list(options.include) : (config.packages ?? []), "--include");
+    const mirror = checkMirror(str(options.mirror), "--mirror") ?? config.mirror;
+    const securityMirror = checkMirror(str(options.securityMirror), "--security-mirror") ?? config["security-mirror"];
     const components = options.components !== undefined ? list(options.components) : config.components;
     const result = await withProgress(ctx, json, (progress) =>
       composeBase({
@@ -124,9 +180,12 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
         arch: str(options.arch) ?? config.arch ?? hostDebianArch(),
         variant: str(options.variant) ?? config.variant ?? "minbase",
         include,
-        mirror: str(options.mirror) ?? config.mirror,
+        mirror,
         components,
         keyring: str(options.keyring) ?? config.keyring,
+        // cac turns --no-updates into updates: false
+        updates: options.updates === false ? false : (config.updates ?? true),
+        securityMirror,
       }),
     );
     print(result, json, ctx);
@@ -144,14 +203,14 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
       cmd.options[cmd.options.length - 1].config.default = undefined;
     }
     else cmd.option("--purge", "also remove configuration files");
-    commonFlags(cmd);
+    commonFlags(cmd, false);
     cmd.action(async (packages: string[], options: Record<string, unknown>) => {
       const config = await loadConfig(options.config);
       const { composeApt } = await import("../compose/compose.ts");
       const from = str(options.from);
       if (!from) throw usageError("--from is required");
       const c = await common(options, config, ctx);
-      const pkgs = packages.length ? packages.flatMap((p) => p.split(",")).filter(Boolean) : (config.packages ?? []);
+      const pkgs = checkPackages(packages.length ? packages.flatMap((p) => p.split(",")).filter(Boolean) : (config.packages ?? []), "the packages");
       const json = Boolean(options.json);
       const result = await withProgress(ctx, json, (progress) =>
         composeApt({
@@ -175,7 +234,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     .option("--release <name>", "release recorded in the metadata (default: from os-release)")
     .option("--arch <arch>", "architecture recorded in the metadata (default: dpkg's)")
     .option("--variant <variant>", "variant recorded in the metadata");
-  commonFlags(commit);
+  commonFlags(commit, true);
   commit.action(async (options: Record<string, unknown>) => {
     const config = await loadConfig(options.config);
     const { composeCommit } = await import("../compose/compose.ts");

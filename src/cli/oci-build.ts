@@ -182,7 +182,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--workdir <dir>", "working directory")
     .option("--arch <arch>", "architecture, Debian name (default: the commit's, else the host's)")
     .option("--created <time>", "creation time: ISO 8601 (UTC unless it has an offset), @SECONDS or now (default: the commit's time, else SOURCE_DATE_EPOCH, else 1970)")
-    .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true)")
+    .option("--bootc", "mark the image bootable by bootc (labels containers.bootc=1, ostree.bootable=true; cmd /sbin/init unless --cmd or --entrypoint)")
     .option("--compression <kind>", "gzip, zstd or none (default: gzip; none for docker)")
     .option("--level <n>", "compression level: gzip 1-9 (default 1, every 8th block at 2), zstd 1-19 or -7..-1 (default 1)")
     .option("--zstd-frames <layout>", "zstd layers as many independent frames (default; fastest) or one frame, for readers that stop at the first frame")

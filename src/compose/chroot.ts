@@ -28,12 +28,15 @@ export function runInRoot(root: string, command: string[], onLine?: (line: strin
         LC_ALL: "C.UTF-8",
         HOME: "/root",
         ...(process.env.SOURCE_DATE_EPOCH ? { SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH } : {}),
-        ...(process.env.http_proxy ? { http_proxy: process.env.http_proxy } : {}),
+        // apt reads these (its own Acquire::*::Proxy settings come from the tree's apt.conf.d).
+        ...Object.fromEntries(PROXY_VARIABLES.filter((name) => process.env[name]).map((name) => [name, process.env[name]!])),
       },
       onLine,
     },
   );
 }
+
+const PROXY_VARIABLES = ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
 /**
  * Prepares a tree for apt: the host's resolv.conf and a policy-rc.d that keeps services from

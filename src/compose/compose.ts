@@ -1,12 +1,13 @@
 // The compose operations: base (mmdebstrap), commit (a tree the user built), install/remove (apt
 // on top of a commit). Each checks everything it can before doing any work, builds in a temporary
 // tree beside the repository, commits without a ref, and moves the ref only at the very end.
-import { existsSync, lstatSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { lstatOrUndefined } from "../fs.ts";
 import { dirname, join, resolve } from "node:path";
 import { run } from "../exec.ts";
 import { ExitCode, UserError, notFound, usageError } from "../errors.ts";
 import { onInterrupt } from "../cleanup.ts";
-import { checkoutCopy, checkoutDirFor, commitTree, initRepo, readCommit, refTarget, resolveRef, setRef, assertRepo } from "../ostree.ts";
+import { checkoutCopy, checkoutDirFor, commitTree, initRepo, readCommit, refTarget, repoModeOf, resolveRef, setRef, assertRepo } from "../ostree.ts";
 import type { ProgressSink } from "../progress.ts";
 import { prepareForApt, runInRoot } from "./chroot.ts";
 import { buildMetadata, sourceDateEpoch, type MetadataValue } from "./metadata.ts";
@@ -14,13 +15,14 @@ import { bootstrapErrorLine, mmdebstrapArgs, progressStep } from "./mmdebstrap.t
 import { installedPackages, nativeArchitecture, packageList, releaseOf } from "./packages.ts";
 import { removeTree, runStreaming } from "./process.ts";
 import { hostDebianArch } from "../arch.ts";
-import { checkArchitecture, checkVariant, defaultMirror, findRelease, runsNatively } from "./releases.ts";
+import { archiveSources, checkArchitecture, checkVariant, defaultMirror, findRelease, runsNatively } from "./releases.ts";
 import { DPKG_DATABASE } from "./reshape-plan.ts";
 import { reshapeTree, unreshapeTree } from "./reshape.ts";
 
 export interface CommonOptions {
   repo: string;
-  repoMode: "bare" | "archive";
+  /** Of a repository made by this run (default bare). */
+  repoMode?: "bare" | "archive";
   ref: string;
   force: boolean;
   version?: string;
@@ -56,6 +58,30 @@ async function refuseExistingRef(repo: string, ref: string, force: boolean): Pro
   }
 }
 
+/**
+ * The repository a run that creates one when missing (base, commit) writes to, checked before any
+ * work: an existing repository (whose mode a --repo-mode cannot change), or a path where one can
+ * be made: not a file, not a directory of other things, below a directory.
+ */
+function checkRepoPath(o: CommonOptions): void {
+  const stat = lstatOrUndefined(o.repo);
+  if (stat?.isDirectory() || (stat?.isSymbolicLink() && existsSync(o.repo) && statSync(o.repo).isDirectory())) {
+    if (existsSync(join(o.repo, "config")) && existsSync(join(o.repo, "objects"))) {
+      const mode = repoModeOf(o.repo);
+      const wanted = o.repoMode === "archive" ? /^archive/ : /^bare/;
+      if (o.repoMode && mode && !wanted.test(mode)) o.warn(`${o.repo} is a ${mode} repository: --repo-mode ${o.repoMode} applies only to a new one`);
+      return;
+    }
+    if (readdirSync(o.repo).length) throw usageError(`--repo ${o.repo} is a directory of other files, not an OSTree repository`);
+    return;
+  }
+  if (stat) throw usageError(`--repo ${o.repo} is not a directory`);
+  // The nearest existing ancestor must be a directory (mkdir -p makes the rest).
+  let dir = dirname(resolve(o.repo));
+  while (!existsSync(dir)) dir = dirname(dir);
+  if (!statSync(dir).isDirectory()) throw usageError(`--repo ${o.repo}: ${dir} is not a directory`);
+}
+
 /** What every operation checks before any work: root, and a usable SOURCE_DATE_EPOCH. */
 function preflight(): void {
   requireRoot();
@@ -83,10 +109,16 @@ function buildDir(repo: string, what: string): string {
   return join(base, `.apt-ostree-${what}-${process.pid}-${Date.now().toString(36)}`);
 }
 
-async function withBuildTree<T>(dir: string, body: () => Promise<T>): Promise<T> {
+/** `shownAs`: what messages call the build tree (its path means nothing to the user). */
+async function withBuildTree<T>(dir: string, body: () => Promise<T>, shownAs?: string): Promise<T> {
   const dispose = onInterrupt(() => removeTree(dir));
   try {
     return await body();
+  } catch (error) {
+    if (shownAs && error instanceof UserError && error.message.includes(dir)) {
+      throw new UserError(error.message.split(dir).join(shownAs), error.exitCode, { cause: error });
+    }
+    throw error;
   } finally {
     removeTree(dir);
     dispose();
@@ -99,7 +131,9 @@ function isNetworkError(line: string): boolean {
 
 function toolError(what: string, stderr: string, code: number): UserError {
   const line = bootstrapErrorLine(stderr) ?? `exit code ${code}`;
-  return new UserError(`${what} failed: ${line}`, isNetworkError(line) ? ExitCode.Network : ExitCode.Failure);
+  // A package the archive does not have is not found, as `compose remove` of one not installed.
+  const missing = /Unable to locate package|has no installation candidate/.test(line);
+  return new UserError(`${what} failed: ${line}`, isNetworkError(line) ? ExitCode.Network : missing ? ExitCode.NotFound : ExitCode.Failure);
 }
 
 /** One progress line: "compose N (what is happening)". */
@@ -131,7 +165,7 @@ async function finish(
     extra: o.metadata,
   });
   // The tree is ready: only now does the repository come into existence, if it has to.
-  await initRepo(o.repo, o.repoMode);
+  await initRepo(o.repo, o.repoMode ?? "bare");
   step(o, `committing to ${o.repo}`);
   const checksum = await commitTree(o.repo, tree, {
     subject: info.subject,
@@ -153,6 +187,9 @@ export interface BaseOptions extends CommonOptions {
   mirror?: string;
   components?: string[];
   keyring?: string;
+  /** The release's -updates and -security suites too (default true). */
+  updates?: boolean;
+  securityMirror?: string;
 }
 
 export async function composeBase(o: BaseOptions): Promise<ComposeResult> {
@@ -160,6 +197,7 @@ export async function composeBase(o: BaseOptions): Promise<ComposeResult> {
   checkArchitecture(o.arch);
   checkVariant(o.variant);
   preflight();
+  checkRepoPath(o);
   if (o.keyring && !existsSync(o.keyring)) throw notFound(`keyring not found: ${o.keyring}`);
   const keyring = o.keyring ?? release.keyring;
   if (keyring && !existsSync(keyring)) {
@@ -169,13 +207,14 @@ export async function composeBase(o: BaseOptions): Promise<ComposeResult> {
   await checkEmulation(o.arch);
   const tree = buildDir(o.repo, "rootfs");
   return withBuildTree(tree, async () => {
+    const components = o.components?.length ? o.components : release.components;
     const args = mmdebstrapArgs({
       release: release.name,
       arch: o.arch,
       variant: o.variant,
       include: o.include,
-      mirror: o.mirror ?? defaultMirror(release, o.arch),
-      components: o.components?.length ? o.components : release.components,
+      sources: archiveSources({ release, mirror: o.mirror ?? defaultMirror(release, o.arch), components, updates: o.updates ?? true, securityMirror: o.securityMirror }),
+      components,
       keyring,
       target: tree,
     });
@@ -192,7 +231,7 @@ export async function composeBase(o: BaseOptions): Promise<ComposeResult> {
       variant: o.variant,
       subject: `apt-ostree compose base ${release.name} ${o.arch} ${o.variant}${o.include.length ? ` +${o.include.join(",")}` : ""}`,
     });
-  });
+  }, `the bootstrapped ${release.name} tree`);
 }
 
 export interface CommitOptions extends CommonOptions {
@@ -207,6 +246,7 @@ export async function composeCommit(o: CommitOptions): Promise<ComposeResult> {
   if (o.arch) checkArchitecture(o.arch);
   if (!existsSync(o.rootfs)) throw notFound(`no such directory or tarball: ${o.rootfs}`);
   preflight();
+  checkRepoPath(o);
   await refuseExistingRef(o.repo, o.ref, o.force);
   const tree = buildDir(o.repo, "rootfs");
   return withBuildTree(tree, async () => {
@@ -230,7 +270,7 @@ export async function composeCommit(o: CommitOptions): Promise<ComposeResult> {
       variant: o.variant,
       subject: `apt-ostree compose commit ${o.rootfs}`,
     });
-  });
+  }, o.rootfs);
 }
 
 export interface AptOptions extends CommonOptions {
@@ -291,5 +331,5 @@ export async function composeApt(o: AptOptions): Promise<ComposeResult> {
       parent,
       subject: `apt-ostree compose ${o.action} ${o.packages.join(" ")}`,
     });
-  });
+  }, `the checkout of ${o.from}`);
 }

@@ -18,6 +18,8 @@ export const composeFileSchema = z
     variant: z.enum(VARIANTS),
     packages: z.array(packageName),
     mirror: z.string().url(),
+    "security-mirror": z.string().url(),
+    updates: z.boolean(),
     components: z.array(z.string().regex(/^[a-z0-9-]+$/, "not a component name")).min(1),
     keyring: z.string().min(1),
     repo: z.string().min(1),

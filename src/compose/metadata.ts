@@ -55,5 +55,7 @@ export function sourceDateEpoch(env: Record<string, string | undefined> = proces
   const v = env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === "") return undefined;
   if (!/^\d+$/.test(v)) throw usageError(`SOURCE_DATE_EPOCH must be a number of seconds, got '${v}'`);
+  // ostree and the version's date need a real date: up to the end of year 9999.
+  if (Number(v) > 253402300799) throw usageError(`SOURCE_DATE_EPOCH ${v} is after the year 9999`);
   return Number(v);
 }

@@ -5,7 +5,8 @@ export interface BootstrapOptions {
   arch: string;
   variant: string;
   include: string[];
-  mirror: string;
+  /** One-line sources.list entries ("deb URL SUITE COMPONENTS"), the release's own first. */
+  sources: string[];
   components: string[];
   keyring?: string;
   /** Directory or tarball to create. */
@@ -23,7 +24,7 @@ export function mmdebstrapArgs(o: BootstrapOptions): string[] {
   if (o.keyring) args.push(`--keyring=${o.keyring}`);
   // mmdebstrap leaves the host's resolv.conf and hostname in the tree: not part of an image.
   args.push('--customize-hook=rm -f "$1/etc/resolv.conf" "$1/etc/hostname"');
-  args.push(o.release, o.target, o.mirror);
+  args.push(o.release, o.target, ...o.sources);
   return args;
 }
 

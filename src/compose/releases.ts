@@ -14,6 +14,8 @@ export interface Release {
   keyring: string;
   /** Host package that provides `keyring`. */
   keyringPackage: string;
+  /** Whether the release has -updates and -security suites (a stable release; not sid). */
+  updates: boolean;
 }
 
 const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -26,6 +28,7 @@ export const RELEASES: readonly Release[] = [
     components: ["main"],
     keyring: DEBIAN_KEYRING,
     keyringPackage: "debian-archive-keyring",
+    updates: name !== "sid",
   })),
   ...["jammy", "noble", "questing"].map((name) => ({
     name,
@@ -33,6 +36,7 @@ export const RELEASES: readonly Release[] = [
     components: ["main", "universe"],
     keyring: UBUNTU_KEYRING,
     keyringPackage: "ubuntu-keyring",
+    updates: true,
   })),
 ];
 
@@ -71,6 +75,26 @@ export function checkVariant(variant: string): Variant {
 export function defaultMirror(release: Release, arch: string): string {
   if (release.distro === "debian") return "http://deb.debian.org/debian";
   return arch === "amd64" || arch === "i386" ? "http://archive.ubuntu.com/ubuntu" : "http://ports.ubuntu.com/ubuntu-ports";
+}
+
+/** Debian's security archive: a tree of its own (Ubuntu's -security suite is in the main archive). */
+export const DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security";
+
+/**
+ * The archives a system is built from and keeps in its sources.list: the release itself, and for
+ * a stable release its -updates and -security suites, as mmdebstrap and debootstrap's users get
+ * by default. Without them a composed system would never see a security fix, and neither would
+ * the packages `compose install` adds later. One-line sources.list entries (mmdebstrap's mirror
+ * arguments); `securityMirror` replaces Debian's security archive (a local mirror of it).
+ */
+export function archiveSources(o: { release: Release; mirror: string; components: string[]; updates: boolean; securityMirror?: string }): string[] {
+  const line = (url: string, suite: string) => `deb ${url} ${suite} ${o.components.join(" ")}`;
+  const sources = [line(o.mirror, o.release.name)];
+  if (!o.updates || !o.release.updates) return sources;
+  sources.push(line(o.mirror, `${o.release.name}-updates`));
+  const security = o.securityMirror ?? (o.release.distro === "debian" ? DEBIAN_SECURITY_MIRROR : o.mirror);
+  sources.push(line(security, `${o.release.name}-security`));
+  return sources;
 }
 
 /** Architectures the host runs natively besides its own (amd64 runs i386). */
