@@ -194,6 +194,8 @@ describe("reshape plan", () => {
     expect(ops).toContainEqual({ op: "move", from: "etc", to: "usr/etc" });
     expect(ops).toContainEqual({ op: "move", from: "boot/vmlinuz-6.1.0-50-amd64", to: "usr/lib/modules/6.1.0-50-amd64/vmlinuz" });
     expect(ops).toContainEqual({ op: "move", from: "boot/initrd.img-6.1.0-50-amd64", to: "usr/lib/modules/6.1.0-50-amd64/initramfs.img" });
+    expect(ops).toContainEqual({ op: "move", from: "boot/config-6.1.0-50-amd64", to: "usr/lib/modules/6.1.0-50-amd64/config" });
+    expect(plan.warnings).toEqual([]);
     expect(ops).toContainEqual({ op: "remove", path: "vmlinuz" });
     expect(ops).toContainEqual({ op: "move", from: "var/lib/dpkg", to: "usr/share/dpkg/database" });
     expect(ops).toContainEqual({ op: "symlink", path: "var/lib/dpkg", target: "../../usr/share/dpkg/database" });
@@ -216,6 +218,17 @@ describe("reshape plan", () => {
     const kernelMove = ops.findIndex((o) => o.op === "move" && o.from.startsWith("boot/vmlinuz"));
     const bootEmptied = ops.findIndex((o) => o.op === "emptyDir" && o.path === "boot");
     expect(kernelMove).toBeLessThan(bootEmptied);
+  });
+  it("moves System.map and config with their kernel and warns about what else /boot held", () => {
+    const scan = debianScan();
+    scan.boot.push(file("boot/System.map-6.1.0-50-amd64"), file("boot/config-6.1.0-40-amd64"), dir("boot/grub"), link("boot/vmlinuz", "vmlinuz-6.1.0-50-amd64"));
+    const plan = planTop(scan);
+    expect(plan.ops).toContainEqual({ op: "move", from: "boot/System.map-6.1.0-50-amd64", to: "usr/lib/modules/6.1.0-50-amd64/System.map" });
+    // A leftover of another kernel and grub's directory go with /boot; the kernel link is made again by a kernel install.
+    expect(plan.ops.filter((o) => o.op === "move" && o.from.startsWith("boot/"))).toHaveLength(4);
+    expect(plan.warnings).toEqual(["dropped from /boot, which is committed empty: config-6.1.0-40-amd64, grub"]);
+    const noInitrd = planTop({ ...debianScan(), boot: [file("boot/vmlinuz-6.1.0-50-amd64")] });
+    expect(noInitrd.warnings).toEqual(["kernel 6.1.0-50-amd64 has no initramfs (/boot/initrd.img-6.1.0-50-amd64)"]);
   });
   it("refuses what is not a root filesystem", () => {
     expect(() => planTop({ ...debianScan(), top: [dir("etc")] })).toThrow(ReshapeError);
@@ -255,7 +268,7 @@ describe("reshape plan", () => {
     expect(plan.ops).toContainEqual({ op: "move", from: "var/lib/apt/extended_states", to: "usr/share/factory/var/lib/apt/extended_states" });
     expect(plan.ops).toContainEqual({ op: "emptyDir", path: "var", mode: 0o755 });
     expect(plan.ops).toContainEqual({ op: "symlink", path: "var/lib/dpkg", target: "../../usr/share/dpkg/database" });
-    const undo = planUndo({ lines: parseTmpfiles(text, "#apt-ostree:"), kernels: [{ kver: "6.1", initramfs: true }], usrEtc: true, etc: false, dpkgDatabase: true });
+    const undo = planUndo({ lines: parseTmpfiles(text, "#apt-ostree:"), kernels: [{ kver: "6.1", files: ["vmlinuz", "initramfs.img", "config"] }], usrEtc: true, etc: false, dpkgDatabase: true });
     expect(undo[0]).toEqual({ op: "move", from: "usr/etc", to: "etc" });
     expect(undo).toContainEqual({ op: "move", from: "usr/share/factory/var/lib/apt/extended_states", to: "var/lib/apt/extended_states" });
     expect(undo).toContainEqual({ op: "mkdir", path: "var/cache/apt/archives/partial", mode: 0o700, uid: 42, gid: 0 });
@@ -263,6 +276,8 @@ describe("reshape plan", () => {
     expect(undo).toContainEqual({ op: "move", from: "usr/share/dpkg/database", to: "var/lib/dpkg" });
     expect(undo).toContainEqual({ op: "move", from: "usr/lib/modules/6.1/vmlinuz", to: "boot/vmlinuz-6.1" });
     expect(undo).toContainEqual({ op: "move", from: "usr/lib/modules/6.1/initramfs.img", to: "boot/initrd.img-6.1" });
+    expect(undo).toContainEqual({ op: "move", from: "usr/lib/modules/6.1/config", to: "boot/config-6.1" });
+    expect(undo.some((o) => o.op === "move" && o.to === "boot/System.map-6.1")).toBe(false);
   });
 });
 
@@ -340,6 +355,8 @@ describe("reshape on a tree", () => {
     expect(readdirSync(join(root, "boot"))).toEqual([]);
     expect(readFileSync(join(root, "usr/lib/modules/6.1-test/vmlinuz"), "utf8")).toBe("kernel");
     expect(readFileSync(join(root, "usr/lib/modules/6.1-test/initramfs.img"), "utf8")).toBe("initrd");
+    expect(readFileSync(join(root, "usr/lib/modules/6.1-test/System.map"), "utf8")).toBe("map");
+    expect(result.warnings).toEqual([]);
     expect(readdirSync(join(root, "var"))).toEqual(["lib"]);
     expect(readdirSync(join(root, "var/lib"))).toEqual(["dpkg"]);
     expect(readlinkSync(join(root, "var/lib/dpkg"))).toBe("../../usr/share/dpkg/database");
@@ -365,6 +382,7 @@ describe("reshape on a tree", () => {
     expect(readFileSync(join(root, "var/cache/debconf/config.dat"), "utf8")).toBe("debconf");
     expect(readFileSync(join(root, "root/.bashrc"), "utf8")).toBe("bashrc");
     expect(readFileSync(join(root, "boot/vmlinuz-6.1-test"), "utf8")).toBe("kernel");
+    expect(readdirSync(join(root, "boot")).sort()).toEqual(["System.map-6.1-test", "initrd.img-6.1-test", "vmlinuz-6.1-test"]);
     expect(existsSync(join(root, "var/lib/apt/lists/partial"))).toBe(true);
     expect(existsSync(join(root, "usr/share/factory/var"))).toBe(false);
 

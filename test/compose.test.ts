@@ -243,6 +243,9 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     const modules = ls(`/usr/lib/modules/${kver}`);
     expect(modules).toMatch(new RegExp(`/usr/lib/modules/${kver.replace(/\./g, "\\.")}/vmlinuz$`, "m"));
     expect(modules).toMatch(/\/initramfs\.img$/m);
+    // What else the kernel package put in /boot (dpkg --verify would miss it otherwise).
+    expect(modules).toMatch(/\/System\.map$/m);
+    expect(modules).toMatch(/\/config$/m);
     expect(ostree("cat", `--repo=${repo}`, "debian/bookworm", "/usr/share/dpkg/database/status")).toContain("Package: systemd\n");
     expect(ostree("cat", `--repo=${repo}`, "debian/bookworm", "/usr/lib/os-release")).toContain("VERSION_CODENAME=bookworm");
     // /etc/os-release is the relative link ../usr/lib/os-release: right again once /usr/etc is /etc

@@ -3,7 +3,8 @@
 // Node; reshape.ts scans the tree and applies the plan.
 //
 // The shape:
-//   /etc -> /usr/etc; /boot emptied, kernel and initramfs at /usr/lib/modules/$kver/{vmlinuz,initramfs.img};
+//   /etc -> /usr/etc; /boot emptied, kernel, initramfs, System.map and config at
+//   /usr/lib/modules/$kver/{vmlinuz,initramfs.img,System.map,config} (as Fedora ships them);
 //   /home /root /opt /srv /mnt /media and /usr/local are links into /var (or /run) as OSTree does it;
 //   /dev /proc /sys /run /tmp are empty; /sysroot, /ostree -> sysroot/ostree, prepare-root.conf;
 //   the dpkg database lives at /usr/share/dpkg/database; /var holds only the link
@@ -61,6 +62,18 @@ export const EMPTY_DIRS: Readonly<Record<string, number>> = {
 
 const KERNEL_LINKS = ["vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"];
 
+/**
+ * A kernel's files in /boot (NAME-$kver) and their names in /usr/lib/modules/$kver. Only vmlinuz
+ * and the initramfs boot; System.map and config move along because the kernel package owns them
+ * (`dpkg --verify`) and tools read them (perf, DKMS builds).
+ */
+export const KERNEL_FILES: readonly { boot: string; modules: string }[] = [
+  { boot: "vmlinuz", modules: "vmlinuz" },
+  { boot: "initrd.img", modules: "initramfs.img" },
+  { boot: "System.map", modules: "System.map" },
+  { boot: "config", modules: "config" },
+];
+
 export interface TopScan {
   /** Root-level entries. */
   top: Entry[];
@@ -102,8 +115,9 @@ export function planTop(scan: TopScan): TopPlan {
     throw new ReshapeError("not a root filesystem: neither /etc nor /usr/etc exists");
   }
 
-  // Kernels: /boot/vmlinuz-$kver and /boot/initrd.img-$kver -> /usr/lib/modules/$kver/
+  // Kernels: /boot/vmlinuz-$kver and its other files (KERNEL_FILES) -> /usr/lib/modules/$kver/
   const kernels = new Set<string>();
+  const moved = new Set<string>();
   for (const e of scan.boot) {
     const name = e.path.slice("boot/".length);
     const m = name.match(/^vmlinuz-(.+)$/);
@@ -112,13 +126,22 @@ export function planTop(scan: TopScan): TopPlan {
       if (!scan.modules.includes(kver)) warnings.push(`kernel ${kver} has no /usr/lib/modules/${kver}`);
       kernels.add(kver);
       ops.push({ op: "mkdir", path: `usr/lib/modules/${kver}`, mode: 0o755 });
-      ops.push({ op: "move", from: e.path, to: `usr/lib/modules/${kver}/vmlinuz` });
-      const initrd = scan.boot.find((b) => b.path === `boot/initrd.img-${kver}` && b.type === "file");
-      if (initrd) ops.push({ op: "move", from: initrd.path, to: `usr/lib/modules/${kver}/initramfs.img` });
-      else warnings.push(`kernel ${kver} has no initramfs (/boot/initrd.img-${kver})`);
+      for (const f of KERNEL_FILES) {
+        const from = `boot/${f.boot}-${kver}`;
+        if (scan.boot.some((b) => b.path === from && b.type === "file")) {
+          ops.push({ op: "move", from, to: `usr/lib/modules/${kver}/${f.modules}` });
+          moved.add(from);
+        } else if (f.boot === "initrd.img") {
+          warnings.push(`kernel ${kver} has no initramfs (/${from})`);
+        }
+      }
     }
   }
   for (const name of KERNEL_LINKS) if (top.get(name)?.type === "symlink") ops.push({ op: "remove", path: name });
+  // /boot is emptied below: say what goes (the links some systems keep there are made again by the
+  // kernel's postinst on the next install).
+  const dropped = scan.boot.filter((e) => !moved.has(e.path) && !(e.type === "symlink" && KERNEL_LINKS.includes(e.path.slice("boot/".length))));
+  if (dropped.length) warnings.push(`dropped from /boot, which is committed empty: ${dropped.map((e) => e.path.slice("boot/".length)).join(", ")}`);
 
   // The dpkg database moves under /usr; /var/lib/dpkg becomes a link to it.
   if (scan.varLibDpkg?.type === "dir") {
@@ -286,8 +309,8 @@ function mode4(mode: number): string {
 export interface UndoScan {
   /** Lines of our tmpfiles.d file, including the recorded ones. */
   lines: TmpfilesLine[];
-  /** Kernel versions with a vmlinuz in usr/lib/modules. */
-  kernels: { kver: string; initramfs: boolean }[];
+  /** Kernel versions with a vmlinuz in usr/lib/modules, and which KERNEL_FILES (their `modules` names) are there. */
+  kernels: { kver: string; files: string[] }[];
   usrEtc: boolean;
   etc: boolean;
   dpkgDatabase: boolean;
@@ -318,8 +341,9 @@ export function planUndo(scan: UndoScan): Op[] {
   ops.push({ op: "remove", path: FACTORY_VAR });
   ops.push({ op: "remove", path: TMPFILES_CONF });
   for (const k of scan.kernels) {
-    ops.push({ op: "move", from: `usr/lib/modules/${k.kver}/vmlinuz`, to: `boot/vmlinuz-${k.kver}` });
-    if (k.initramfs) ops.push({ op: "move", from: `usr/lib/modules/${k.kver}/initramfs.img`, to: `boot/initrd.img-${k.kver}` });
+    for (const f of KERNEL_FILES) {
+      if (k.files.includes(f.modules)) ops.push({ op: "move", from: `usr/lib/modules/${k.kver}/${f.modules}`, to: `boot/${f.boot}-${k.kver}` });
+    }
   }
   return ops;
 }

@@ -20,6 +20,7 @@ import { UserError } from "../errors.ts";
 import { lstatOrUndefined } from "../fs.ts";
 import {
   DPKG_DATABASE,
+  KERNEL_FILES,
   PREPARE_ROOT_CONF,
   RECORDED_PREFIX,
   ReshapeError,
@@ -186,7 +187,10 @@ export function unreshapeTree(root: string): void {
     : [];
   const ops = planUndo({
     lines,
-    kernels: installedKernels(root).map((kver) => ({ kver, initramfs: existsSync(join(root, `usr/lib/modules/${kver}/initramfs.img`)) })),
+    kernels: installedKernels(root).map((kver) => ({
+      kver,
+      files: KERNEL_FILES.map((f) => f.modules).filter((name) => existsSync(join(root, `usr/lib/modules/${kver}/${name}`))),
+    })),
     usrEtc: existsSync(join(root, "usr/etc")),
     etc: existsSync(join(root, "etc")),
     dpkgDatabase: existsSync(join(root, DPKG_DATABASE)),
