@@ -10,7 +10,7 @@ import { parseComposeFile, parseComposeText } from "../src/compose/config.ts";
 import { bootstrapErrorLine, mmdebstrapArgs, progressStep } from "../src/compose/mmdebstrap.ts";
 import { escapeField, formatLine, parseTmpfiles, unescapeField } from "../src/compose/tmpfiles.ts";
 import { planTop, planUndo, planVar, ReshapeError, type Entry, type TopScan } from "../src/compose/reshape-plan.ts";
-import { buildMetadata, defaultVersion, parseMetadataFlag, sourceDateEpoch } from "../src/compose/metadata.ts";
+import { buildMetadata, compareVersions, defaultVersion, parseMetadataFlag, sourceDateEpoch } from "../src/compose/metadata.ts";
 import { packageList, parseDpkgQuery } from "../src/compose/packages.ts";
 import { reshapeTree, unreshapeTree } from "../src/compose/reshape.ts";
 import { gvariantText, setRef } from "../src/ostree.ts";
@@ -313,6 +313,15 @@ describe("metadata", () => {
     expect(gvariantText(["a'b", "c"])).toBe("['a\\'b', 'c']");
     expect(gvariantText([])).toBe("@as []");
     expect(gvariantText(true)).toBe("true");
+  });
+  it("names the newest kernel in ostree.linux, comparing versions as dpkg does", () => {
+    const linux = (kernels: string[]) => buildMetadata({ kernels, packages: [], time: 0 })["ostree.linux"];
+    expect(linux(["6.1.0-10-amd64", "6.1.0-9-amd64"])).toBe("6.1.0-10-amd64");
+    expect(linux(["6.1.0-9-amd64", "6.1.0-10-amd64"])).toBe("6.1.0-10-amd64");
+    expect(linux(["6.12.1-amd64", "6.2.16-amd64", "5.10.0-28-amd64"])).toBe("6.12.1-amd64");
+    const sorted = ["1.0~rc1", "1.0", "1.0a", "1.0+b1", "1.00.1", "1.1", "1.9", "1.10", "6.1.0-9-amd64", "6.1.0-10-amd64", "6.1.0-10-rt-amd64"];
+    expect([...sorted].reverse().sort(compareVersions)).toEqual(sorted);
+    expect(compareVersions("1.01", "1.1")).toBe(0);
   });
   it("reads dpkg-query output", () => {
     const pkgs = parseDpkgQuery("ii \tlibc6\tamd64\t2.36\nrc \told\tamd64\t1\nii \tlibc6\ti386\t2.36\nii \ttzdata\tall\t2024a\n");

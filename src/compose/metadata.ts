@@ -11,6 +11,7 @@ export interface MetadataInput {
   arch?: string;
   variant?: string;
   version?: string;
+  /** Kernel versions with /usr/lib/modules/$kver/vmlinuz (reshape.ts, installedKernels). */
   kernels: string[];
   packages: string[];
   /** Seconds since the epoch, for the default version (SOURCE_DATE_EPOCH or now). */
@@ -32,13 +33,47 @@ export function buildMetadata(input: MetadataInput): Record<string, MetadataValu
   delete meta["ostree.linux"];
   if (input.kernels.length > 0) {
     meta["ostree.bootable"] = true;
-    meta["ostree.linux"] = [...input.kernels].sort().pop()!;
+    // The newest: 6.1.0-10-amd64 over 6.1.0-9-amd64, which a plain sort() puts last.
+    meta["ostree.linux"] = [...input.kernels].sort(compareVersions).pop()!;
   }
   if (input.release) meta["apt-ostree.release"] = input.release;
   if (input.arch) meta["apt-ostree.architecture"] = input.arch;
   if (input.variant) meta["apt-ostree.variant"] = input.variant;
   meta["apt-ostree.packages"] = [...input.packages].sort(byName);
   return meta;
+}
+
+/**
+ * dpkg's order of version strings (upstream or revision part, as dpkg's verrevcmp): runs of digits
+ * compare as numbers, the text between them character by character, letters before other
+ * characters and `~` before anything, even the end ("1.0~rc1" < "1.0").
+ */
+export function compareVersions(a: string, b: string): number {
+  const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+  const order = (c: string | undefined) =>
+    c === undefined || isDigit(c) ? 0 : c === "~" ? -1 : /[A-Za-z]/.test(c) ? c.charCodeAt(0) : c.charCodeAt(0) + 256;
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    while ((i < a.length && !isDigit(a[i])) || (j < b.length && !isDigit(b[j]))) {
+      const diff = order(a[i]) - order(b[j]);
+      if (diff) return diff;
+      i++;
+      j++;
+    }
+    while (a[i] === "0") i++;
+    while (b[j] === "0") j++;
+    let first = 0;
+    while (isDigit(a[i]) && isDigit(b[j])) {
+      first ||= a.charCodeAt(i) - b.charCodeAt(j);
+      i++;
+      j++;
+    }
+    if (isDigit(a[i])) return 1;
+    if (isDigit(b[j])) return -1;
+    if (first) return first;
+  }
+  return 0;
 }
 
 /** `--metadata KEY=VALUE`: true/false become booleans, everything else stays a string. */
