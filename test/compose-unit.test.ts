@@ -2,7 +2,7 @@
 // and errors, tmpfiles.d lines, the reshape plan, metadata; plus the reshape round trip
 // (reshape -> undo -> reshape) on a small synthetic tree.
 import { describe, expect, it, afterAll } from "vitest";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { archiveSources, checkArchitecture, checkVariant, defaultMirror, findRelease, knownReleaseNames, runsNatively } from "../src/compose/releases.ts";
@@ -267,6 +267,15 @@ describe("reshape plan", () => {
     expect(text).not.toMatch(/InRelease|pkgcache|dpkg\.log|junk/);
     expect(plan.ops).toContainEqual({ op: "move", from: "var/lib/apt/extended_states", to: "usr/share/factory/var/lib/apt/extended_states" });
     expect(plan.ops).toContainEqual({ op: "emptyDir", path: "var", mode: 0o755 });
+    // The factory's directories are made with the mode and owner of theirs in /var, before the file moves in.
+    const home = planVar([dir("var"), dir("var/home"), dir("var/home/alice", 0o700, 1000, 1001), file("var/home/alice/notes")], new Set());
+    expect(home.ops.slice(0, 4)).toEqual([
+      { op: "mkdir", path: "usr/share/factory/var", mode: 0o755, uid: 0, gid: 0 },
+      { op: "mkdir", path: "usr/share/factory/var/home", mode: 0o755, uid: 0, gid: 0 },
+      { op: "mkdir", path: "usr/share/factory/var/home/alice", mode: 0o700, uid: 1000, gid: 1001 },
+      { op: "move", from: "var/home/alice/notes", to: "usr/share/factory/var/home/alice/notes" },
+    ]);
+    expect(home.tmpfiles).toContain("d /var/home/alice 0700 1000 1001 -");
     expect(plan.ops).toContainEqual({ op: "symlink", path: "var/lib/dpkg", target: "../../usr/share/dpkg/database" });
     const undo = planUndo({ lines: parseTmpfiles(text, "#apt-ostree:"), kernels: [{ kver: "6.1", files: ["vmlinuz", "initramfs.img", "config"] }], usrEtc: true, etc: false, dpkgDatabase: true });
     expect(undo[0]).toEqual({ op: "move", from: "usr/etc", to: "etc" });
@@ -351,7 +360,11 @@ describe("reshape on a tree", () => {
     put(root, "boot/initrd.img-6.1-test", "initrd");
     put(root, "boot/System.map-6.1-test", "map");
     put(root, "home/user/.profile", "profile");
+    put(root, "home/alice/notes", "private");
+    chmodSync(join(root, "home/alice"), 0o700);
+    chownSync(join(root, "home/alice"), 1000, 1001);
     put(root, "root/.bashrc", "bashrc");
+    chmodSync(join(root, "root"), 0o700);
     put(root, "tmp/junk", "junk");
     symlinkSync("boot/vmlinuz-6.1-test", join(root, "vmlinuz"));
     symlinkSync("/run", join(root, "var/run"));
@@ -378,7 +391,18 @@ describe("reshape on a tree", () => {
     for (const d of ["dev", "proc", "sys", "run", "tmp", "sysroot"]) expect(readdirSync(join(root, d))).toEqual([]);
     expect(lstatSync(join(root, "tmp")).mode & 0o7777).toBe(0o1777);
     expect(readFileSync(join(root, "usr/share/factory/var/roothome/.bashrc"), "utf8")).toBe("bashrc");
+    // Private directories stay private in the factory (under /usr, which everyone can read) and in
+    // the lines that make them again.
+    const owner = (path: string) => {
+      const st = lstatSync(join(root, path));
+      return `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+    };
+    expect(owner("usr/share/factory/var/roothome")).toBe("700 0:0");
+    expect(owner("usr/share/factory/var/home/alice")).toBe("700 1000:1001");
+    expect(owner("usr/share/factory/var/home")).toBe("755 0:0");
     const conf = readFileSync(join(root, "usr/lib/tmpfiles.d/apt-ostree-var.conf"), "utf8");
+    expect(conf).toContain("d /var/roothome 0700 0 0 -");
+    expect(conf).toContain("d /var/home/alice 0700 1000 1001 -");
     expect(conf).toContain("C /var/home/user/.profile - - - - /usr/share/factory/var/home/user/.profile");
     expect(conf).toContain("L /var/run - - - - /run");
     expect(conf).not.toContain("junk_Packages");
@@ -390,6 +414,8 @@ describe("reshape on a tree", () => {
     expect(existsSync(join(root, "usr/share/dpkg/database"))).toBe(false);
     expect(readFileSync(join(root, "var/cache/debconf/config.dat"), "utf8")).toBe("debconf");
     expect(readFileSync(join(root, "root/.bashrc"), "utf8")).toBe("bashrc");
+    expect(owner("var/roothome")).toBe("700 0:0");
+    expect(owner("var/home/alice")).toBe("700 1000:1001");
     expect(readFileSync(join(root, "boot/vmlinuz-6.1-test"), "utf8")).toBe("kernel");
     expect(readdirSync(join(root, "boot")).sort()).toEqual(["System.map-6.1-test", "initrd.img-6.1-test", "vmlinuz-6.1-test"]);
     expect(existsSync(join(root, "var/lib/apt/lists/partial"))).toBe(true);

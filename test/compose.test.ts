@@ -255,6 +255,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(tmpfiles).toContain("L /var/lib/dpkg - - - - ../../usr/share/dpkg/database");
     expect(tmpfiles).toContain("C /var/lib/apt/extended_states - - - - /usr/share/factory/var/lib/apt/extended_states");
     expect(tmpfiles).toContain("d /var/roothome 0700 0 0 -");
+    // /root's files wait in the factory, under /usr which everyone can read: its directory is as private as /root.
+    expect(ostree("ls", "-d", `--repo=${repo}`, "debian/bookworm", "/usr/share/factory/var/roothome")).toMatch(/^d00700 0 0 /);
     expect(ostree("ls", `--repo=${repo}`, "debian/bookworm", "/usr/local")).toContain("/usr/local -> ../var/usrlocal");
     expect(tmpfiles).toMatch(/^d \/var\/usrlocal\/bin \d+ \d+ \d+ -$/m);
     expect(ostree("show", `--repo=${repo}`, "debian/bookworm")).toContain("Date:  2023-11-14 22:13:20 +0000");

@@ -262,6 +262,17 @@ export function planVar(entries: Entry[], declared: ReadonlySet<string>): VarPla
   const recorded: TmpfilesLine[] = [];
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const dropped: string[] = [];
+  // The factory's directories take the mode and owner of theirs in /var (a 0700 home stays
+  // private under /usr too), made as the first file below them moves there.
+  const dirs = new Map(sorted.filter((e) => e.type === "dir").map((e) => [e.path, e]));
+  const made = new Set<string>();
+  const factoryDir = (dir: string) => {
+    if (made.has(dir)) return;
+    if (dir !== "var") factoryDir(dir.slice(0, dir.lastIndexOf("/")));
+    made.add(dir);
+    const e = dirs.get(dir);
+    ops.push({ op: "mkdir", path: FACTORY_VAR + dir.slice("var".length), mode: e ? e.mode & 0o7777 : 0o755, uid: e?.uid, gid: e?.gid });
+  };
   for (const e of sorted) {
     if (e.path === "var") continue;
     if (dropped.some((d) => e.path.startsWith(d + "/"))) continue;
@@ -277,6 +288,7 @@ export function planVar(entries: Entry[], declared: ReadonlySet<string>): VarPla
       line = { type: "L", path: abs, argument: e.target ?? "" };
     } else {
       const factory = `${FACTORY_VAR}/${e.path.slice("var/".length)}`;
+      factoryDir(e.path.slice(0, e.path.lastIndexOf("/")));
       ops.push({ op: "move", from: e.path, to: factory });
       line = { type: "C", path: abs, argument: "/" + factory };
     }
