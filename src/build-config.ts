@@ -18,9 +18,10 @@ const command = (flag: string) =>
 /** Docker refuses images of more than 127-128 layers; ostree-ext stops at 64 by default. */
 export const MAX_LAYERS = 100;
 /**
- * Package layers by default: an update of one package changes one layer, and a registry takes the
- * layers of a push in parallel. Eight keep the layers large (the kernel alone, the rest in groups of
- * ~50 MB for a 1 GiB tree) and the split costs no measurable export time (see README, Benchmark).
+ * Package layers by default: an update of one package changes two layers (its own and the last, with
+ * the dpkg database) instead of the whole image, and a registry takes the layers of a push in
+ * parallel. Eight keep the layers large (the kernel alone, the rest in groups of ~50 MB for a 1 GiB
+ * tree) and the split costs no measurable export time (see README, Benchmark).
  */
 export const DEFAULT_MAX_LAYERS = 8;
 

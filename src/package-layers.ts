@@ -1,7 +1,8 @@
 // Splitting a root filesystem into layers by dpkg package. An update of one package then changes
-// one layer, and a registry takes the layers in parallel. The files of each group of packages
-// form a layer; everything no package owns (generated files, the dpkg database, kernels moved by
-// compose) forms the last one.
+// two layers, the one it is in and the last, and a registry takes the layers in parallel. The files of each
+// group of packages form a layer; everything no package owns (generated files, the dpkg database,
+// which every update changes) forms the last one. The kernel files compose moved to
+// /usr/lib/modules/$kver count as the kernel package's.
 //
 // Which group a package lands in must not depend on the other packages, or every update would
 // reshuffle the layers: the largest packages get a layer each, the others go to a group chosen by
@@ -96,6 +97,27 @@ function usrMergeLinks(tree: string): Map<string, string> {
 }
 
 /**
+ * Where compose moved a kernel package's /boot/{vmlinuz,System.map,config}-$kver
+ * (usr/lib/modules/$kver, src/compose/reshape-plan.ts), and the initramfs generated for that
+ * kernel: list lines for the package's layer, or they would be left to the last layer and change it
+ * with every kernel update. Only those the tree has, when it has the kernel's module directory; a
+ * commit's planning skeleton (src/ostree.ts) has none and cannot tell: then all of them, as a listed
+ * path the tree lacks is only a line the core finds nothing for (as /boot/vmlinuz-$kver itself).
+ */
+function movedKernelFiles(tree: string, list: string): string {
+  if (!list.includes("/boot/")) return "";
+  let out = "";
+  for (const [, name, kver] of list.matchAll(/^\/boot\/(vmlinuz|System\.map|config)-([^/\n]+)$/gm)) {
+    const dir = `usr/lib/modules/${kver}`;
+    const known = lstatOrUndefined(join(tree, dir))?.isDirectory();
+    for (const moved of name === "vmlinuz" ? [name, "initramfs.img"] : [name]) {
+      if (!known || lstatOrUndefined(join(tree, dir, moved))) out += `/${dir}/${moved}\n`;
+    }
+  }
+  return out;
+}
+
+/**
  * Plans the layers of a tree: at most `maxLayers`, the last holding what no package owns. Undefined
  * when the tree has no dpkg database (or no packages), which makes one layer.
  */
@@ -119,7 +141,7 @@ export function planPackageLayers(tree: string, maxLayers: number): PackageLayer
       }
     }
     const texts = listOf.get(p.name) ?? [];
-    texts.push(text.endsWith("\n") ? text : `${text}\n`);
+    texts.push((text.endsWith("\n") ? text : `${text}\n`) + movedKernelFiles(tree, text));
     listOf.set(p.name, texts);
     sizes.set(p.name, (sizes.get(p.name) ?? 0) + p.installedSize);
   }

@@ -416,6 +416,9 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(seen.get("usr/bin/bash")).toBe(layers.findIndex((l) => l.packages?.includes("bash")));
     expect(seen.get("etc/os-release") !== undefined).toBe(true);
     expect(seen.get("usr/share/dpkg/database/status")).toBe(layers.length - 1);
+    // What compose moved out of /boot, and the initramfs, go with the kernel package (not to the last layer).
+    const kver = layers[0].packages![0].slice("linux-image-".length);
+    for (const f of ["vmlinuz", "initramfs.img", "System.map", "config"]) expect(seen.get(`usr/lib/modules/${kver}/${f}`), f).toBe(0);
     ociImageToolValidate(out, "latest");
     // Unpacked, the layers give exactly the tree of the one-layer image.
     const bundle = join(tmp.path, "bundle-split");

@@ -65,6 +65,34 @@ describe("planPackageLayers", () => {
     expect(planPackageLayers(join(tmp.path, "empty"), 4)).toBeUndefined();
   });
 
+  it("puts the kernel files compose moved to /usr/lib/modules/$kver, and the initramfs, in the kernel package's layer", () => {
+    const kver = "6.1.0-9-amd64";
+    const make = (name: string, moved: string[]) => {
+      const tree = join(tmp.path, name);
+      const info = join(tree, "usr/share/dpkg/database/info");
+      mkdirSync(info, { recursive: true });
+      writeFileSync(join(tree, "usr/share/dpkg/database/status"), [status(`linux-image-${kver}`, 400000), status("bash", 7000)].join("\n"));
+      const boot = ["vmlinuz", "System.map", "config"].map((n) => `/boot/${n}-${kver}`).join("\n");
+      writeFileSync(join(info, `linux-image-${kver}:amd64.list`), `/.\n/boot\n${boot}\n/usr/lib/modules/${kver}\n/usr/lib/modules/${kver}/kernel/fs.ko\n`);
+      writeFileSync(join(info, "bash:amd64.list"), "/.\n/usr/bin/bash\n/usr/share/doc/bash/boot/config-x\n");
+      for (const f of moved) {
+        mkdirSync(join(tree, "usr/lib/modules", kver), { recursive: true });
+        writeFileSync(join(tree, "usr/lib/modules", kver, f), f);
+      }
+      return planPackageLayers(tree, 3)!;
+    };
+    // A composed tree: what compose moved there (this one has no config), the initramfs with them.
+    const composed = make("kernel-tree", ["vmlinuz", "System.map", "initramfs.img"]);
+    expect(composed.packages).toEqual([[`linux-image-${kver}`], ["bash"]]);
+    expect(composed.lists[0].split("\n").slice(-4)).toEqual([`/usr/lib/modules/${kver}/vmlinuz`, `/usr/lib/modules/${kver}/initramfs.img`, `/usr/lib/modules/${kver}/System.map`, ""]);
+    expect(composed.lists[1]).toBe("/.\n/usr/bin/bash\n/usr/share/doc/bash/boot/config-x\n");
+    // A commit's planning skeleton has no /usr/lib/modules to tell: all of them (the core skips what is not there).
+    const skeleton = make("kernel-skeleton", []);
+    expect(skeleton.lists[0].split("\n").filter((l) => l.startsWith(`/usr/lib/modules/${kver}/`) && !l.endsWith(".ko")).sort()).toEqual(
+      ["System.map", "config", "initramfs.img", "vmlinuz"].map((n) => `/usr/lib/modules/${kver}/${n}`),
+    );
+  });
+
   it("never follows a symlinked database out of the tree", () => {
     const tree = join(tmp.path, "escape");
     mkdirSync(join(tree, "var/lib"), { recursive: true });
