@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run demo`: the main job end to end, on defaults that need nothing from the user.
-#   1. compose a small Debian bookworm system with mmdebstrap and commit it to a new local OSTree
-#      repository (apt-ostree compose base);
+#   1. compose a small Debian bookworm system (minbase, systemd and a kernel) with mmdebstrap and
+#      commit it to a new local OSTree repository (apt-ostree compose base);
 #   2. export the commit as a bootc-labelled OCI image (apt-ostree oci build);
 #   3. check it with the real consumers (skopeo inspect, oci-image-tool validate, umoci unpack);
 #   4. push it to a throwaway local registry and pull it back (apt-ostree oci push / pull).
@@ -15,9 +15,10 @@ demo=${DEMO_DIR:-/var/tmp/apt-ostree-demo}
 rm -rf "$demo" && mkdir -p "$demo"
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "compose: bookworm minbase into $demo/repo (ref demo/bookworm)"
+step "compose: bookworm minbase with systemd and a kernel into $demo/repo (ref demo/bookworm)"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-"$bin" compose base --release bookworm --variant minbase --repo "$demo/repo" --ref demo/bookworm
+"$bin" compose base --release bookworm --variant minbase --include "systemd,linux-image-$(dpkg --print-architecture)" \
+  --repo "$demo/repo" --ref demo/bookworm
 
 step "oci build: the commit as a bootc-labelled OCI image layout"
 "$bin" oci build --source demo/bookworm --repo "$demo/repo" --output "oci:$demo/image:latest" --bootc --json | tee "$demo/build.json"

@@ -202,7 +202,10 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
       // a flag that is off by default; the action only tests for false.
       cmd.options[cmd.options.length - 1].config.default = undefined;
     }
-    else cmd.option("--purge", "also remove configuration files");
+    else {
+      cmd.option("--purge", "also remove configuration files");
+      cmd.option("--autoremove", "also remove the packages installed as dependencies that nothing needs any more");
+    }
     commonFlags(cmd, false);
     cmd.action(async (packages: string[], options: Record<string, unknown>) => {
       const config = await loadConfig(options.config);
@@ -222,6 +225,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
           // cac turns --no-X into X: false
           noInstallRecommends: options.installRecommends === false,
           purge: Boolean(options.purge),
+          autoremove: Boolean(options.autoremove),
         }),
       );
       print(result, json, ctx);

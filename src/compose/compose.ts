@@ -279,6 +279,8 @@ export interface AptOptions extends CommonOptions {
   from: string;
   noInstallRecommends?: boolean;
   purge?: boolean;
+  /** remove: also the packages nothing needs any more (apt-get --autoremove). */
+  autoremove?: boolean;
 }
 
 export async function composeApt(o: AptOptions): Promise<ComposeResult> {
@@ -317,7 +319,7 @@ export async function composeApt(o: AptOptions): Promise<ComposeResult> {
         const result = await runInRoot(tree, args, onLine);
         if (result.code !== 0) throw toolError("apt-get install", result.stderr, result.code);
       } else {
-        const args = ["apt-get", o.purge ? "purge" : "remove", "-y", "--", ...o.packages];
+        const args = ["apt-get", o.purge ? "purge" : "remove", "-y", ...(o.autoremove ? ["--autoremove"] : []), "--", ...o.packages];
         const result = await runInRoot(tree, args, onLine);
         if (result.code !== 0) throw toolError(`apt-get ${o.purge ? "purge" : "remove"}`, result.stderr, result.code);
       }
