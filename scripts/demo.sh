@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run demo`: the main job end to end, on defaults that need nothing from the user.
-#   1. compose a small Debian bookworm system (minbase, systemd and a kernel) with mmdebstrap and
+#   1. compose a small Debian bookworm system (minbase, systemd as init and a kernel) with mmdebstrap and
 #      commit it to a new local OSTree repository (apt-ostree compose base);
 #   2. export the commit as a bootc-labelled OCI image (apt-ostree oci build);
 #   3. check it with the real consumers (skopeo inspect, oci-image-tool validate, umoci unpack);
@@ -17,7 +17,7 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "compose: bookworm minbase with systemd and a kernel into $demo/repo (ref demo/bookworm)"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-"$bin" compose base --release bookworm --variant minbase --include "systemd,linux-image-$(dpkg --print-architecture)" \
+"$bin" compose base --release bookworm --variant minbase --include "systemd,systemd-sysv,linux-image-$(dpkg --print-architecture)" \
   --repo "$demo/repo" --ref demo/bookworm
 
 step "oci build: the commit as a bootc-labelled OCI image layout"

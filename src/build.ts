@@ -1,7 +1,7 @@
 // `oci build` as a library call: an OSTree commit or a directory in, an OCI image out (layout,
 // oci-archive or docker-archive). The layer is written by the native core in one pass straight into
 // a temporary layout beside the output, which becomes the output only when everything succeeded.
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { allSettledOrThrow, onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
@@ -9,7 +9,7 @@ import { hostDebianArch, isKnownArch, platformForDebianArch } from "./arch.ts";
 import { buildConfig, buildManifest, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputTarget, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
-import { checkout, commitHasKernel, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { checkout, commitHasKernel, commitHasPath, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { DPKG_DATABASE_PATHS, planPackageLayers } from "./package-layers.ts";
@@ -126,6 +126,16 @@ async function hasKernel(source: ExportSource, commit: CommitInfo | undefined, o
   }
 }
 
+/** Whether the tree has /sbin/init (an entry: it is a symlink to systemd, absolute in the tree). */
+async function hasInit(source: ExportSource, commit: CommitInfo | undefined, options: BuildOptions): Promise<boolean> {
+  const paths = ["usr/sbin/init", "sbin/init"];
+  if (commit && options.source.kind === "ostree") {
+    for (const path of paths) if (await commitHasPath(options.source.repo, commit.checksum, `/${path}`)) return true;
+    return false;
+  }
+  return paths.some((path) => lstatSync(join(source.planDir, path), { throwIfNoEntry: false }) !== undefined);
+}
+
 /** `keep`: the source (tree or repository), which the output must not replace. */
 async function exportTree(options: BuildOptions, source: ExportSource, commit: CommitInfo | undefined, keep: string[]): Promise<BuildResult> {
   const tree = source.planDir;
@@ -133,7 +143,8 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
   // Before any work: a commit may name an architecture no image can carry.
   const commitArch = typeof commit?.metadata["apt-ostree.architecture"] === "string" ? (commit.metadata["apt-ostree.architecture"] as string) : undefined;
   // The programs in the commit are of its architecture: another label would make a broken image.
-  if (options.arch && commitArch && options.arch !== commitArch) {
+  // (One no image can carry is named by --arch, as the error below asks.)
+  if (options.arch && commitArch && isKnownArch(commitArch) && options.arch !== commitArch) {
     throw new UserError(`--arch ${options.arch} contradicts the commit's architecture ${commitArch} (apt-ostree.architecture)`, ExitCode.Usage);
   }
   const arch = options.arch ?? commitArch ?? hostDebianArch();
@@ -155,6 +166,11 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
     if (options.bootc && !(await hasKernel(source, commit, options))) {
       warnings.push("--bootc: the tree has no kernel (no /usr/lib/modules/*/vmlinuz); bootc cannot boot this image");
     }
+    // As fedora-bootc and the other bootc base images: cmd /sbin/init, so that `podman run IMAGE`
+    // boots it in a container; only where there is one (Debian's comes with systemd-sysv).
+    const bootcCmd = options.bootc && !options.settings.cmd && !options.settings.entrypoint;
+    const init = bootcCmd && (await hasInit(source, commit, options));
+    if (bootcCmd && !init) warnings.push("--bootc: the tree has no /sbin/init (Debian's is in systemd-sysv), so the image gets no cmd");
     if (commit !== undefined && !usrEtcAsEtc && existsSync(join(tree, "usr", "etc"))) {
       warnings.push("the commit has both /etc and /usr/etc: both are written as they are, /usr/etc not as /etc (ostree would not deploy such a commit)");
     }
@@ -237,8 +253,7 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       exposedPorts: options.settings.exposedPorts ?? [],
       volumes: options.settings.volumes ?? [],
       entrypoint: options.settings.entrypoint,
-      // As fedora-bootc and the other bootc base images: `podman run IMAGE` boots it in a container.
-      cmd: options.settings.cmd ?? (options.bootc && !options.settings.entrypoint ? ["/sbin/init"] : undefined),
+      cmd: options.settings.cmd ?? (init ? ["/sbin/init"] : undefined),
       user: options.settings.user,
       workdir: options.settings.workdir,
       stopSignal: options.settings.stopSignal,

@@ -284,10 +284,9 @@ export function gvariantString(value: string): string {
 }
 
 /** GVariant text for the metadata value kinds compose writes. */
-export function gvariantText(value: string | boolean | number | string[]): string {
+export function gvariantText(value: string | boolean | string[]): string {
   if (typeof value === "string") return gvariantString(value);
   if (typeof value === "boolean") return value ? "true" : "false";
-  if (typeof value === "number") return Number.isInteger(value) ? `int64 ${value}` : `${value}`;
   return value.length ? `[${value.map(gvariantString).join(", ")}]` : "@as []";
 }
 
@@ -296,7 +295,8 @@ export interface CommitTreeOptions {
   parent?: string;
   /** Seconds since the epoch. */
   timestamp?: number;
-  metadata?: Record<string, string | boolean | number | string[]>;
+  /** No numbers: ostree's --add-metadata stores them byte-swapped (ostree 2022.7 reads `int64 1` back as 72057594037927936). */
+  metadata?: Record<string, string | boolean | string[]>;
   /** Delete the tree's content as it is committed (it is a temporary build tree). */
   consume?: boolean;
   /**
@@ -318,9 +318,7 @@ export async function commitTree(repo: string, dir: string, options: CommitTreeO
   if (options.consume) args.push("--consume");
   if (options.bindRef) args.push(`--bind-ref=${options.bindRef}`);
   for (const [key, value] of Object.entries(options.metadata ?? {})) {
-    // Numbers as strings: ostree's --add-metadata stores them byte-swapped (ostree 2022.7 reads
-    // back `int64 1` as 72057594037927936), and every reader of such metadata would get that.
-    if (typeof value === "string" || typeof value === "number") args.push(`--add-metadata-string=${key}=${value}`);
+    if (typeof value === "string") args.push(`--add-metadata-string=${key}=${value}`);
     else args.push(`--add-metadata=${key}=${gvariantText(value)}`);
   }
   const result = await run("ostree", args);
@@ -351,14 +349,17 @@ export function repoModeOf(repo: string): string | undefined {
   }
 }
 
-/** Whether a commit has /usr/lib/modules/$kver/vmlinuz for some kernel version (two `ostree ls` calls). */
+/** Whether a commit has an entry at `path` (not following a symlink on the way: /sbin is one with merged /usr). */
+export async function commitHasPath(repo: string, checksum: string, path: string): Promise<boolean> {
+  return (await run("ostree", ["ls", `--repo=${repo}`, checksum, path])).code === 0;
+}
+
+/** Whether a commit has /usr/lib/modules/$kver/vmlinuz for some kernel version. */
 export async function commitHasKernel(repo: string, checksum: string): Promise<boolean> {
   const listed = await run("ostree", ["ls", `--repo=${repo}`, checksum, "/usr/lib/modules"]);
   if (listed.code !== 0) return false;
   const versions = listed.stdout.split("\n").filter((l) => l.startsWith("d")).map((l) => l.split(" ").pop()!).filter((p) => p !== "/usr/lib/modules");
-  for (const dir of versions) {
-    if ((await run("ostree", ["ls", `--repo=${repo}`, checksum, `${dir}/vmlinuz`])).code === 0) return true;
-  }
+  for (const dir of versions) if (await commitHasPath(repo, checksum, `${dir}/vmlinuz`)) return true;
   return false;
 }
 

@@ -138,6 +138,17 @@ describe("oci build --rootfs", () => {
     const fromArchive = await runCli(["oci", "inspect", archive, "--json"]);
     expect(fromArchive.code, fromArchive.stderr).toBe(0);
     expect(JSON.parse(fromArchive.stdout).digest).toBe(result.digest);
+    // A plain PATH:TAG destination of an existing layout adds to it, as oci:PATH:TAG (no directory "PATH:TAG").
+    const added = await runCli(["oci", "copy", `${out}:t`, `${out}:t2`]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(existsSync(`${out}:t2`)).toBe(false);
+    const refNames = JSON.parse(readFileSync(join(out, "index.json"), "utf8")).manifests.map((m: any) => m.annotations["org.opencontainers.image.ref.name"]);
+    expect(refNames.sort()).toEqual(["t", "t2"]);
+    // A directory that is no image does not shadow a registry's name: debian:bookworm beside a debian/.
+    mkdirSync(join(tmp.path, "debian"), { recursive: true });
+    const hub = await runCli(["oci", "inspect", "debian:bookworm"], { cwd: tmp.path, env: { HOME: tmp.path } });
+    if (hub.code === 0) expect(hub.stdout).toContain("docker.io/library/debian");
+    else expect(hub.stderr).toMatch(/docker\.io/);
     const bundle = join(tmp.path, "dpkg-split.bundle");
     umociUnpack(out, "t", bundle);
     expectSameTree(root, join(bundle, "rootfs"));

@@ -136,6 +136,12 @@ describe("option values as given", () => {
       const p = resolveBuildOptions({ config }, {});
       expect(p.source).toEqual({ kind: "rootfs", dir: join(dir, "../tree") });
       expect(p.target).toMatchObject({ format: "oci-archive", path: "/abs/img.tar" });
+      // What is no local output gets the error it gets as a flag.
+      writeFileSync(config, JSON.stringify({ rootfs: "t", output: "docker://localhost:5000/x:1" }));
+      expect(usage(() => resolveBuildOptions({ config }, {}))).toMatch(/^docker:\/\/localhost:5000\/x:1 is a registry image/);
+      writeFileSync(config, JSON.stringify({ rootfs: "t", output: "oci:" }));
+      expect(usage(() => resolveBuildOptions({ config }, {}))).toBe("'oci:' names no path");
+      writeFileSync(config, JSON.stringify({ rootfs: "../tree", output: "/abs/img.tar", format: "oci-archive" }));
       // Flags win, and are taken as typed.
       expect(resolveBuildOptions({ config, rootfs: "tree", output: "img" }, {}).target.path).toBe("img");
       expect(resolveBuildOptions({ config, rootfs: "tree", output: "img" }, {}).source).toEqual({ kind: "rootfs", dir: "tree" });
@@ -161,6 +167,7 @@ describe("option values as given", () => {
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o.tar", format: "docker", tag: "bad tag" }, {}))).toMatch(/^invalid docker-archive reference 'apt-ostree:bad tag'/);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "0x1" }, {}))).toBe("--level expects a whole number, got '0x1'");
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "" }).sourceDateEpoch).toBeUndefined();
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o" }, { SOURCE_DATE_EPOCH: "99999999999999" }))).toBe("SOURCE_DATE_EPOCH 99999999999999 is after the year 9999");
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", bootc: true, label: "ostree.bootable=false" }, {}))).toBe(
       "--bootc sets the label ostree.bootable=true; the label ostree.bootable=false contradicts it",
     );

@@ -65,7 +65,7 @@ describe("compose file", () => {
     expect(() => parseComposeFile({ mirror: "not a url" }, "c.json")).toThrow(/field 'mirror'/);
     expect(() => parseComposeFile({ metadata: { ok: { nested: 1 } } }, "c.json")).toThrow(/field 'metadata\.ok'/);
     expect(() => parseComposeFile({ variant: "huge" }, "c.json")).toThrow(/field 'variant'/);
-    expect(() => parseComposeFile({ packages: ["Bad Name"] }, "c.json")).toThrow(/field 'packages\[0\]': not a Debian package name/);
+    expect(() => parseComposeFile({ packages: ["Bad Name"] }, "c.json")).toThrow(/field 'packages\[0\]': not a Debian package \(a lowercase name/);
   });
   it("parses JSON text, and YAML only with a parser", () => {
     expect(parseComposeText('{"release":"trixie"}', "c.json").release).toBe("trixie");
@@ -74,6 +74,14 @@ describe("compose file", () => {
     expect(parseComposeText("release: trixie", "c.yaml", () => ({ release: "trixie" })).release).toBe("trixie");
     expect(parseComposeText('release = "trixie"', "c.toml", undefined, () => ({ release: "trixie" })).release).toBe("trixie");
     expect(() => parseComposeText('release = "trixie"', "c.toml")).toThrow(/TOML is not supported/);
+  });
+});
+
+describe("package names", () => {
+  it("takes what apt takes, and refuses what cannot be a package", async () => {
+    const { PACKAGE_NAME } = await import("../src/compose/config.ts");
+    for (const ok of ["vim", "libc6:amd64", "foo=1.2-3", "foo/bookworm-backports", "g++", "foo-", "foo+", "./x.deb", "/srv/debs/Foo_1.0.deb"]) expect(PACKAGE_NAME.test(ok), ok).toBe(true);
+    for (const bad of ["Vim", "-x", "a b", "", "foo/", "Foo.deb"]) expect(PACKAGE_NAME.test(bad), bad).toBe(false);
   });
 });
 
@@ -276,6 +284,14 @@ describe("reshape plan", () => {
       { op: "move", from: "var/home/alice/notes", to: "usr/share/factory/var/home/alice/notes" },
     ]);
     expect(home.tmpfiles).toContain("d /var/home/alice 0700 1000 1001 -");
+    // Less write and special bits for others: a sticky, world-writable /var/tmp is not one under /usr.
+    const tmp = planVar([dir("var"), dir("var/mail", 0o2775, 0, 8), file("var/mail/x"), dir("var/spool", 0o1777), file("var/spool/y")], new Set());
+    expect(tmp.ops.filter((o) => o.op === "mkdir" && (o as { path: string }).path.startsWith("usr/share/factory")).map((o) => [(o as { path: string }).path, (o as { mode: number }).mode])).toEqual([
+      ["usr/share/factory/var", 0o755],
+      ["usr/share/factory/var/mail", 0o755],
+      ["usr/share/factory/var/spool", 0o755],
+    ]);
+    expect(tmp.tmpfiles).toContain("d /var/mail 2775 0 8 -");
     expect(plan.ops).toContainEqual({ op: "symlink", path: "var/lib/dpkg", target: "../../usr/share/dpkg/database" });
     const undo = planUndo({ lines: parseTmpfiles(text, "#apt-ostree:"), kernels: [{ kver: "6.1", files: ["vmlinuz", "initramfs.img", "config"] }], usrEtc: true, etc: false, dpkgDatabase: true });
     expect(undo[0]).toEqual({ op: "move", from: "usr/etc", to: "etc" });

@@ -53,7 +53,7 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
 
   beforeAll(() => {
     // Cached between runs (test/helpers/debian.ts): bookworm minbase + systemd + a kernel.
-    kernelTarball = debianTarball({ release: "bookworm", variant: "minbase", include: ["systemd", "linux-image-amd64"] });
+    kernelTarball = debianTarball({ release: "bookworm", variant: "minbase", include: ["systemd", "systemd-sysv", "linux-image-amd64"] });
   }, SLOW);
   afterAll(() => tmp.cleanup());
 
@@ -97,8 +97,9 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     writeFileSync(join(others, "notes.txt"), "important");
     const SDE = { SOURCE_DATE_EPOCH: "99999999999999" };
     for (const [args, message, env] of [
-      [["--include", "systemd,Vim"], /^invalid package name 'Vim' in --include/],
+      [["--include", "systemd,Vim"], /^invalid package 'Vim' in --include: not a Debian package/],
       [["--mirror", "not a url"], /^invalid --mirror 'not a url': expected a URL/],
+      [["--mirror", "http://me:secret@mirror.example/debian"], /^--mirror must not hold credentials \(they would be written into the image's sources\.list\)/],
       [["--metadata", "version=9"], /^metadata key 'version' is set by compose \(use --commit-version\)$/],
       [["--metadata", "ostree.ref-binding=zzz"], /^metadata key 'ostree\.ref-binding' is set by compose$/],
       [["--metadata", "bad key=1"], /^invalid --metadata key 'bad key'/],
@@ -367,7 +368,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(arm.code).toBe(2);
     const noKernel = await runCli(["oci", "build", "--source", "debian/minbase", "--repo", repo, "--output", join(tmp.path, "img-nokernel"), "--bootc", "--json"], { timeoutMs: SLOW });
     expect(noKernel.code, noKernel.stderr).toBe(0);
-    expect(JSON.parse(noKernel.stdout).warnings).toEqual([expect.stringMatching(/^--bootc: the tree has no kernel/)]);
+    expect(JSON.parse(noKernel.stdout).warnings).toEqual([expect.stringMatching(/^--bootc: the tree has no kernel/), expect.stringMatching(/^--bootc: the tree has no \/sbin\/init/)]);
+    expect(JSON.parse(execFileSync("skopeo", ["inspect", "--config", `oci:${join(tmp.path, "img-nokernel")}`], { encoding: "utf8" })).config.Cmd).toBeUndefined();
     // By default a tree with a dpkg database is split into (at most 8) layers by package.
     expect(inspect.Layers.length).toBeGreaterThan(2);
     expect(inspect.Layers.length).toBeLessThanOrEqual(8);
@@ -375,6 +377,8 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     execFileSync("umoci", ["unpack", "--image", `${out}:latest`, bundle], { stdio: "ignore" });
     const rootfs = join(bundle, "rootfs");
     expect(readdirSync(join(rootfs, "boot"))).toEqual([]);
+    // The cmd --bootc set is there to run.
+    expect(readlinkSync(join(rootfs, "usr/sbin/init"))).toMatch(/systemd$/);
     const kernels = readdirSync(join(rootfs, "usr/lib/modules")).filter((k) => existsSync(join(rootfs, "usr/lib/modules", k, "vmlinuz")));
     expect(kernels).toHaveLength(1);
     expect(existsSync(join(rootfs, "usr/lib/modules", kernels[0], "initramfs.img"))).toBe(true);

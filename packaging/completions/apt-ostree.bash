@@ -48,8 +48,8 @@ _apt_ostree() {
     "oci inspect") opts="--raw --config --arch --os --variant --creds --authfile --cert-dir --tls-verify --json" ;;
     "oci tags") opts="--page-size --creds --authfile --cert-dir --tls-verify --json" ;;
     "compose base") opts="--release --arch --variant --include --mirror --components --keyring --no-updates --security-mirror --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
-    "compose install") opts="--from --no-install-recommends --repo --ref --force --commit-version --metadata --config --json" ;;
-    "compose remove") opts="--from --purge --autoremove --repo --ref --force --commit-version --metadata --config --json" ;;
+    "compose install") opts="--from --no-install-recommends --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
+    "compose remove") opts="--from --purge --autoremove --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
     "compose commit") opts="--rootfs --release --arch --variant --repo --repo-mode --ref --force --commit-version --metadata --config --json" ;;
     "login") opts="-u --username --password-stdin --authfile --cert-dir --tls-verify" ;;
     "logout") opts="--authfile --all" ;;

@@ -41,12 +41,6 @@ async function loadConfig(path: unknown): Promise<ComposeFile> {
   return config;
 }
 
-/** Metadata keys compose writes itself (besides apt-ostree.*). */
-const COMPUTED_METADATA = ["version", "ostree.bootable", "ostree.linux", "ostree.ref-binding"];
-/** As the compose file's `metadata` keys. */
-const METADATA_KEY = /^[A-Za-z0-9._-]+$/;
-/** As the compose file's `packages` (name, optional :arch and =version). */
-const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[^\s]+)?$/;
 
 /** An archive URL, checked before any work (mmdebstrap would fail late, with exit 1). */
 function checkMirror(url: string | undefined, flag: string): string | undefined {
@@ -60,18 +54,23 @@ function checkMirror(url: string | undefined, flag: string): string | undefined 
   if (!["http:", "https:", "file:", "copy:", "mirror+http:", "mirror+https:", "tor+http:", "tor+https:"].includes(parsed.protocol)) {
     throw usageError(`invalid ${flag} '${url}': apt cannot fetch ${parsed.protocol.replace(/:$/, "")} URLs`);
   }
+  // The URL goes into the system's sources.list, and so into every image made of it.
+  if (parsed.username || parsed.password) {
+    throw usageError(`${flag} must not hold credentials (they would be written into the image's sources.list): put them in /etc/apt/auth.conf.d/ instead`);
+  }
   return url;
 }
 
 /** Package names, checked before any work as the compose file's are. */
-function checkPackages(names: string[], flag: string): string[] {
+async function checkPackages(names: string[], flag: string): Promise<string[]> {
+  const { PACKAGE_NAME, PACKAGE_NAME_RULE } = await import("../compose/config.ts");
   const bad = names.find((n) => !PACKAGE_NAME.test(n));
-  if (bad !== undefined) throw usageError(`invalid package name '${bad}' in ${flag}: Debian package names are lowercase`);
+  if (bad !== undefined) throw usageError(`invalid package '${bad}' in ${flag}: ${PACKAGE_NAME_RULE}`);
   return names;
 }
 
-async function common(options: Record<string, unknown>, config: ComposeFile, ctx: CliContext, refRequired = true): Promise<Omit<CommonOptions, "progress">> {
-  const { parseMetadataFlag } = await import("../compose/metadata.ts");
+async function common(options: Record<string, unknown>, config: ComposeFile, ctx: CliContext, refRequired = true): Promise<Omit<CommonOptions, "progress"> & { warnings: string[] }> {
+  const [{ isComputedMetadataKey, parseMetadataFlag }, { METADATA_KEY }] = await Promise.all([import("../compose/metadata.ts"), import("../compose/config.ts")]);
   const repo = str(options.repo) ?? config.repo;
   const ref = str(options.ref) ?? config.ref;
   if (!repo) throw usageError("--repo is required (or `repo` in the compose file)");
@@ -88,17 +87,17 @@ async function common(options: Record<string, unknown>, config: ComposeFile, ctx
       throw usageError((error as Error).message);
     }
   }
-  for (const [key, value] of Object.entries(metadata)) {
+  for (const key of Object.keys(metadata)) {
     // What compose computes would silently win; ostree.ref-binding from the user would break `ostree pull`.
-    if (COMPUTED_METADATA.includes(key) || key.startsWith("apt-ostree.")) {
+    if (isComputedMetadataKey(key)) {
       throw usageError(`metadata key '${key}' is set by compose${key === "version" ? " (use --commit-version)" : ""}`);
     }
-    // ostree stores numbers given to it byte-swapped: they are written, and shown, as strings.
-    if (typeof value === "number") metadata[key] = String(value);
   }
   const version = str(options.commitVersion) ?? config.version;
   if (version !== undefined && !version.trim()) throw usageError("--commit-version must not be empty");
+  const warnings: string[] = [];
   return {
+    warnings,
     repo,
     ref: ref ?? "",
     repoMode,
@@ -112,10 +111,8 @@ async function common(options: Record<string, unknown>, config: ComposeFile, ctx
   };
 }
 
-/** What the run warned about (also on stderr as it happened), for --json. */
-const warnings: string[] = [];
-
-function print(result: ComposeResult, json: boolean, ctx: CliContext): void {
+/** `warnings`: what the run warned about (on stderr as it happened), for --json too. */
+function print(result: ComposeResult, json: boolean, ctx: CliContext, warnings: string[]): void {
   if (json) ctx.out(JSON.stringify({ ...result, warnings }));
   else ctx.out(result.checksum);
 }
@@ -129,14 +126,22 @@ async function withProgress<T>(ctx: CliContext, json: boolean, body: (progress: 
   }
 }
 
+/**
+ * cac gives a --no-X flag the default true, and its help would print "(default: true)" after a
+ * flag that is off by default; the actions test for false only.
+ */
+function noDefault(command: ReturnType<CAC["command"]>, flag: string): void {
+  const option = command.options.find((o) => o.rawName === flag);
+  if (!option) throw new Error(`no option ${flag}`);
+  option.config.default = undefined;
+}
+
 /** `creates`: the command makes the repository when it is missing (base, commit; install and remove need one). */
 function commonFlags(command: ReturnType<CAC["command"]>, creates: boolean): void {
-  if (creates) {
-    command
-      .option("--repo <dir>", "OSTree repository (created when missing)")
-      .option("--repo-mode <mode>", "mode of a new repository: bare or archive (default bare)");
-  } else command.option("--repo <dir>", "OSTree repository holding --from");
   command
+    .option("--repo <dir>", creates ? "OSTree repository (created when missing)" : "OSTree repository holding --from")
+    // Accepted everywhere, so that one set of flags serves every compose command.
+    .option("--repo-mode <mode>", creates ? "mode of a new repository: bare or archive (default bare)" : "mode of a new repository (install and remove need an existing one: no effect)")
     .option("--ref <ref>", "ref to point at the new commit (moved only when everything succeeded)")
     .option("--force", "move --ref even when it exists")
     .option("--commit-version <v>", "commit metadata `version` (default: release.YYYYMMDD)")
@@ -156,9 +161,8 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     .option("--components <list>", "archive components, comma separated (default: the release's)")
     .option("--keyring <file>", "keyring that signs the archive")
     .option("--no-updates", "only the release itself: not its -updates and -security suites (which a stable release gets by default)")
-    .option("--security-mirror <url>", "Debian's security archive (default http://deb.debian.org/debian-security)");
-  // cac gives a --no-X flag the default true, and its help would print "(default: true)".
-  base.options[base.options.length - 2].config.default = undefined;
+    .option("--security-mirror <url>", "archive of the -security suite (default: Debian's http://deb.debian.org/debian-security; Ubuntu's is the --mirror)");
+  noDefault(base, "--no-updates");
   commonFlags(base, true);
   base.example("apt-ostree compose base --release bookworm --include systemd,linux-image-amd64 --repo repo --ref debian/bookworm");
   base.action(async (options: Record<string, unknown>) => {
@@ -168,7 +172,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     if (!release) throw usageError("--release is required (or `release` in the compose file)");
     const c = await common(options, config, ctx);
     const json = Boolean(options.json);
-    const include = checkPackages(options.include !== undefined ? list(options.include) : (config.packages ?? []), "--include");
+    const include = await checkPackages(options.include !== undefined ? list(options.include) : (config.packages ?? []), "--include");
     const mirror = checkMirror(str(options.mirror), "--mirror") ?? config.mirror;
     const securityMirror = checkMirror(str(options.securityMirror), "--security-mirror") ?? config["security-mirror"];
     const components = options.components !== undefined ? list(options.components) : config.components;
@@ -188,7 +192,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
         securityMirror,
       }),
     );
-    print(result, json, ctx);
+    print(result, json, ctx, c.warnings);
   });
 
   for (const action of ["install", "remove"] as const) {
@@ -198,9 +202,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     cmd.option("--from <ref>", "the commit (ref or checksum) to start from");
     if (action === "install") {
       cmd.option("--no-install-recommends", "do not install recommended packages (installed by default, as apt does)");
-      // cac gives a --no-X flag the default true, and its help would print "(default: true)" after
-      // a flag that is off by default; the action only tests for false.
-      cmd.options[cmd.options.length - 1].config.default = undefined;
+      noDefault(cmd, "--no-install-recommends");
     }
     else {
       cmd.option("--purge", "also remove configuration files");
@@ -213,7 +215,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
       const from = str(options.from);
       if (!from) throw usageError("--from is required");
       const c = await common(options, config, ctx);
-      const pkgs = checkPackages(packages.length ? packages.flatMap((p) => p.split(",")).filter(Boolean) : (config.packages ?? []), "the packages");
+      const pkgs = await checkPackages(packages.length ? packages.flatMap((p) => p.split(",")).filter(Boolean) : (config.packages ?? []), "the packages");
       const json = Boolean(options.json);
       const result = await withProgress(ctx, json, (progress) =>
         composeApt({
@@ -228,7 +230,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
           autoremove: Boolean(options.autoremove),
         }),
       );
-      print(result, json, ctx);
+      print(result, json, ctx, c.warnings);
     });
   }
 
@@ -256,7 +258,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
         variant: str(options.variant) ?? config.variant,
       }),
     );
-    print(result, json, ctx);
+    print(result, json, ctx, c.warnings);
   });
 }
 

@@ -24,8 +24,14 @@ export function pathFromConfig(configPath: string, value: string): string {
   return resolve(dirname(configPath), value);
 }
 
-/** An output from a config file: `oci:PATH:TAG` and the other transports keep their prefix. */
+/**
+ * An output from a config file: `oci:PATH:TAG` and the other transports keep their prefix; what is
+ * no local output (`docker://...`, a transport without a path) stays as written, for the error
+ * the same text given as a flag gets.
+ */
 export function targetFromConfig(configPath: string, value: string): string {
-  const m = value.match(/^(oci|oci-archive|docker-archive):(.+)$/);
+  if (/^docker:\/\//.test(value)) return value;
+  const m = value.match(/^(oci|oci-archive|docker-archive):(.*)$/);
+  if (m && !m[2]) return value;
   return m ? `${m[1]}:${pathFromConfig(configPath, m[2]!)}` : pathFromConfig(configPath, value);
 }

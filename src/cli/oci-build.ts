@@ -7,6 +7,7 @@ import { normalisePort, parseCreated, parseKeyValue } from "../oci/image.ts";
 import { dockerRepoTag, parseFormat, parseLocalTarget } from "../oci/local.ts";
 import type { Compression } from "../oci/mediatypes.ts";
 import { pathFromConfig, readConfigFile, targetFromConfig } from "./config-file.ts";
+import { sourceDateEpoch } from "../epoch.ts";
 import { toList, type CliContext } from "./context.ts";
 
 export interface BuildFlags {
@@ -114,9 +115,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const workdir = flags.workdir ?? file.workdir;
   if (workdir && !workdir.startsWith("/")) throw usageError(`invalid --workdir '${workdir}': must be an absolute path`);
   const createdText = flags.created ?? file.created;
-  // Empty is unset, as `SOURCE_DATE_EPOCH= cmd` is meant.
-  const sde = env.SOURCE_DATE_EPOCH || undefined;
-  if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got '${sde}'`);
+  const sde = sourceDateEpoch(env);
   const level = integer(flags.level ?? file.level, "--level");
   if (level !== undefined) checkLevel(compression, level);
   const threads = integer(flags.threads ?? file.threads, "--threads");
@@ -143,7 +142,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     force: Boolean(flags.force),
     bootc,
     arch,
-    sourceDateEpoch: sde !== undefined ? Number(sde) : undefined,
+    sourceDateEpoch: sde,
     settings: {
       labels,
       annotations,

@@ -5,6 +5,9 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, renameSync, rmSync, wri
 import { join } from "node:path";
 import { runStreaming, type StreamResult } from "./process.ts";
 
+/** What apt reads for a proxy, passed into the chroot. */
+const PROXY_VARIABLES = ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+
 const SETUP = [
   'root="$1"; shift',
   'mount --rbind /dev "$root/dev"',
@@ -35,8 +38,6 @@ export function runInRoot(root: string, command: string[], onLine?: (line: strin
     },
   );
 }
-
-const PROXY_VARIABLES = ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
 /**
  * Prepares a tree for apt: the host's resolv.conf and a policy-rc.d that keeps services from

@@ -2,7 +2,6 @@
 // on top of a commit). Each checks everything it can before doing any work, builds in a temporary
 // tree beside the repository, commits without a ref, and moves the ref only at the very end.
 import { existsSync, lstatSync, mkdirSync, readdirSync, statSync } from "node:fs";
-import { lstatOrUndefined } from "../fs.ts";
 import { dirname, join, resolve } from "node:path";
 import { run } from "../exec.ts";
 import { ExitCode, UserError, notFound, usageError } from "../errors.ts";
@@ -64,18 +63,27 @@ async function refuseExistingRef(repo: string, ref: string, force: boolean): Pro
  * be made: not a file, not a directory of other things, below a directory.
  */
 function checkRepoPath(o: CommonOptions): void {
-  const stat = lstatOrUndefined(o.repo);
-  if (stat?.isDirectory() || (stat?.isSymbolicLink() && existsSync(o.repo) && statSync(o.repo).isDirectory())) {
+  // ENOTDIR (below a file) as missing: the ancestor check below names the file.
+  const quietly = <T,>(f: () => T) => {
+    try {
+      return f();
+    } catch {
+      return undefined;
+    }
+  };
+  const stat = quietly(() => statSync(o.repo, { throwIfNoEntry: false }));
+  if (stat?.isDirectory()) {
     if (existsSync(join(o.repo, "config")) && existsSync(join(o.repo, "objects"))) {
       const mode = repoModeOf(o.repo);
       const wanted = o.repoMode === "archive" ? /^archive/ : /^bare/;
       if (o.repoMode && mode && !wanted.test(mode)) o.warn(`${o.repo} is a ${mode} repository: --repo-mode ${o.repoMode} applies only to a new one`);
       return;
     }
-    if (readdirSync(o.repo).length) throw usageError(`--repo ${o.repo} is a directory of other files, not an OSTree repository`);
+    // A fresh file system's mount point holds lost+found: ostree init takes it as empty.
+    if (readdirSync(o.repo).some((name) => name !== "lost+found")) throw usageError(`--repo ${o.repo} is a directory of other files, not an OSTree repository`);
     return;
   }
-  if (stat) throw usageError(`--repo ${o.repo} is not a directory`);
+  if (stat || quietly(() => lstatSync(o.repo, { throwIfNoEntry: false }))) throw usageError(`--repo ${o.repo} is not a directory`);
   // The nearest existing ancestor must be a directory (mkdir -p makes the rest).
   let dir = dirname(resolve(o.repo));
   while (!existsSync(dir)) dir = dirname(dir);
@@ -109,14 +117,19 @@ function buildDir(repo: string, what: string): string {
   return join(base, `.apt-ostree-${what}-${process.pid}-${Date.now().toString(36)}`);
 }
 
-/** `shownAs`: what messages call the build tree (its path means nothing to the user). */
+/**
+ * `shownAs`: what a reshape error calls the build tree, whose path means nothing to the user (what
+ * they gave, when the tree is a copy of it). Other errors keep the path: a failure to write the
+ * copy is about the copy.
+ */
 async function withBuildTree<T>(dir: string, body: () => Promise<T>, shownAs?: string): Promise<T> {
   const dispose = onInterrupt(() => removeTree(dir));
   try {
     return await body();
   } catch (error) {
-    if (shownAs && error instanceof UserError && error.message.includes(dir)) {
-      throw new UserError(error.message.split(dir).join(shownAs), error.exitCode, { cause: error });
+    const reshape = `cannot reshape ${dir}:`;
+    if (shownAs && error instanceof UserError && error.message.startsWith(reshape)) {
+      throw new UserError(`cannot reshape ${shownAs}:${error.message.slice(reshape.length)}`, error.exitCode, { cause: error });
     }
     throw error;
   } finally {
@@ -205,6 +218,7 @@ export async function composeBase(o: BaseOptions): Promise<ComposeResult> {
   }
   await refuseExistingRef(o.repo, o.ref, o.force);
   await checkEmulation(o.arch);
+  if (o.securityMirror && (o.updates === false || !release.updates)) o.warn(`--security-mirror has no effect: ${release.updates ? "--no-updates" : `${release.name} has no -security suite`}`);
   const tree = buildDir(o.repo, "rootfs");
   return withBuildTree(tree, async () => {
     const components = o.components?.length ? o.components : release.components;
@@ -224,7 +238,12 @@ export async function composeBase(o: BaseOptions): Promise<ComposeResult> {
         if (s) step(o, `mmdebstrap: ${s}`);
       },
     });
-    if (result.code !== 0) throw toolError("mmdebstrap", result.stderr, result.code);
+    if (result.code !== 0) {
+      const error = toolError("mmdebstrap", result.stderr, result.code);
+      // A mirror without the -updates or -security suite (a partial or local one).
+      const suite = new RegExp(`\\b${release.name}-(updates|security)\\b`).test(error.message);
+      throw suite ? new UserError(`${error.message} (--no-updates builds from ${release.name} alone; --security-mirror names another archive for -security)`, error.exitCode) : error;
+    }
     return finish(tree, o, {
       release: release.name,
       arch: o.arch,
@@ -331,7 +350,7 @@ export async function composeApt(o: AptOptions): Promise<ComposeResult> {
       arch,
       variant: str("apt-ostree.variant"),
       parent,
-      subject: `apt-ostree compose ${o.action} ${o.packages.join(" ")}`,
+      subject: `apt-ostree compose ${o.action}${o.purge ? " --purge" : ""}${o.autoremove ? " --autoremove" : ""} ${o.packages.join(" ")}`,
     });
   }, `the checkout of ${o.from}`);
 }

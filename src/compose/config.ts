@@ -7,7 +7,16 @@ import { VARIANTS, knownReleaseNames } from "./releases.ts";
 
 const metadataValue = z.union([z.string(), z.boolean(), z.number(), z.array(z.string())]);
 
-const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[^\s]+)?$/, "not a Debian package name");
+/**
+ * What apt takes as a package to install: a name (lowercase) with an optional :arch, then =version
+ * or /suite, then + or - (install or remove); or a path to a .deb file.
+ */
+export const PACKAGE_NAME = /^(?:[a-z0-9][a-z0-9+.-]*(?::[a-z0-9]+)?(?:=[^\s/]+|\/[A-Za-z0-9][A-Za-z0-9.-]*)?[+-]?|\.{0,2}\/\S+\.deb)$/;
+export const PACKAGE_NAME_RULE = "not a Debian package (a lowercase name, name:arch, name=version, name/suite) or a path to a .deb";
+/** Commit metadata keys, as ostree's tools print them without quoting. */
+export const METADATA_KEY = /^[A-Za-z0-9._-]+$/;
+
+const packageName = z.string().regex(PACKAGE_NAME, PACKAGE_NAME_RULE);
 
 export const composeFileSchema = z
   .object({
@@ -26,7 +35,7 @@ export const composeFileSchema = z
     "repo-mode": z.enum(["bare", "archive"]),
     ref: z.string().regex(/^[A-Za-z0-9._/-]+$/, "not a valid ref name"),
     version: z.string().min(1),
-    metadata: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, "not a valid metadata key"), metadataValue),
+    metadata: z.record(z.string().regex(METADATA_KEY, "not a valid metadata key"), metadataValue),
   })
   .partial()
   .strict();

@@ -2,7 +2,6 @@
 // ostree.linux, ostree.bootable and apt-ostree.architecture). Pure: runs under Node.
 
 import { byName } from "./packages.ts";
-import { usageError } from "../errors.ts";
 
 export type MetadataValue = string | boolean | number | string[];
 
@@ -26,8 +25,11 @@ export function defaultVersion(release: string | undefined, time: number): strin
   return `${release ?? "debian"}.${ymd}`;
 }
 
-export function buildMetadata(input: MetadataInput): Record<string, MetadataValue> {
-  const meta: Record<string, MetadataValue> = { ...(input.extra ?? {}) };
+/** What a commit records: numbers only as strings (ostree's --add-metadata stores numbers byte-swapped). */
+export type CommitMetadataValue = string | boolean | string[];
+
+export function buildMetadata(input: MetadataInput): Record<string, CommitMetadataValue> {
+  const meta: Record<string, CommitMetadataValue> = Object.fromEntries(Object.entries(input.extra ?? {}).map(([k, v]) => [k, typeof v === "number" ? String(v) : v]));
   meta.version = input.version ?? defaultVersion(input.release, input.time);
   delete meta["ostree.bootable"];
   delete meta["ostree.linux"];
@@ -76,6 +78,11 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+/** Keys buildMetadata writes itself: a user's value for one would be overridden or break `ostree pull` (ref-binding). */
+export function isComputedMetadataKey(key: string): boolean {
+  return ["version", "ostree.bootable", "ostree.linux", "ostree.ref-binding"].includes(key) || key.startsWith("apt-ostree.");
+}
+
 /** `--metadata KEY=VALUE`: true/false become booleans, everything else stays a string. */
 export function parseMetadataFlag(text: string): [string, MetadataValue] {
   const i = text.indexOf("=");
@@ -85,12 +92,4 @@ export function parseMetadataFlag(text: string): [string, MetadataValue] {
   return [key, value === "true" ? true : value === "false" ? false : value];
 }
 
-/** SOURCE_DATE_EPOCH when set (validated), else undefined. */
-export function sourceDateEpoch(env: Record<string, string | undefined> = process.env): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v)) throw usageError(`SOURCE_DATE_EPOCH must be a number of seconds, got '${v}'`);
-  // ostree and the version's date need a real date: up to the end of year 9999.
-  if (Number(v) > 253402300799) throw usageError(`SOURCE_DATE_EPOCH ${v} is after the year 9999`);
-  return Number(v);
-}
+export { sourceDateEpoch } from "../epoch.ts";

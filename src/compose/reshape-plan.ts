@@ -64,8 +64,9 @@ const KERNEL_LINKS = ["vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"];
 
 /**
  * A kernel's files in /boot (NAME-$kver) and their names in /usr/lib/modules/$kver. Only vmlinuz
- * and the initramfs boot; System.map and config move along because the kernel package owns them
- * (`dpkg --verify`) and tools read them (perf, DKMS builds).
+ * and the initramfs boot; System.map and config move along rather than vanish with /boot: tools
+ * read them there (perf, DKMS builds), and the undo before `compose install` puts them back where
+ * the kernel package lists them.
  */
 export const KERNEL_FILES: readonly { boot: string; modules: string }[] = [
   { boot: "vmlinuz", modules: "vmlinuz" },
@@ -262,8 +263,9 @@ export function planVar(entries: Entry[], declared: ReadonlySet<string>): VarPla
   const recorded: TmpfilesLine[] = [];
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const dropped: string[] = [];
-  // The factory's directories take the mode and owner of theirs in /var (a 0700 home stays
-  // private under /usr too), made as the first file below them moves there.
+  // The factory's directories take the owner of theirs in /var and their mode less write and
+  // special bits for group and others (a 0700 home stays private under /usr too; a 1777 /var/tmp
+  // does not make a world-writable directory there: tmpfiles.d's lines set /var's own modes).
   const dirs = new Map(sorted.filter((e) => e.type === "dir").map((e) => [e.path, e]));
   const made = new Set<string>();
   const factoryDir = (dir: string) => {
@@ -271,7 +273,7 @@ export function planVar(entries: Entry[], declared: ReadonlySet<string>): VarPla
     if (dir !== "var") factoryDir(dir.slice(0, dir.lastIndexOf("/")));
     made.add(dir);
     const e = dirs.get(dir);
-    ops.push({ op: "mkdir", path: FACTORY_VAR + dir.slice("var".length), mode: e ? e.mode & 0o7777 : 0o755, uid: e?.uid, gid: e?.gid });
+    ops.push({ op: "mkdir", path: FACTORY_VAR + dir.slice("var".length), mode: e ? e.mode & 0o755 : 0o755, uid: e?.uid, gid: e?.gid });
   };
   for (const e of sorted) {
     if (e.path === "var") continue;

@@ -1,7 +1,7 @@
 // The bodies of `oci push|pull|copy|inspect|tags` and `login|logout`: flags in, results out.
 // Loaded lazily by src/cli/oci-registry.ts and src/cli/auth.ts.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DEBIAN_ARCHITECTURES, isKnownArch, ociArchOf } from "../arch.ts";
 import { ExitCode, UserError, usageError } from "../errors.ts";
@@ -86,6 +86,16 @@ function platformOf(flags: RegistryFlags): PlatformChoice {
 
 // ---------------------------------------------------------------------------------------------
 
+/** A tag as a plain `PATH:TAG` may end with: no colon or slash (what follows a path's last colon otherwise). */
+const PLAIN_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** A plain `PATH:TAG` whose PATH exists: [PATH, TAG]; else undefined. */
+function splitPlainTag(text: string): [string, string] | undefined {
+  const colon = text.lastIndexOf(":");
+  const [path, tag] = [text.slice(0, colon), text.slice(colon + 1)];
+  return colon > 0 && PLAIN_TAG.test(tag) && existsSync(path) ? [path, tag] : undefined;
+}
+
 /**
  * A local image given without a transport, as push takes its source: a plain `PATH:TAG` that is
  * not itself a path names the image tagged TAG in the layout (or archive) at PATH, as
@@ -94,25 +104,36 @@ function platformOf(flags: RegistryFlags): PlatformChoice {
 function localSource(src: string): LocalTarget {
   const target = parseLocalTarget(src);
   if (isLocalImageName(src) || existsSync(src)) return target;
-  // The last colon, as oci:PATH:TAG: a tag holds no colon or slash.
-  const colon = src.lastIndexOf(":");
-  const [path, tag] = [src.slice(0, colon), src.slice(colon + 1)];
-  if (colon > 0 && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag) && existsSync(path)) return { ...target, path, tag };
-  return target;
+  const split = splitPlainTag(src);
+  return split ? { ...target, path: split[0], tag: split[1] } : target;
+}
+
+/** A local destination without a transport: `PATH:TAG` of an existing layout adds to it, as `oci:PATH:TAG`. */
+function localDestination(dest: string): LocalTarget {
+  if (isLocalImageName(dest) || existsSync(dest)) return parseLocalTarget(dest);
+  const split = splitPlainTag(dest);
+  return split && isImage(split[0]) ? parseLocalTarget(`oci:${split[0]}:${split[1]}`) : parseLocalTarget(dest);
+}
+
+/** An image on disk: a layout (oci-layout or index.json) or a file (an archive, checked when opened). */
+function isImage(path: string): boolean {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  return Boolean(stat?.isFile() || (stat?.isDirectory() && (existsSync(join(path, "oci-layout")) || existsSync(join(path, "index.json")))));
 }
 
 /**
  * Whether an argument of inspect or copy, which take images of both kinds, is a local one: a
- * transport (oci:, oci-archive:, docker-archive:), a path (`/...`, `./...`, `../...`), or a
- * file or directory that exists (with an optional `:TAG`). Anything else, and every `docker://`,
- * is a registry's: a plain path used to go to Docker Hub as a repository name.
+ * transport (oci:, oci-archive:, docker-archive:), a path (`/...`, `./...`, `../...`), or an
+ * image that exists on disk (a layout or a file, with an optional `:TAG`). Anything else, and every
+ * `docker://`, is a registry's: `debian:bookworm` stays Docker Hub's beside a `debian/` directory.
  */
 function isLocalArgument(text: string): boolean {
   if (isLocalImageName(text)) return true;
   if (text.startsWith("docker://")) return false;
   if (/^\.{0,2}\//.test(text)) return true;
-  const colon = text.lastIndexOf(":");
-  return existsSync(text) || (colon > 0 && existsSync(text.slice(0, colon)));
+  if (isImage(text)) return true;
+  const split = splitPlainTag(text);
+  return split !== undefined && isImage(split[0]);
 }
 
 /** `side`: which of copy's --src-/--dest- flags apply (push and pull have plain --creds, --tls-verify). */
@@ -157,7 +178,7 @@ function printPulled(ctx: CliContext, flags: RegistryFlags, result: PullResult, 
 
 export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags, side?: "src"): Promise<number> {
   const source = ref(src, "source");
-  const target = parseLocalTarget(dest);
+  const target = localDestination(dest);
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = `${source.registry}/${source.repository}:${source.tag}`;
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   const jobs = parseJobs(flags.jobs);
@@ -219,7 +240,7 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
  */
 async function copyLocal(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
   const source = localSource(src);
-  const target = parseLocalTarget(dest);
+  const target = localDestination(dest);
   if (target.format === "docker-archive" && flags.all) throw usageError("a docker-archive holds one platform: drop --all");
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = source.tag;
   const platform = platformOf(flags);
