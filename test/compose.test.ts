@@ -181,6 +181,10 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(r.code).toBe(5);
     expect(existsSync(other)).toBe(false);
     expect(leftovers(tmp.path)).toEqual([]);
+    // --no-updates reaches the bootstrap: a --security-mirror then has nothing to serve.
+    const alone = await runCli(["compose", "base", "--release", "bookworm", "--mirror", "http://127.0.0.1:9/debian", "--no-updates", "--security-mirror", "http://127.0.0.1:9/sec", "--repo", other, "--ref", "x"], { timeoutMs: SLOW });
+    expect(alone.stderr.split("\n")[0]).toBe("apt-ostree: --security-mirror has no effect: --no-updates");
+    expect(alone.code).toBe(5);
   }, SLOW);
 
   it("an interrupted compose base (SIGINT during mmdebstrap) leaves no build tree, no mount, no repository", async () => {
@@ -342,9 +346,10 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
   }, SLOW);
 
   it("removes a package as a child commit", async () => {
-    const r = await runCli(["compose", "remove", "hello", "--repo", repo, "--from", "debian/hello", "--ref", "debian/no-hello"], { timeoutMs: SLOW });
+    const r = await runCli(["compose", "remove", "hello", "--autoremove", "--repo", repo, "--from", "debian/hello", "--ref", "debian/no-hello"], { timeoutMs: SLOW });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
+    expect(ostree("show", `--repo=${repo}`, "debian/no-hello")).toContain("apt-ostree compose remove --autoremove hello");
     expect(ostree("rev-parse", `--repo=${repo}`, "debian/no-hello^").trim()).toBe(ostree("rev-parse", `--repo=${repo}`, "debian/hello").trim());
     expect(metadataKey(repo, "debian/no-hello", "apt-ostree.packages")).not.toContain("'hello=");
     expect(spawnSync("ostree", ["ls", `--repo=${repo}`, "debian/no-hello", "/usr/bin/hello"]).status).not.toBe(0);
