@@ -6,7 +6,8 @@ export interface ProgressEvent {
   /** Units done and total (bytes unless `unit` says otherwise); total 0 = unknown. */
   done: number;
   total: number;
-  unit?: "bytes" | "entries";
+  /** "steps": a run of named steps (`detail` says which); no figure is shown. */
+  unit?: "bytes" | "entries" | "steps";
   /** Extra figure shown beside the main one, e.g. entries written. */
   detail?: string;
 }
@@ -37,14 +38,15 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): R
   const enabled = Boolean(stream.isTTY) && !process.env.CI;
   let last = 0;
   let shown = false;
+  // An event that came too soon is shown when the interval is over: the last step before a long
+  // quiet one (compose's reshape after mmdebstrap's lines) must not stay hidden.
+  let pending: ReturnType<typeof setTimeout> | undefined;
   const tasks = new Map<string, ProgressEvent>();
-  const sink = ((event: ProgressEvent) => {
-    if (!enabled) return;
-    tasks.set(event.task, event);
-    const now = Date.now();
-    if (now - last < 100 && !(event.total && event.done >= event.total)) return;
-    last = now;
+  const render = () => {
+    pending = undefined;
+    last = Date.now();
     const parts = [...tasks.values()].slice(-3).map((e) => {
+      if (e.unit === "steps") return `${e.task}: ${e.detail ?? ""}`;
       // A total may be an estimate: never show more than it.
       const done = e.total ? Math.min(e.done, e.total) : e.done;
       const amount = e.unit === "entries" ? `${done}` : human(done);
@@ -54,9 +56,24 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): R
     const width = stream.columns || 80;
     stream.write(`\r\x1b[2K${parts.join("  ").slice(0, width - 1)}`);
     shown = true;
+  };
+  const sink = ((event: ProgressEvent) => {
+    if (!enabled) return;
+    tasks.set(event.task, event);
+    const wait = last + 100 - Date.now();
+    if (wait <= 0 || (event.total && event.done >= event.total)) {
+      if (pending) clearTimeout(pending);
+      render();
+    } else if (!pending) {
+      pending = setTimeout(render, wait);
+      // Never what keeps the process alive.
+      (pending as { unref?: () => void }).unref?.();
+    }
   }) as ProgressSink;
   return Object.assign(sink, {
     end: () => {
+      if (pending) clearTimeout(pending);
+      pending = undefined;
       if (shown) stream.write("\r\x1b[2K");
       shown = false;
     },

@@ -42,6 +42,22 @@ describe("terminalProgress", () => {
     expect(writes.at(-1)).toBe("\r\x1b[2K");
   });
 
+  it("shows an event that came too soon once the interval is over; steps show what they are doing", () => {
+    vi.useFakeTimers();
+    const { stream, writes } = fakeStream(true);
+    const progress = withoutCI(() => terminalProgress(stream));
+    progress({ task: "compose", done: 0, total: 0, unit: "steps", detail: "mmdebstrap: installing" });
+    expect(writes.at(-1)).toBe("\r\x1b[2Kcompose: mmdebstrap: installing");
+    // The last step before a long quiet one: held back for the interval, then shown.
+    progress({ task: "compose", done: 0, total: 0, unit: "steps", detail: "reshaping for OSTree" });
+    expect(writes).toHaveLength(1);
+    vi.advanceTimersByTime(100);
+    expect(writes.at(-1)).toBe("\r\x1b[2Kcompose: reshaping for OSTree");
+    progress.end();
+    vi.advanceTimersByTime(1000);
+    expect(writes.at(-1)).toBe("\r\x1b[2K");
+  });
+
   it("writes nothing when stderr is not a terminal, or under CI", () => {
     const piped = fakeStream(false);
     const progress = withoutCI(() => terminalProgress(piped.stream));

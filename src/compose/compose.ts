@@ -149,10 +149,9 @@ function toolError(what: string, stderr: string, code: number): UserError {
   return new UserError(`${what} failed: ${line}`, isNetworkError(line) ? ExitCode.Network : missing ? ExitCode.NotFound : ExitCode.Failure);
 }
 
-/** One progress line: "compose N (what is happening)". */
-let steps = 0;
+/** The progress line: "compose: what is happening". */
 function step(o: CommonOptions, detail: string): void {
-  o.progress({ task: "compose", done: ++steps, total: 0, unit: "entries", detail });
+  o.progress({ task: "compose", done: 0, total: 0, unit: "steps", detail });
 }
 
 /** Reshapes, commits (no ref) and finally moves the ref. */
