@@ -75,13 +75,14 @@ export function collect(): Command[] {
   return commands;
 }
 
-// Values worth offering for an option; `_files`/`-d` for paths.
-function values(o: Option): { words?: string[]; kind: "dir" | "file" | "words" | "none" } {
+// Values worth offering for an option of a command group; `_files`/`-d` for paths.
+function values(o: Option, group: string): { words?: string[]; kind: "dir" | "file" | "words" | "none" } {
   const known: Record<string, string[]> = {
     "--compression": ["gzip", "zstd", "none"],
     "--zstd-frames": ["many", "one"],
     "--format": ["oci", "oci-archive", "docker"],
-    "--variant": ["minbase", "apt", "important", "standard"],
+    // compose's is mmdebstrap's; the registry commands' a platform's.
+    "--variant": group === "compose" ? ["minbase", "apt", "important", "standard"] : ["v6", "v7", "v8"],
     "--repo-mode": ["bare", "archive"],
     "--release": ["bullseye", "bookworm", "trixie", "sid", "jammy", "noble", "questing"],
     "--arch": ["amd64", "arm64", "armhf", "i386", "ppc64el", "riscv64", "s390x"],
@@ -101,19 +102,32 @@ export function bash(commands: Command[]): string {
   const sub = (g: string) => commands.filter((c) => c.path[0] === g).map((c) => c.path[1]);
   const caseLines = commands.map((c) => `    "${c.path.join(" ")}") opts="${c.options.map((o) => [o.short, o.name].filter(Boolean).join(" ")).join(" ")}" ;;`);
   const valueLines: string[] = [];
-  const byValue = new Map<string, string[]>();
+  // What each option's value completes to, per group ("$group:$prev" in the script): the same
+  // option may take other values in another group (--variant).
+  const keyOf = new Map<string, Map<string, string>>();
   for (const c of commands)
     for (const o of c.options) {
-      const v = values(o);
+      const v = values(o, c.path[0]!);
       const key = v.kind === "words" ? (v.words!.length ? `words:${v.words!.join(" ")}` : "none") : v.kind === "none" ? "" : v.kind;
       if (!key) continue;
-      if (!byValue.has(key)) byValue.set(key, []);
-      if (!byValue.get(key)!.includes(o.name)) byValue.get(key)!.push(o.name);
+      if (!keyOf.has(o.name)) keyOf.set(o.name, new Map());
+      keyOf.get(o.name)!.set(c.path.length > 1 ? c.path[0]! : c.path[0]!, key);
     }
+  const byValue = new Map<string, string[]>();
+  for (const [name, perGroup] of keyOf) {
+    const keys = new Set(perGroup.values());
+    const patterns = keys.size === 1 ? [[`*:${name}`, [...keys][0]!]] : [...perGroup].map(([group, key]) => [`${group}:${name}`, key]);
+    for (const [pattern, key] of patterns) {
+      if (!byValue.has(key!)) byValue.set(key!, []);
+      if (!byValue.get(key!)!.includes(pattern!)) byValue.get(key!)!.push(pattern!);
+    }
+  }
+  // Paths one a line: names with spaces stay whole (complete -o filenames quotes them).
+  const paths = (flag: string) => `mapfile -t COMPREPLY < <(compgen ${flag} -- "$cur")`;
   for (const [key, names] of byValue) {
     const pattern = names.sort().join("|");
-    if (key === "dir") valueLines.push(`    ${pattern}) COMPREPLY=($(compgen -d -- "$cur")); return ;;`);
-    else if (key === "file") valueLines.push(`    ${pattern}) COMPREPLY=($(compgen -f -- "$cur")); return ;;`);
+    if (key === "dir") valueLines.push(`    ${pattern}) ${paths("-d")}; return ;;`);
+    else if (key === "file") valueLines.push(`    ${pattern}) ${paths("-f")}; return ;;`);
     else if (key === "none") valueLines.push(`    ${pattern}) return ;;`);
     else valueLines.push(`    ${pattern}) COMPREPLY=($(compgen -W "${key.slice(6)}" -- "$cur")); return ;;`);
   }
@@ -129,11 +143,11 @@ _apt_ostree() {
     cword=$COMP_CWORD
   }
 
-  case "$prev" in
+  local group=\${words[1]:-} command="" opts=""
+  case "$group:$prev" in
 ${valueLines.join("\n")}
   esac
 
-  local group=\${words[1]:-} command="" opts=""
   case "$group" in
     ${groups.join("|")}) command="$group \${words[2]:-}" ;;
     *) command="$group" ;;
@@ -154,10 +168,10 @@ ${caseLines.join("\n")}
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
   else
-    COMPREPLY=($(compgen -f -- "$cur"))
+    ${paths("-f")}
   fi
 }
-complete -F _apt_ostree apt-ostree
+complete -o filenames -F _apt_ostree apt-ostree
 `;
 }
 
@@ -167,8 +181,8 @@ function zshEscape(s: string): string {
 
 export function zsh(commands: Command[]): string {
   const fn = (c: Command) => `_apt_ostree_${c.path.join("_").replace(/-/g, "_")}`;
-  const spec = (o: Option): string => {
-    const v = values(o);
+  const spec = (o: Option, group: string): string => {
+    const v = values(o, group);
     const action =
       v.kind === "none" ? "" : v.kind === "dir" ? ":dir:_files -/" : v.kind === "file" ? ":path:_files" : v.words!.length ? `:value:(${v.words!.join(" ")})` : ":value: ";
     const desc = `[${zshEscape(o.description)}]`;
@@ -179,7 +193,7 @@ export function zsh(commands: Command[]): string {
   const functions = commands.map(
     (c) => `${fn(c)}() {
   _arguments -s \\
-${c.options.map((o) => `    ${spec(o)} \\`).join("\n")}
+${c.options.map((o) => `    ${spec(o, c.path[0]!)} \\`).join("\n")}
     '(- *)'{-h,--help}'[show help]' \\
     '*:file:_files'
 }`,
@@ -197,7 +211,7 @@ ${functions.join("\n\n")}
 _apt_ostree() {
   local -a groups oci_commands compose_commands
   groups=(
-    'oci:build OCI images; push, pull, copy, inspect, list tags'
+    'oci:build OCI images; index, push, pull, copy, inspect, list tags'
     'compose:build Debian/Ubuntu systems with mmdebstrap and commit them to OSTree'
     'login:log in to a registry'
     'logout:log out of a registry'

@@ -39,6 +39,13 @@ for arch in $arches; do
   install -D -m 0644 packaging/completions/apt-ostree.bash "$stage/usr/share/bash-completion/completions/apt-ostree"
   install -D -m 0644 packaging/completions/_apt-ostree "$stage/usr/share/zsh/vendor-completions/_apt-ostree"
   install -m 0644 packaging/copyright "$stage/usr/share/doc/apt-ostree/copyright"
+  # Debian policy 12.7: a native package carries changelog.gz (one entry: this build's commit).
+  {
+    printf 'apt-ostree (%s) unstable; urgency=medium\n\n' "$version"
+    printf '  * Built from commit %s.\n\n' "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    printf ' -- apt-ostree maintainers <maintainers@apt-ostree.invalid>  %s\n' "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
+  } | gzip -9n >"$stage/usr/share/doc/apt-ostree/changelog.gz"
+  chmod 0644 "$stage/usr/share/doc/apt-ostree/changelog.gz"
   install -d -m 0755 "$stage/DEBIAN"
   size=$(du -sk --apparent-size --exclude=DEBIAN "$stage" | cut -f1)
   sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$size/" packaging/control.in >"$stage/DEBIAN/control"

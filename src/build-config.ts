@@ -60,12 +60,29 @@ export type BuildConfig = z.infer<typeof BuildConfigSchema>;
 
 /** Validates a parsed config file; the error names the field: `labels.foo: expected string`. */
 export function parseBuildConfig(value: unknown, file: string): BuildConfig {
-  const result = BuildConfigSchema.safeParse(value);
+  const result = BuildConfigSchema.safeParse(camelKeys(value, file));
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue.path.length ? issue.path.join(".") : "(top level)";
   const message = issue.code === "unrecognized_keys" ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}` : issue.message;
   throw new Error(`${file}: ${field}: ${message}`);
+}
+
+/**
+ * Top-level keys as the flags spell them (`max-layers`, as a compose file's `repo-mode`) are the
+ * schema's camelCase ones (`maxLayers`); one setting spelt both ways is an error.
+ */
+function camelKeys(value: unknown, file: string): unknown {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  const spelt = new Map<string, string>();
+  for (const [key, v] of Object.entries(value)) {
+    const camel = key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (spelt.has(camel)) throw new Error(`${file}: ${key}: given twice (as ${spelt.get(camel)} too)`);
+    spelt.set(camel, key);
+    out[camel] = v;
+  }
+  return out;
 }
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cac } from "cac";
-import { givenOptionValues, joinNegativeValues, systemErrorLine } from "../src/cli/main.ts";
+import { givenOptionValues, joinBooleanValues, joinNegativeValues, systemErrorLine } from "../src/cli/main.ts";
 import { parseBuildConfig, parseCommand } from "../src/build-config.ts";
 import { parseCreated } from "../src/oci/image.ts";
 import { dockerRepoTag } from "../src/oci/local.ts";
@@ -59,6 +59,8 @@ describe("oci build options", () => {
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", arch: "armhf" }, {}).arch).toBe("armhf");
     // zstd's fast levels are negative: "--level -3" is a value, not a flag.
     expect(joinNegativeValues(["build", "--level", "-3", "--threads", "2", "--", "--x", "-1"])).toEqual(["build", "--level=-3", "--threads", "2", "--", "--x", "-1"]);
+    // A bare --tls-verify (as skopeo's users write it) does not swallow the image that follows.
+    expect(joinBooleanValues(["inspect", "--tls-verify", "h:5000/x", "--src-tls-verify", "false", "--dest-tls-verify"])).toEqual(["inspect", "--tls-verify=true", "h:5000/x", "--src-tls-verify", "false", "--dest-tls-verify=true"]);
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: -3 }, {}).level).toBe(-3);
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", compression: "zstd", level: "-8" }, {}))).toBe("--level -8 is out of range for zstd (1-19, or -7 to -1 for the fast levels)");
     expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", level: "10" }, {}))).toBe("--level 10 is out of range for gzip (1-9)");
@@ -155,6 +157,9 @@ describe("option values as given", () => {
     expect(parseCommand(`x ""`, "--cmd")).toEqual(["x", ""]);
     expect(() => parseCommand(`sh -c "echo`, "--cmd")).toThrow(`invalid --cmd 'sh -c "echo': unterminated " quote`);
     expect(parseBuildConfig({ cmd: '/bin/sh -c "echo hi"', entrypoint: ["/x y"] }, "f").cmd).toEqual(["/bin/sh", "-c", "echo hi"]);
+    // Keys as the flags spell them too; one setting both ways is an error.
+    expect(parseBuildConfig({ "max-layers": 3, "zstd-frames": "one", stopSignal: "SIGRTMIN+3" }, "f")).toMatchObject({ maxLayers: 3, zstdFrames: "one", stopSignal: "SIGRTMIN+3" });
+    expect(() => parseBuildConfig({ "max-layers": 3, maxLayers: 4 }, "f")).toThrow("f: maxLayers: given twice (as max-layers too)");
     expect(() => parseBuildConfig({ entrypoint: "'a" }, "f")).toThrow("f: entrypoint: invalid entrypoint ''a': unterminated ' quote");
   });
 

@@ -65,6 +65,8 @@ describe("compose file", () => {
     expect(() => parseComposeFile({ mirror: "not a url" }, "c.json")).toThrow(/field 'mirror'/);
     expect(() => parseComposeFile({ metadata: { ok: { nested: 1 } } }, "c.json")).toThrow(/field 'metadata\.ok'/);
     expect(() => parseComposeFile({ variant: "huge" }, "c.json")).toThrow(/field 'variant'/);
+    expect(parseComposeFile({ repoMode: "archive", securityMirror: "http://m/sec", metadata: { camelKey: "x" } }, "c.json")).toEqual({ "repo-mode": "archive", "security-mirror": "http://m/sec", metadata: { camelKey: "x" } });
+    expect(() => parseComposeFile({ repoMode: "archive", "repo-mode": "bare" }, "c.json")).toThrow("c.json: field 'repo-mode' given twice (as 'repoMode' too)");
     expect(() => parseComposeFile({ packages: ["Bad Name"] }, "c.json")).toThrow(/field 'packages\[0\]': not a Debian package \(a lowercase name/);
   });
   it("parses JSON text, and YAML only with a parser", () => {

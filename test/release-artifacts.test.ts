@@ -81,8 +81,13 @@ describe.skipIf(!releaseTests)("release artifacts", () => {
         ["-rw-r--r-- root/root", "./usr/share/bash-completion/completions/apt-ostree"],
         ["-rw-r--r-- root/root", "./usr/share/zsh/vendor-completions/_apt-ostree"],
         ["-rw-r--r-- root/root", "./usr/share/doc/apt-ostree/copyright"],
+        ["-rw-r--r-- root/root", "./usr/share/doc/apt-ostree/changelog.gz"],
       ])
         expect(contents).toMatch(new RegExp(`^${mode.replace(/[/]/g, "\\/")}\\s+\\d+ \\S+ \\S+ ${path.replace(/\./g, "\\.")}$`, "m"));
+      // Debian's changelog format, naming the commit; control lines fit 80 columns.
+      const changelog = execFileSync("sh", ["-c", `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/share/doc/apt-ostree/changelog.gz | gzip -d`, "sh", deb]).toString();
+      expect(changelog).toMatch(new RegExp(`^apt-ostree \\(${version.replace(/\./g, "\\.")}\\) unstable; urgency=medium\n\n  \\* Built from commit [0-9a-f]{12}\\.\n\n -- .+  \\w{3}, \\d{2} \\w{3} \\d{4} `));
+      expect(info.split("\n").filter((l) => l.length > 80)).toEqual([]);
       // The packaged binary is the built one, unstripped.
       const bin = execFileSync("sh", ["-c", `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/bin/apt-ostree`, "sh", deb], { maxBuffer: 512 << 20 });
       expect(elfMachine(bin)).toBe(machine);

@@ -10,21 +10,22 @@ _apt_ostree() {
     cword=$COMP_CWORD
   }
 
-  case "$prev" in
-    --annotation|--chunk-size|--cmd|--commit-version|--components|--created|--creds|--dest-creds|--entrypoint|--env|--expose|--from|--include|--jobs|--label|--level|--max-layers|--metadata|--mirror|--os|--page-size|--ref|--security-mirror|--source|--src-creds|--tag|--threads|--user|--username) return ;;
-    --authfile|--config|--keyring|--output|--repo|--volume) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --cert-dir|--repo|--rootfs|--workdir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    --format) COMPREPLY=($(compgen -W "oci oci-archive docker" -- "$cur")); return ;;
-    --arch) COMPREPLY=($(compgen -W "amd64 arm64 armhf i386 ppc64el riscv64 s390x" -- "$cur")); return ;;
-    --compression) COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur")); return ;;
-    --zstd-frames) COMPREPLY=($(compgen -W "many one" -- "$cur")); return ;;
-    --dest-tls-verify|--src-tls-verify|--tls-verify) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
-    --variant) COMPREPLY=($(compgen -W "minbase apt important standard" -- "$cur")); return ;;
-    --release) COMPREPLY=($(compgen -W "bullseye bookworm trixie sid jammy noble questing" -- "$cur")); return ;;
-    --repo-mode) COMPREPLY=($(compgen -W "bare archive" -- "$cur")); return ;;
+  local group=${words[1]:-} command="" opts=""
+  case "$group:$prev" in
+    *:--annotation|*:--chunk-size|*:--cmd|*:--commit-version|*:--components|*:--created|*:--creds|*:--dest-creds|*:--entrypoint|*:--env|*:--expose|*:--from|*:--include|*:--jobs|*:--label|*:--level|*:--max-layers|*:--metadata|*:--mirror|*:--os|*:--page-size|*:--ref|*:--security-mirror|*:--source|*:--src-creds|*:--tag|*:--threads|*:--user|*:--username) return ;;
+    *:--authfile|*:--config|*:--keyring|*:--output|*:--volume|oci:--repo) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    *:--cert-dir|*:--rootfs|*:--workdir|compose:--repo) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
+    *:--format) COMPREPLY=($(compgen -W "oci oci-archive docker" -- "$cur")); return ;;
+    *:--arch) COMPREPLY=($(compgen -W "amd64 arm64 armhf i386 ppc64el riscv64 s390x" -- "$cur")); return ;;
+    *:--compression) COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur")); return ;;
+    *:--zstd-frames) COMPREPLY=($(compgen -W "many one" -- "$cur")); return ;;
+    *:--dest-tls-verify|*:--src-tls-verify|*:--tls-verify) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+    oci:--variant) COMPREPLY=($(compgen -W "v6 v7 v8" -- "$cur")); return ;;
+    compose:--variant) COMPREPLY=($(compgen -W "minbase apt important standard" -- "$cur")); return ;;
+    *:--release) COMPREPLY=($(compgen -W "bullseye bookworm trixie sid jammy noble questing" -- "$cur")); return ;;
+    *:--repo-mode) COMPREPLY=($(compgen -W "bare archive" -- "$cur")); return ;;
   esac
 
-  local group=${words[1]:-} command="" opts=""
   case "$group" in
     oci|compose) command="$group ${words[2]:-}" ;;
     *) command="$group" ;;
@@ -58,7 +59,7 @@ _apt_ostree() {
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
   else
-    COMPREPLY=($(compgen -f -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   fi
 }
-complete -F _apt_ostree apt-ostree
+complete -o filenames -F _apt_ostree apt-ostree

@@ -151,7 +151,7 @@ function commonFlags(command: ReturnType<CAC["command"]>, creates: boolean): voi
 }
 
 export function registerCompose(cli: CAC, ctx: CliContext): void {
-  const base = cli.command("base", "bootstrap a Debian/Ubuntu system with mmdebstrap, reshape it for OSTree, commit it");
+  const base = cli.command("base", "Bootstrap a Debian/Ubuntu system with mmdebstrap, reshape it for OSTree, commit it (as root)");
   base
     .option("--release <name>", "bullseye, bookworm, trixie, sid, jammy, noble, questing")
     .option("--arch <arch>", "Debian architecture (default: the host's); foreign ones need qemu-user-static")
@@ -164,7 +164,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     .option("--security-mirror <url>", "archive of the -security suite (default: Debian's http://deb.debian.org/debian-security; Ubuntu's is the --mirror)");
   noDefault(base, "--no-updates");
   commonFlags(base, true);
-  base.example("apt-ostree compose base --release bookworm --include systemd,linux-image-amd64 --repo repo --ref debian/bookworm");
+  base.example("apt-ostree compose base --release bookworm --include systemd,systemd-sysv,linux-image-amd64 --repo /srv/ostree --ref debian/bookworm");
   base.action(async (options: Record<string, unknown>) => {
     const config = await loadConfig(options.config);
     const [{ composeBase }, { hostDebianArch }] = await Promise.all([import("../compose/compose.ts"), import("../arch.ts")]);
@@ -197,8 +197,8 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
 
   for (const action of ["install", "remove"] as const) {
     const cmd = cli.command(`${action} [...packages]`, action === "install"
-      ? "install packages with apt on top of a commit; commits a child of --from"
-      : "remove packages with apt from a commit; commits a child of --from");
+      ? "Install packages with apt on top of a commit; commits a child of --from (as root)"
+      : "Remove packages with apt from a commit; commits a child of --from (as root)");
     cmd.option("--from <ref>", "the commit (ref or checksum) to start from");
     if (action === "install") {
       cmd.option("--no-install-recommends", "do not install recommended packages (installed by default, as apt does)");
@@ -234,7 +234,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
     });
   }
 
-  const commit = cli.command("commit", "reshape a root filesystem you built (directory or tarball) and commit it");
+  const commit = cli.command("commit", "Reshape a root filesystem you built (directory or tarball) and commit it (as root)");
   commit
     .option("--rootfs <dir|tar>", "the root filesystem: a directory (left untouched) or a tarball")
     .option("--release <name>", "release recorded in the metadata (default: from os-release)")
@@ -264,7 +264,7 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
 
 export const composeGroup: CommandGroup = {
   name: "compose",
-  summary: "build Debian/Ubuntu systems with mmdebstrap and commit them to OSTree",
+  summary: "build Debian/Ubuntu systems with mmdebstrap and commit them to OSTree (as root)",
   register(cli, ctx) {
     registerCompose(cli, ctx);
   },

@@ -57,7 +57,25 @@ export function buildCli(groups: CommandGroup[], argv: string[], ctx: CliContext
   });
   // Our own version flag (not cac's), so every form prints the same line.
   cli.option("-v, --version", "Display the version, git commit and target");
-  return { cli, rest: joinNegativeValues(group ? argv.slice(1) : argv) };
+  return { cli, rest: joinBooleanValues(joinNegativeValues(group ? argv.slice(1) : argv)) };
+}
+
+/** Options taking an optional true/false ("[bool]"), as skopeo's --tls-verify. */
+const BOOLEAN_VALUED = /^--(src-|dest-)?tls-verify$/;
+
+/**
+ * "--tls-verify IMAGE" -> "--tls-verify=true IMAGE": cac would take the next argument as the
+ * option's value, and skopeo's users write the flag bare. Only "true" or "false" after it is its value.
+ */
+export function joinBooleanValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [arg, next] = [argv[i]!, argv[i + 1]];
+    if (arg === "--") return [...out, ...argv.slice(i)];
+    if (BOOLEAN_VALUED.test(arg) && next !== "true" && next !== "false") out.push(`${arg}=true`);
+    else out.push(arg);
+  }
+  return out;
 }
 
 /**
@@ -129,7 +147,9 @@ function camelcase(name: string): string {
 export async function main(argv: string[], ctx: CliContext = processContext): Promise<number> {
   const groups = await loadGroups();
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-    ctx.out(topHelp(groups));
+    // Asked for: stdout. No command at all is a usage error: the help goes where errors go.
+    if (argv.length === 0) process.stderr.write(`${topHelp(groups)}\n`);
+    else ctx.out(topHelp(groups));
     return argv.length === 0 ? ExitCode.Usage : ExitCode.Ok;
   }
   if (argv[0] === "--version" || argv[0] === "-v" || argv[0] === "version") {
@@ -169,6 +189,7 @@ const SYSTEM_ERRORS: Record<string, string> = {
   ENAMETOOLONG: "name too long",
   EMFILE: "too many open files",
   EIO: "input/output error",
+  ENOENT: "no such file or directory",
 };
 
 /** One line for an error from a file system call (Node's errors carry code, syscall, path), else undefined. */
@@ -187,7 +208,9 @@ function report(error: unknown, ctx: CliContext): number {
   }
   // cac throws CACError for unknown options and missing arguments.
   if (error instanceof Error && error.name === "CACError") {
-    ctx.warn(`${oneLine(error.message)}; see --help`);
+    // cac says "Unknown option `--foo`": in the words and quoting of our other messages.
+    const message = oneLine(error.message).replace(/^Unknown option `([^`]*)`/, "unknown option $1").replace(/`/g, "'");
+    ctx.warn(`${message}; see --help`);
     return ExitCode.Usage;
   }
   const system = systemErrorLine(error);

@@ -191,7 +191,7 @@ export function registerBuild(cli: CAC, ctx: CliContext): void {
     .option("--force", "replace an existing output")
     .option("--json", "print the result as JSON")
     .example("apt-ostree oci build --source debian/bookworm --repo /srv/repo --output oci:/tmp/img:latest --bootc")
-    .example("apt-ostree oci build --source test/oci/demo --output my-image.oci --format oci --repo /path/to/ostree/repo")
+    .example("apt-ostree oci build --source debian/bookworm --output my-image.oci --format oci --repo /srv/ostree")
     .example("apt-ostree oci build --rootfs ./rootfs --output docker-archive:/tmp/img.tar:demo:1.0 --cmd /bin/bash")
     .example("apt-ostree oci build --rootfs ./rootfs --output oci-archive:/tmp/img.tar --compression zstd --json")
     .action(async (flags: BuildFlags) => {

@@ -51,9 +51,26 @@ function fieldName(path: readonly PropertyKey[]): string {
   return out;
 }
 
+/**
+ * Top-level keys in camelCase (`repoMode`, as an oci build file's `maxLayers`) are the schema's
+ * kebab-case ones (`repo-mode`); one setting spelt both ways is an error. Metadata keys stay as written.
+ */
+function kebabKeys(content: unknown, source: string): unknown {
+  if (!content || typeof content !== "object" || Array.isArray(content)) return content;
+  const out: Record<string, unknown> = {};
+  const spelt = new Map<string, string>();
+  for (const [key, v] of Object.entries(content)) {
+    const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (spelt.has(kebab)) throw new UserError(`${source}: field '${key}' given twice (as '${spelt.get(kebab)}' too)`, ExitCode.Usage);
+    spelt.set(kebab, key);
+    out[kebab] = v;
+  }
+  return out;
+}
+
 /** Validates parsed compose-file content; throws a one-line usage error naming the bad field. */
 export function parseComposeFile(content: unknown, source = "compose file"): ComposeFile {
-  const result = composeFileSchema.safeParse(content);
+  const result = composeFileSchema.safeParse(kebabKeys(content, source));
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue.code === "unrecognized_keys") {

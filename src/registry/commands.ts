@@ -170,10 +170,20 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
   }
 }
 
-/** What pull and a local copy print: the digest, or with --json what was written where. */
-function printPulled(ctx: CliContext, flags: RegistryFlags, result: PullResult, output: string): void {
-  if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output }));
-  else ctx.out(result.digest);
+/**
+ * What pull and a local copy print: the digest of what was written, or with --json what was
+ * written where. A docker-archive holds no manifest: its digest is that of the manifest `oci
+ * inspect` reads from it (layers as stored, uncompressed), not the source's (`sourceDigest`).
+ */
+async function printPulled(ctx: CliContext, flags: RegistryFlags, result: PullResult, target: LocalTarget): Promise<void> {
+  let { digest, mediaType } = result;
+  if (target.format === "docker-archive") {
+    const written = await openLocalImage(target);
+    ({ digest, mediaType } = written.root.descriptor);
+    await written.close();
+  }
+  if (flags.json) ctx.out(JSON.stringify({ digest, mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }));
+  else ctx.out(digest);
 }
 
 export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags, side?: "src"): Promise<number> {
@@ -192,8 +202,7 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
       return pullImage(repo, sink, { reference: manifestReference(source), platform, platformNamed: platformNamed(flags), all: Boolean(flags.all), jobs, progress, uncompressedLayers: target.format === "docker-archive" });
     });
     progress.end();
-    // The registry's manifest digest (a docker-archive stores no manifest of its own).
-    printPulled(ctx, flags, result, target.path);
+    await printPulled(ctx, flags, result, target);
     return ExitCode.Ok;
   } catch (error) {
     sink.abort();
@@ -258,7 +267,7 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
       uncompressedLayers: target.format === "docker-archive",
     });
     progress.end();
-    printPulled(ctx, flags, result, target.path);
+    await printPulled(ctx, flags, result, target);
     return ExitCode.Ok;
   } catch (error) {
     sink.abort();
