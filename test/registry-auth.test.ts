@@ -6,7 +6,8 @@
 import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync, lstatSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, tempDir, type CliResult } from "./helpers/cli.ts";
+import { spawnSync } from "node:child_process";
+import { binaryCommand, runCli, tempDir, type CliResult } from "./helpers/cli.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
 import { makeTestImage, skopeo, startRegistry, type TestImage, type TestRegistry } from "./helpers/registry.ts";
 
@@ -334,6 +335,43 @@ describe("login / logout", () => {
   it("login needs --password-stdin (no passwords in argv)", async () => {
     const r = await cli(["login", token.host, "-u", "alice"], envWith());
     expect(r.code).toBe(2);
+  });
+  it("on a terminal without --password-stdin, login asks for the password and does not echo it", () => {
+    const run = join(tmp.path, "login-tty");
+    const [cmd, ...pre] = binaryCommand();
+    // A pseudo-terminal: wait for the prompt, type the password and Enter, read to the end.
+    const script = [
+      "import os, pty, sys, time",
+      "pid, fd = pty.fork()",
+      "if pid == 0:",
+      "    os.execvp(sys.argv[1], sys.argv[1:])",
+      "out = b''",
+      "def read(until, seconds):",
+      "    global out",
+      "    end = time.time() + seconds",
+      "    while (until is None or until not in out) and time.time() < end:",
+      "        try:",
+      "            data = os.read(fd, 1024)",
+      "        except OSError:",
+      "            return",
+      "        if not data:",
+      "            return",
+      "        out += data",
+      "read(b'Password: ', 30)",
+      "os.write(fd, os.environ['TYPED'].encode() + b'\\r')",
+      "read(None, 60)",
+      "status = os.waitpid(pid, 0)[1]",
+      "sys.stdout.write(str(os.waitstatus_to_exitcode(status)) + '|' + out.decode(errors='replace'))",
+    ].join("\n");
+    const env = Object.fromEntries(Object.entries({ ...process.env, ...envWith({ XDG_RUNTIME_DIR: run }), TYPED: PASSWORD, NO_COLOR: "1" }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const r = spawnSync("python3", ["-c", script, cmd!, ...pre, "login", basic.host, "-u", "alice"], { env, encoding: "utf8", timeout: 120_000 });
+    const [code, transcript] = [r.stdout.slice(0, r.stdout.indexOf("|")), r.stdout.slice(r.stdout.indexOf("|") + 1)];
+    expect(code, transcript + r.stderr).toBe("0");
+    expect(transcript).toMatch(/^Password: /);
+    expect(transcript).toContain(`logged in to ${basic.host}`);
+    expect(transcript).not.toContain(PASSWORD);
+    const auths = JSON.parse(readFileSync(join(run, "containers/auth.json"), "utf8")).auths;
+    expect(Buffer.from(auths[basic.host].auth, "base64").toString()).toBe(`alice:${PASSWORD}`);
   });
   it("a user name with a colon is a usage error (Basic auth would split it)", async () => {
     const run = join(tmp.path, "login-colon");

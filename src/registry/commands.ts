@@ -426,15 +426,16 @@ function writeAuthJson(path: string, json: Record<string, unknown>): void {
   }
 }
 
-export async function login(ctx: CliContext, host: string | undefined, flags: LoginFlags, stdin: () => Promise<string>): Promise<number> {
+/** `prompt`: asks on the terminal (given only when stdin is one); without it the password must come on stdin. */
+export async function login(ctx: CliContext, host: string | undefined, flags: LoginFlags, stdin: () => Promise<string>, prompt?: () => Promise<string>): Promise<number> {
   const registry = registryArg(host);
   const registryHost = registry.split("/")[0]!;
   if (!flags.username) throw usageError("login needs --username (and the password on stdin with --password-stdin)");
   // Basic auth joins them with a colon: one in the name would move the rest into the password.
   if (String(flags.username).includes(":")) throw usageError("--username may not contain ':'");
-  if (!flags.passwordStdin) throw usageError("login reads the password from stdin: add --password-stdin");
-  const password = (await stdin()).replace(/\r?\n$/, "");
-  if (!password) throw usageError("no password on stdin");
+  if (!flags.passwordStdin && !prompt) throw usageError("login reads the password from stdin: add --password-stdin");
+  const password = flags.passwordStdin || !prompt ? (await stdin()).replace(/\r?\n$/, "") : await prompt();
+  if (!password) throw usageError(flags.passwordStdin ? "no password on stdin" : "no password given");
   const credential: Credential = { kind: "basic", username: String(flags.username), password };
   const verify = flags.tlsVerify === undefined ? undefined : parseBool(flags.tlsVerify, "--tls-verify");
   await guarded(async () => {
