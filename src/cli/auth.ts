@@ -15,9 +15,10 @@ async function readStdin(): Promise<string> {
 function promptPassword(): Promise<string> {
   return new Promise((resolve) => {
     const stdin = process.stdin;
-    process.stderr.write("Password: ");
+    // Echo off before the prompt shows: what is typed as soon as it appears is not echoed either.
     stdin.setRawMode(true);
     stdin.resume();
+    process.stderr.write("Password: ");
     let typed = "";
     const done = (answer: string) => {
       stdin.setRawMode(false);
