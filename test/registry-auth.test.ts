@@ -358,15 +358,22 @@ describe("login / logout", () => {
       "            return",
       "        out += data",
       "read(b'Password: ', 30)",
-      "os.write(fd, os.environ['TYPED'].encode() + b'\\r')",
+      "os.write(fd, os.environ['TYPED'].encode() + (b'' if os.environ['TYPED'] == '\\x03' else b'\\r'))",
       "read(None, 60)",
       "status = os.waitpid(pid, 0)[1]",
       "sys.stdout.write(str(os.waitstatus_to_exitcode(status)) + '|' + out.decode(errors='replace'))",
     ].join("\n");
     const env = Object.fromEntries(Object.entries({ ...process.env, ...envWith({ XDG_RUNTIME_DIR: run }), TYPED: PASSWORD, NO_COLOR: "1" }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-    const r = spawnSync("python3", ["-c", script, cmd!, ...pre, "login", basic.host, "-u", "alice"], { env, encoding: "utf8", timeout: 120_000 });
-    const [code, transcript] = [r.stdout.slice(0, r.stdout.indexOf("|")), r.stdout.slice(r.stdout.indexOf("|") + 1)];
-    expect(code, transcript + r.stderr).toBe("0");
+    const login = (typed: string) => {
+      const r = spawnSync("python3", ["-c", script, cmd!, ...pre, "login", basic.host, "-u", "alice"], { env: { ...env, TYPED: typed }, encoding: "utf8", timeout: 120_000 });
+      return [r.stdout.slice(0, r.stdout.indexOf("|")), r.stdout.slice(r.stdout.indexOf("|") + 1) + r.stderr];
+    };
+    // Ctrl-C at the prompt is an interrupt: exit 130, nothing written.
+    const [cancelled, said] = login("\u0003");
+    expect([cancelled, said]).toEqual(["130", expect.stringContaining("apt-ostree: interrupted")]);
+    expect(existsSync(join(run, "containers/auth.json"))).toBe(false);
+    const [code, transcript] = login(PASSWORD);
+    expect(code, transcript).toBe("0");
     expect(transcript).toMatch(/^Password: /);
     expect(transcript).toContain(`logged in to ${basic.host}`);
     expect(transcript).not.toContain(PASSWORD);

@@ -1,5 +1,6 @@
 // Top-level `apt-ostree login|logout`: credentials in the containers auth file, as podman and
 // skopeo write it. The password comes on stdin, or from the terminal when asked for (never argv).
+import { ExitCode } from "../errors.ts";
 import type { CommandGroup } from "./main.ts";
 
 async function readStdin(): Promise<string> {
@@ -9,8 +10,8 @@ async function readStdin(): Promise<string> {
 }
 
 /**
- * Asks for the password on the terminal, as podman login does: not echoed, up to Enter; Ctrl-C
- * or Ctrl-D gives up (an empty answer). Only called when stdin and stderr are terminals.
+ * Asks for the password on the terminal, as podman login does: not echoed, up to Enter; Ctrl-D
+ * gives up (an empty answer), Ctrl-C exits 130. Only called when stdin and stderr are terminals.
  */
 function promptPassword(): Promise<string> {
   return new Promise((resolve) => {
@@ -30,7 +31,13 @@ function promptPassword(): Promise<string> {
     const onData = (chunk: Buffer) => {
       for (const ch of chunk.toString("utf8")) {
         if (ch === "\r" || ch === "\n") return done(typed);
-        if (ch === "\u0003" || ch === "\u0004") return done("");
+        // Ctrl-C: raw mode sends it as a character, not SIGINT; end as an interrupt would.
+        if (ch === "\u0003") {
+          done("");
+          process.stderr.write("apt-ostree: interrupted\n");
+          process.exit(ExitCode.Interrupted);
+        }
+        if (ch === "\u0004") return done("");
         if (ch === "\u007f" || ch === "\b") typed = typed.slice(0, -1);
         else typed += ch;
       }
