@@ -1,6 +1,7 @@
 // The settings of `oci build`, from a config file (validated with zod) merged with flags.
 // Pure: no I/O, so it is unit-tested under Node.
 import { z } from "zod";
+import { respellKeys } from "./config-keys.ts";
 
 const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
 /** cmd/entrypoint: a list, or a string read as the flag reads it (JSON array or shell words). */
@@ -73,16 +74,13 @@ export function parseBuildConfig(value: unknown, file: string): BuildConfig {
  * schema's camelCase ones (`maxLayers`); one setting spelt both ways is an error.
  */
 function camelKeys(value: unknown, file: string): unknown {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return value;
-  const out: Record<string, unknown> = {};
-  const spelt = new Map<string, string>();
-  for (const [key, v] of Object.entries(value)) {
-    const camel = key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (spelt.has(camel)) throw new Error(`${file}: ${key}: given twice (as ${spelt.get(camel)} too)`);
-    spelt.set(camel, key);
-    out[camel] = v;
-  }
-  return out;
+  return respellKeys(
+    value,
+    (key) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+    (key, other) => {
+      throw new Error(`${file}: ${key}: given twice (as ${other} too)`);
+    },
+  );
 }
 
 /**

@@ -42,3 +42,18 @@ export function notFound(message: string): UserError {
 export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, "; ").trim();
 }
+
+/** What the OS refused, in words, for the errors a full, read-only or foreign output location gives. */
+export const SYSTEM_ERRORS: Record<string, string> = {
+  ENOSPC: "disk full",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOTDIR: "not a directory",
+  EISDIR: "is a directory",
+  ENAMETOOLONG: "name too long",
+  EMFILE: "too many open files",
+  EIO: "input/output error",
+  ENOENT: "no such file or directory",
+};

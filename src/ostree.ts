@@ -187,7 +187,12 @@ export async function checkout(repo: string, checksum: string, dir: string): Pro
  */
 export function canReadInPlace(repo: string): boolean {
   const config = readFileSync(join(repo, "config"), "utf8");
-  return /^\s*mode\s*=\s*(bare|bare-user|bare-user-only|archive|archive-z2)\s*$/m.test(config) && !/^\s*parent\s*=/m.test(config);
+  return ["bare", "bare-user", "bare-user-only", "archive", "archive-z2"].includes(modeIn(config) ?? "") && !/^\s*parent\s*=/m.test(config);
+}
+
+/** The `mode=` of a repository's config text. */
+function modeIn(config: string): string | undefined {
+  return /^\s*mode\s*=\s*(\S+)\s*$/m.exec(config)?.[1];
 }
 
 /**
@@ -343,7 +348,7 @@ export async function setRef(repo: string, ref: string, checksum: string, force 
 /** The mode in a repository's config (bare, bare-user, archive-z2...), or undefined. */
 export function repoModeOf(repo: string): string | undefined {
   try {
-    return /^mode\s*=\s*(\S+)/m.exec(readFileSync(join(repo, "config"), "utf8"))?.[1];
+    return modeIn(readFileSync(join(repo, "config"), "utf8"));
   } catch {
     return undefined;
   }

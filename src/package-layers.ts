@@ -10,6 +10,7 @@
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { lstatOrUndefined } from "./fs.ts";
+import { KERNEL_FILES } from "./compose/reshape-plan.ts";
 
 export interface DpkgPackage {
   name: string;
@@ -107,15 +108,24 @@ function usrMergeLinks(tree: string): Map<string, string> {
 function movedKernelFiles(tree: string, list: string): string {
   if (!list.includes("/boot/")) return "";
   let out = "";
-  for (const [, name, kver] of list.matchAll(/^\/boot\/(vmlinuz|System\.map|config)-([^/\n]+)$/gm)) {
+  for (const [, name, kver] of list.matchAll(PACKAGED_KERNEL_FILE)) {
     const dir = `usr/lib/modules/${kver}`;
     const known = lstatOrUndefined(join(tree, dir))?.isDirectory();
-    for (const moved of name === "vmlinuz" ? [name, "initramfs.img"] : [name]) {
+    const file = KERNEL_FILES.find((f) => f.boot === name)!;
+    for (const moved of file.boot === "vmlinuz" ? [file.modules, INITRAMFS.modules] : [file.modules]) {
       if (!known || lstatOrUndefined(join(tree, dir, moved))) out += `/${dir}/${moved}\n`;
     }
   }
   return out;
 }
+
+/** The initramfs: generated for a kernel, listed by no package, so it goes with the kernel's vmlinuz. */
+const INITRAMFS = KERNEL_FILES.find((f) => f.boot === "initrd.img")!;
+/** A list line of a kernel file compose moves (KERNEL_FILES but the initramfs): /boot/NAME-$kver. */
+const PACKAGED_KERNEL_FILE = new RegExp(
+  `^/boot/(${KERNEL_FILES.filter((f) => f !== INITRAMFS).map((f) => f.boot.replace(/\./g, "\\.")).join("|")})-([^/\n]+)$`,
+  "gm",
+);
 
 /**
  * Plans the layers of a tree: at most `maxLayers`, the last holding what no package owns. Undefined

@@ -1,6 +1,6 @@
 // What every command gets from the CLI shell: where results go, and how diagnostics are shown.
 import { runAll } from "../cleanup.ts";
-import { ExitCode } from "../errors.ts";
+import { ExitCode, SYSTEM_ERRORS } from "../errors.ts";
 import { terminalProgress, type ProgressSink, type RenderedProgress } from "../progress.ts";
 
 export interface CliContext {
@@ -38,7 +38,7 @@ export function guardOutputStreams(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     runAll();
     if (error.code === "EPIPE") process.exit(ExitCode.BrokenPipe);
-    const reason = { ENOSPC: "disk full", EDQUOT: "disk quota exceeded", EIO: "input/output error" }[error.code ?? ""] ?? error.message;
+    const reason = SYSTEM_ERRORS[error.code ?? ""] ?? error.message;
     process.stderr.write(`apt-ostree: cannot write the output: ${reason}\n`);
     process.exit(ExitCode.Failure);
   });

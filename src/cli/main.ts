@@ -1,7 +1,7 @@
 // The CLI shell: routes `apt-ostree GROUP COMMAND` to the group's cac instance, prints errors as one
 // line, maps them to exit codes. Commands live in their own modules and are imported lazily.
 import { cac, type CAC } from "cac";
-import { ExitCode, UserError, oneLine } from "../errors.ts";
+import { ExitCode, SYSTEM_ERRORS, UserError, oneLine } from "../errors.ts";
 import { versionLine } from "../version.ts";
 import { processContext, type CliContext } from "./context.ts";
 
@@ -176,21 +176,6 @@ export async function main(argv: string[], ctx: CliContext = processContext): Pr
     return report(error, ctx);
   }
 }
-
-/** What the OS refused, in words, for the errors a full, read-only or foreign output location gives. */
-const SYSTEM_ERRORS: Record<string, string> = {
-  ENOSPC: "disk full",
-  EDQUOT: "disk quota exceeded",
-  EROFS: "read-only file system",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  ENOTDIR: "not a directory",
-  EISDIR: "is a directory",
-  ENAMETOOLONG: "name too long",
-  EMFILE: "too many open files",
-  EIO: "input/output error",
-  ENOENT: "no such file or directory",
-};
 
 /** One line for an error from a file system call (Node's errors carry code, syscall, path), else undefined. */
 export function systemErrorLine(error: unknown): string | undefined {

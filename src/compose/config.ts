@@ -1,6 +1,7 @@
 // The compose file (`--config FILE`): JSON (or YAML when the runtime can parse it), validated with
 // zod; the first problem is reported as one line naming the field. Pure: runs under Node.
 import { z } from "zod";
+import { respellKeys } from "../config-keys.ts";
 import { ExitCode, UserError } from "../errors.ts";
 import { DEBIAN_ARCHITECTURES, isDebianArch } from "../arch.ts";
 import { VARIANTS, knownReleaseNames } from "./releases.ts";
@@ -56,16 +57,13 @@ function fieldName(path: readonly PropertyKey[]): string {
  * kebab-case ones (`repo-mode`); one setting spelt both ways is an error. Metadata keys stay as written.
  */
 function kebabKeys(content: unknown, source: string): unknown {
-  if (!content || typeof content !== "object" || Array.isArray(content)) return content;
-  const out: Record<string, unknown> = {};
-  const spelt = new Map<string, string>();
-  for (const [key, v] of Object.entries(content)) {
-    const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    if (spelt.has(kebab)) throw new UserError(`${source}: field '${key}' given twice (as '${spelt.get(kebab)}' too)`, ExitCode.Usage);
-    spelt.set(kebab, key);
-    out[kebab] = v;
-  }
-  return out;
+  return respellKeys(
+    content,
+    (key) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+    (key, other) => {
+      throw new UserError(`${source}: field '${key}' given twice (as '${other}' too)`, ExitCode.Usage);
+    },
+  );
 }
 
 /** Validates parsed compose-file content; throws a one-line usage error naming the bad field. */

@@ -112,7 +112,7 @@ function localSource(src: string): LocalTarget {
 function localDestination(dest: string): LocalTarget {
   if (isLocalImageName(dest) || existsSync(dest)) return parseLocalTarget(dest);
   const split = splitPlainTag(dest);
-  return split && isImage(split[0]) ? parseLocalTarget(`oci:${split[0]}:${split[1]}`) : parseLocalTarget(dest);
+  return split && isImage(split[0]) ? { format: "oci", path: split[0], tag: split[1], addToLayout: true } : parseLocalTarget(dest);
 }
 
 /** An image on disk: a layout (oci-layout or index.json) or a file (an archive, checked when opened). */
@@ -434,7 +434,7 @@ export async function login(ctx: CliContext, host: string | undefined, flags: Lo
   // Basic auth joins them with a colon: one in the name would move the rest into the password.
   if (String(flags.username).includes(":")) throw usageError("--username may not contain ':'");
   if (!flags.passwordStdin && !prompt) throw usageError("login reads the password from stdin: add --password-stdin");
-  const password = flags.passwordStdin || !prompt ? (await stdin()).replace(/\r?\n$/, "") : await prompt();
+  const password = flags.passwordStdin ? (await stdin()).replace(/\r?\n$/, "") : await prompt!();
   if (!password) throw usageError(flags.passwordStdin ? "no password on stdin" : "no password given");
   const credential: Credential = { kind: "basic", username: String(flags.username), password };
   const verify = flags.tlsVerify === undefined ? undefined : parseBool(flags.tlsVerify, "--tls-verify");
