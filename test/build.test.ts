@@ -149,6 +149,14 @@ describe("oci build --rootfs", () => {
     const hub = await runCli(["oci", "inspect", "debian:bookworm"], { cwd: tmp.path, env: { HOME: tmp.path } });
     if (hub.code === 0) expect(hub.stdout).toContain("docker.io/library/debian");
     else expect(hub.stderr).toMatch(/docker\.io/);
+    // A missing file name is not sent to Docker Hub as library/img.tar: one line, nothing written.
+    const missing = await runCli(["oci", "inspect", "img.tar"], { cwd: tmp.path, env: { HOME: tmp.path } });
+    expect(missing.code).toBe(3);
+    expect(missing.stderr.trim()).toBe("apt-ostree: img.tar: no such file (Docker Hub's image of that name is docker://img.tar)");
+    const toFile = await runCli(["oci", "copy", `${out}:t`, "copied.tar"], { cwd: tmp.path, env: { HOME: tmp.path } });
+    expect(toFile.code).toBe(2);
+    expect(toFile.stderr).toMatch(/write \.\/copied\.tar or oci-archive:copied\.tar for a file/);
+    expect(existsSync(join(tmp.path, "copied.tar"))).toBe(false);
     const bundle = join(tmp.path, "dpkg-split.bundle");
     umociUnpack(out, "t", bundle);
     expectSameTree(root, join(bundle, "rootfs"));

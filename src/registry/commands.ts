@@ -136,6 +136,22 @@ function isLocalArgument(text: string): boolean {
   return split !== undefined && isImage(split[0]);
 }
 
+/**
+ * A name without a registry or transport that reads like a file name (`img.tar`, `image.oci`):
+ * as a registry reference it is Docker Hub's library/img.tar, which is almost never what was meant
+ * when no such file exists. `docker://img.tar` still names Docker Hub's.
+ */
+function looksLikeFile(text: string): boolean {
+  return !text.includes("/") && /\.(tar|tgz|tar\.(gz|zst|xz)|oci)(:[^:]*)?$/i.test(text);
+}
+
+/** Refuses an argument of inspect or copy that is a missing file rather than a Docker Hub image. */
+function refuseMissingFile(text: string, side: "source" | "destination"): void {
+  if (!looksLikeFile(text)) return;
+  if (side === "source") throw new UserError(`${text}: no such file (Docker Hub's image of that name is docker://${text})`, ExitCode.NotFound);
+  throw usageError(`destination ${text} would be Docker Hub's library/${text}: write ./${text} or oci-archive:${text} for a file, docker://${text} for Docker Hub`);
+}
+
 /** `side`: which of copy's --src-/--dest- flags apply (push and pull have plain --creds, --tls-verify). */
 export async function push(ctx: CliContext, src: string, dest: string, name: string | undefined, flags: RegistryFlags, side?: "dest"): Promise<number> {
   if (name !== undefined) {
@@ -215,6 +231,8 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
 export async function copy(ctx: CliContext, src: string, dest: string, flags: RegistryFlags): Promise<number> {
   // As skopeo copy: a local image on either side makes it a push or a pull.
   const [fromLocal, toLocal] = [isLocalArgument(src), isLocalArgument(dest)];
+  if (!fromLocal) refuseMissingFile(src, "source");
+  if (!toLocal) refuseMissingFile(dest, "destination");
   if (fromLocal && toLocal) return copyLocal(ctx, src, dest, flags);
   if (fromLocal) return push(ctx, src, dest, undefined, flags, "dest");
   if (toLocal) return pull(ctx, src, dest, flags, "src");
@@ -295,6 +313,7 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
   const { result, raw, config } = isLocalArgument(text)
     ? await inspectLocal(text, platform, named)
     : await (async () => {
+        refuseMissingFile(text, "source");
         const source = ref(text, "reference");
         const options = connectOptions(ctx, flags);
         return guarded(async () => {
