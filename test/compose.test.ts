@@ -183,7 +183,7 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     expect(leftovers(tmp.path)).toEqual([]);
     // --no-updates reaches the bootstrap: a --security-mirror then has nothing to serve.
     const alone = await runCli(["compose", "base", "--release", "bookworm", "--mirror", "http://127.0.0.1:9/debian", "--no-updates", "--security-mirror", "http://127.0.0.1:9/sec", "--repo", other, "--ref", "x"], { timeoutMs: SLOW });
-    expect(alone.stderr.split("\n")[0]).toBe("apt-ostree: --security-mirror has no effect: --no-updates");
+    expect(alone.stderr.split("\n")[0]).toBe("apt-ostree: warning: --security-mirror has no effect: --no-updates");
     expect(alone.code).toBe(5);
   }, SLOW);
 
@@ -307,8 +307,13 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
 
   it("a package that does not exist: apt's message, no commit, no ref", async () => {
     const before = { refs: refs(repo), commits: commitCount(repo) };
-    const r = await runCli(["compose", "install", "no-such-package-apt-ostree", "--repo", repo, "--from", "debian/bookworm", "--ref", "debian/broken"], { timeoutMs: SLOW });
-    expectOneLineError(r, /E: Unable to locate package no-such-package-apt-ostree/);
+    // A compose file written for another release: install says it uses the commit's.
+    const file = join(tmp.path, "trixie.json");
+    writeFileSync(file, JSON.stringify({ release: "trixie" }));
+    const r = await runCli(["compose", "install", "no-such-package-apt-ostree", "--repo", repo, "--from", "debian/bookworm", "--ref", "debian/broken", "--config", file], { timeoutMs: SLOW });
+    const [warning, ...rest] = r.stderr.trim().split("\n");
+    expect(warning).toBe("apt-ostree: warning: the compose file's release trixie is not debian/bookworm's (bookworm): install uses debian/bookworm's");
+    expectOneLineError({ ...r, stderr: rest.join("\n") }, /E: Unable to locate package no-such-package-apt-ostree/);
     expect(r.code).toBe(3);
     expect(refs(repo)).toEqual(before.refs);
     expect(commitCount(repo)).toBe(before.commits);

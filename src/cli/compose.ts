@@ -106,7 +106,7 @@ async function common(options: Record<string, unknown>, config: ComposeFile, ctx
     metadata,
     warn: (line) => {
       warnings.push(line);
-      ctx.warn(line);
+      ctx.warn(`warning: ${line}`);
     },
   };
 }
@@ -228,6 +228,8 @@ export function registerCompose(cli: CAC, ctx: CliContext): void {
           noInstallRecommends: options.installRecommends === false,
           purge: Boolean(options.purge),
           autoremove: Boolean(options.autoremove),
+          fileRelease: config.release,
+          fileArch: config.arch,
         }),
       );
       print(result, json, ctx, c.warnings);

@@ -299,6 +299,9 @@ export interface AptOptions extends CommonOptions {
   purge?: boolean;
   /** remove: also the packages nothing needs any more (apt-get --autoremove). */
   autoremove?: boolean;
+  /** A compose file's release and arch (written for base): warned about when the commit's differ. */
+  fileRelease?: string;
+  fileArch?: string;
 }
 
 export async function composeApt(o: AptOptions): Promise<ComposeResult> {
@@ -311,6 +314,10 @@ export async function composeApt(o: AptOptions): Promise<ComposeResult> {
   const str = (k: string) => (typeof info.metadata[k] === "string" ? (info.metadata[k] as string) : undefined);
   const arch = str("apt-ostree.architecture");
   if (arch) await checkEmulation(arch);
+  // install and remove work on the commit as it is: its sources.list, its architecture.
+  for (const [key, value, theirs] of [["release", o.fileRelease, str("apt-ostree.release")], ["arch", o.fileArch, arch]] as const) {
+    if (value && theirs && value !== theirs) o.warn(`the compose file's ${key} ${value} is not ${o.from}'s (${theirs}): ${o.action} uses ${o.from}'s`);
+  }
   const tree = checkoutDirFor(o.repo);
   return withBuildTree(tree, async () => {
     step(o, `checking out ${o.from}`);
