@@ -26,7 +26,8 @@ let n = 0;
 function envWith(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   const home = join(tmp.path, `home-${++n}`);
   mkdirSync(home, { recursive: true });
-  return { HOME: home, XDG_RUNTIME_DIR: undefined, XDG_CONFIG_HOME: undefined, DOCKER_CONFIG: undefined, REGISTRY_AUTH_FILE: undefined, PATH: `${bin}:${process.env.PATH}`, ...extra };
+  // XDG_RUNTIME_DIR: an empty one of the test's, or root's runs would use /run/containers/0.
+  return { HOME: home, XDG_RUNTIME_DIR: join(home, "run"), XDG_CONFIG_HOME: undefined, DOCKER_CONFIG: undefined, REGISTRY_AUTH_FILE: undefined, PATH: `${bin}:${process.env.PATH}`, ...extra };
 }
 
 const outputs: CliResult[] = [];
@@ -211,6 +212,34 @@ describe("Basic auth (htpasswd)", () => {
     const other = writeJson(join(tmp.path, "other/auth.json"), { auths: { "elsewhere.example": { auth: b64("a:b") } } });
     const ok = await cli(["oci", "inspect", `docker://${basic.host}/seed:1`], envWith({ REGISTRY_AUTH_FILE: other, DOCKER_CONFIG: docker }));
     expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it("a credsStore whose helper is missing or exits at once: an anonymous registry still works; one that asks for credentials names the helper", async () => {
+    const open = await startRegistry({});
+    try {
+      await skopeo(["copy", "--dest-tls-verify=false", `oci:${image.path}:latest`, `docker://${open.host}/seed:1`]);
+      writeFileSync(join(bin, "docker-credential-gone"), '#!/bin/sh\necho "credentials not found in native keychain"; exit 1\n');
+      chmodSync(join(bin, "docker-credential-gone"), 0o755);
+      for (const store of ["nosuch", "gone"]) {
+        const env = envWith();
+        writeJson(join(env.HOME!, ".docker/config.json"), { auths: {}, credsStore: store });
+        // Only asked when the registry wants credentials; "gone" exits before reading stdin (EPIPE was a crash).
+        for (let i = 0; i < 3; i++) {
+          const r = await cli(["oci", "tags", `${open.host}/seed`], env);
+          expect([r.code, r.stderr], store).toEqual([0, ""]);
+          expect(r.stdout.trim()).toBe("1");
+        }
+        const denied = await cli(["oci", "inspect", `docker://${basic.host}/seed:1`], env);
+        expect(denied.code, store).toBe(4);
+        expect(denied.stderr.trim().split("\n")).toEqual([
+          store === "nosuch"
+            ? `apt-ostree: authentication required by ${basic.host}, and credential helper docker-credential-nosuch is not installed (named in the auth configuration)`
+            : expect.stringMatching(new RegExp(`^apt-ostree: authentication required by ${basic.host.replace(/\./g, "\\.")} and no credentials found`)),
+        ]);
+      }
+    } finally {
+      await open.stop();
+    }
   });
 });
 

@@ -3,7 +3,7 @@
 // skopeo pushes we pull), plus tags, inspect, copy (with mounts), multi-arch, chunked uploads and a
 // re-push that makes only HEAD requests.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -583,6 +583,28 @@ describe("TLS", () => {
     expect(refused.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^apt-ostree: TLS failure talking to 127\.0\.0\.1:\d+: /)]);
     // The hint names the directory the CAs came from, rather than suggesting --cert-dir again.
     expect(refused.stderr).toContain(wrongCa);
+  });
+  it("verifies against /etc/containers/certs.d/HOST:PORT without --cert-dir, as containers tools do", async () => {
+    const hostDir = process.getuid?.() === 0 ? join("/etc/containers/certs.d", secure.host) : join(process.env.HOME ?? "/nonexistent", ".config/containers/certs.d", secure.host);
+    mkdirSync(hostDir, { recursive: true });
+    try {
+      writeFileSync(join(hostDir, "ca.crt"), readFileSync(join(secure.certDir!, "ca.crt")));
+      const r = await cli(["oci", "inspect", `docker://${secure.host}/tls:1`, "--tls-verify=true", "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).digest).toBe(image.digest);
+      // A bad file there is named, as in a --cert-dir.
+      writeFileSync(join(hostDir, "junk.crt"), "not a certificate\n");
+      const bad = await cli(["oci", "inspect", `docker://${secure.host}/tls:1`, "--tls-verify=true"]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.trim().split("\n")).toEqual([`apt-ostree: ${hostDir}: ${join(hostDir, "junk.crt")} holds no PEM certificate`]);
+    } finally {
+      rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+  it("a plain http registry asked for over https: said so, with the flag that allows http", async () => {
+    const r = await cli(["oci", "tags", `${registry.host}/demo`, "--tls-verify=true"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr.trim().split("\n")).toEqual([`apt-ostree: ${registry.host} did not answer in TLS: is it a plain http registry? (--tls-verify=false allows http)`]);
   });
   it("a --cert-dir that is not there is exit 3, one that holds bad files exit 2, naming them; no --cert-dir hint", async () => {
     const missing = join(tmp.path, "no-such-cert-dir");

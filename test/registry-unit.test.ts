@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseChallenges, pickChallenge, repositoryScope } from "../src/registry/challenge.ts";
 import {
-  authFileCandidates, decodeAuthEntry, defaultWriteAuthFile, findInAuthFile, lookupKeys, normalizeAuthKey, parseAuthFile, parseCredsFlag, parseHelperOutput, resolveCredential,
+  authFileCandidates, decodeAuthEntry, defaultWriteAuthFile, findInAuthFile, lookupKeys, normalizeAuthKey, parseAuthFile, parseCredsFlag, parseHelperOutput, resolveCredential, runCredentialHelper,
 } from "../src/registry/credentials.ts";
 import { RegistryError, httpError, isRetryableStatus, networkError, parseErrorBody, redactUrl, toUserError } from "../src/registry/errors.ts";
 import { parseLinkNext, parseRange } from "../src/registry/http.ts";
@@ -36,6 +36,11 @@ describe("references", () => {
     expect(() => parseReference("localhost:5000/Demo")).toThrow(/lowercase/);
     expect(() => parseReference("localhost:5000/demo:-bad")).toThrow(/bad tag/);
     expect(() => parseReference("localhost:5000/demo@sha256")).toThrow(/bad digest/);
+    // A digest a registry could never match is refused here, not retried against its 500s.
+    expect(() => parseReference("localhost:5000/demo@sha256:abc")).toThrow("a sha256 digest is 64 lowercase hex digits");
+    expect(() => parseReference(`localhost:5000/demo@sha256:${"A".repeat(64)}`)).toThrow(/64 lowercase hex/);
+    expect(() => parseReference("localhost:5000/demo@md5:abc")).toThrow("unsupported digest algorithm 'md5' (sha256 or sha512)");
+    expect(parseReference(`localhost:5000/demo@sha512:${"a".repeat(128)}`).digest).toBe(`sha512:${"a".repeat(128)}`);
     expect(() => parseReference("")).toThrow();
     expect(() => parseReference("a//b")).toThrow();
   });
@@ -226,10 +231,12 @@ describe("credential files", () => {
   it("searches files in the containers order", () => {
     const env = { REGISTRY_AUTH_FILE: "/a.json", XDG_RUNTIME_DIR: "/run/u", XDG_CONFIG_HOME: "", DOCKER_CONFIG: "/dc" };
     expect(authFileCandidates({ env, home: "/h" }).map((c) => c.path)).toEqual(["/a.json", "/run/u/containers/auth.json", "/h/.config/containers/auth.json", "/dc/config.json"]);
-    expect(authFileCandidates({ env: {}, home: "/h" }).map((c) => c.path)).toEqual(["/h/.config/containers/auth.json", "/h/.docker/config.json"]);
+    expect(authFileCandidates({ env: {}, home: "/h", uid: 0 }).map((c) => c.path)).toEqual(["/run/containers/0/auth.json", "/h/.config/containers/auth.json", "/h/.docker/config.json"]);
     expect(authFileCandidates({ env, home: "/h", authfile: "/only.json" }).map((c) => c.path)).toEqual(["/only.json"]);
     expect(defaultWriteAuthFile({ env: { XDG_RUNTIME_DIR: "/run/u" }, home: "/h" })).toBe("/run/u/containers/auth.json");
-    expect(defaultWriteAuthFile({ env: {}, home: "/h" })).toBe("/h/.config/containers/auth.json");
+    // Without XDG_RUNTIME_DIR (root on a build host): where podman and skopeo log in.
+    expect(defaultWriteAuthFile({ env: {}, home: "/h", uid: 0 })).toBe("/run/containers/0/auth.json");
+    expect(defaultWriteAuthFile({ env: { XDG_CONFIG_HOME: "/c" }, home: "/h", uid: 1000 })).toBe("/run/containers/1000/auth.json");
   });
 
   const tmp = tempDir("registry-creds-");
@@ -274,6 +281,31 @@ describe("credential files", () => {
     expect((await resolveCredential("plain.example", "r", { env: { ...env, XDG_RUNTIME_DIR: xdg }, home })).credential).toMatchObject({ username: "xu" });
     const { readFileSync } = await import("node:fs");
     expect(readFileSync(argvLog, "utf8").trim().split("\n").every((l) => l === "get")).toBe(true);
+  });
+
+  it("a helper that exits without reading stdin, fails in its own words, or hangs", async () => {
+    const bin = join(tmp.path, "helpers");
+    mkdirSync(bin);
+    const helper = (name: string, body: string) => {
+      writeFileSync(join(bin, `docker-credential-${name}`), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, `docker-credential-${name}`), 0o755);
+    };
+    // Exits before the server URL is written: its closed stdin is no crash (EPIPE), its answer counts.
+    helper("gone", 'echo "credentials not found in native keychain"; exit 1');
+    helper("broken", 'echo "pass: command not found" >&2; exit 127');
+    // A shell whose child keeps the output open: the timeout stops both.
+    helper("hang", "sleep 100; echo late");
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    for (let i = 0; i < 20; i++) expect(await runCredentialHelper("gone", "r.example", env)).toBeUndefined();
+    // Not docker-credential-helpers' "credentials not found": the helper's own failure, not "no entry".
+    await expect(runCredentialHelper("broken", "r.example", env)).rejects.toThrow("credential helper docker-credential-broken failed (exit 127)");
+    const started = Date.now();
+    await expect(runCredentialHelper("hang", "r.example", env, 500)).rejects.toThrow("credential helper docker-credential-hang timed out after 1 s");
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("reads /run/containers/UID/auth.json when XDG_RUNTIME_DIR is not set, as podman and skopeo write it as root", () => {
+    expect(authFileCandidates({ env: {}, home: "/h", uid: 1000 })[0]!.path).toBe("/run/containers/1000/auth.json");
   });
 });
 

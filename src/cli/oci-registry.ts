@@ -63,8 +63,8 @@ function commonOptions(cmd: ReturnType<CAC["command"]>, kind: "one" | "copy" = "
     cmd.option("--creds <user:pass>", "credentials (otherwise: auth files, credential helpers, anonymous)");
   }
   cmd.option("--authfile <path>", "containers auth file to read credentials from");
-  cmd.option("--cert-dir <dir>", "directory with CA certificates (*.crt) and a client certificate (*.cert, *.key)");
-  cmd.option("--tls-verify [bool]", "verify TLS certificates; --tls-verify=false also allows plain http (default: true)");
+  cmd.option("--cert-dir <dir>", "directory with CA certificates (*.crt) and a client certificate (*.cert, *.key) (default: /etc/containers/certs.d/HOST:PORT if there)");
+  cmd.option("--tls-verify [bool]", "verify TLS certificates; --tls-verify=false also allows plain http (default: true; a loopback registry is tried over http, then https unverified, as Docker does)");
   cmd.option("--json", "print the result as JSON");
   return cmd;
 }

@@ -1,5 +1,6 @@
 // Where credentials come from, in the order containers tools use: --creds / --authfile,
-// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json (/run/containers/UID/auth.json
+// without that variable), ~/.config/containers/auth.json,
 // $DOCKER_CONFIG/config.json or ~/.docker/config.json (auths, identitytoken, credHelpers,
 // credsStore). Parsing is pure; reading files and running helpers is kept at the edges.
 import { spawn } from "node:child_process";
@@ -112,6 +113,20 @@ export interface CredentialOptions {
   authfile?: string;
   env?: Record<string, string | undefined>;
   home?: string;
+  /** For /run/containers/UID/auth.json (default: this process's). */
+  uid?: number;
+}
+
+/**
+ * containers-auth.json's runtime file: $XDG_RUNTIME_DIR/containers/auth.json, or without that
+ * variable (root on a build host, a service) /run/containers/UID/auth.json, as podman and skopeo
+ * read and write it.
+ */
+function runtimeAuthFile(options: CredentialOptions): string | undefined {
+  const env = options.env ?? process.env;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "containers/auth.json");
+  const uid = options.uid ?? process.getuid?.();
+  return uid === undefined ? undefined : `/run/containers/${uid}/auth.json`;
 }
 
 /** The files to search, in order, with whether they are Docker config files. */
@@ -121,7 +136,8 @@ export function authFileCandidates(options: CredentialOptions): { path: string; 
   if (options.authfile) return [{ path: options.authfile, docker: false }];
   const out: { path: string; docker: boolean }[] = [];
   if (env.REGISTRY_AUTH_FILE) out.push({ path: env.REGISTRY_AUTH_FILE, docker: false });
-  if (env.XDG_RUNTIME_DIR) out.push({ path: join(env.XDG_RUNTIME_DIR, "containers/auth.json"), docker: false });
+  const runtime = runtimeAuthFile(options);
+  if (runtime) out.push({ path: runtime, docker: false });
   out.push({ path: join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json"), docker: false });
   out.push({ path: join(env.DOCKER_CONFIG || join(home, ".docker"), "config.json"), docker: true });
   return out;
@@ -133,8 +149,7 @@ export function defaultWriteAuthFile(options: CredentialOptions): string {
   const home = options.home ?? env.HOME ?? homedir();
   if (options.authfile) return options.authfile;
   if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "containers/auth.json");
-  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
+  return runtimeAuthFile(options) ?? join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
 }
 
 /** `USER:PASS` (both non-empty; the password may hold colons); undefined when it is not that. */
@@ -144,14 +159,18 @@ export function parseCredsFlag(creds: string): Extract<Credential, { kind: "basi
   return { kind: "basic", username: creds.slice(0, colon), password: creds.slice(colon + 1) };
 }
 
-/** Resolves the credential for a registry, running a credential helper if one is configured. */
-export async function resolveCredential(registry: string, repository: string | undefined, options: CredentialOptions): Promise<{ credential: Credential; source: string }> {
+/**
+ * The places that may hold the credential for a registry, in order, up to the first that holds
+ * it: auth files are read (and a bad one is an error) now; helpers are only named, to run later.
+ */
+export function credentialLookups(registry: string, repository: string | undefined, options: CredentialOptions): Exclude<Lookup, { found: "none" }>[] {
   if (options.creds !== undefined) {
     // Never the value in the message: it holds the password.
     const credential = parseCredsFlag(options.creds);
     if (!credential) throw new RegistryError("--creds must be USERNAME:PASSWORD", { kind: "config" });
-    return { credential, source: "--creds" };
+    return [{ found: "credential", credential, source: "--creds" }];
   }
+  const lookups: Exclude<Lookup, { found: "none" }>[] = [];
   for (const candidate of authFileCandidates(options)) {
     if (!existsSync(candidate.path)) {
       if (options.authfile) throw new RegistryError(`auth file ${candidate.path} does not exist`, { kind: "not-found" });
@@ -165,15 +184,27 @@ export async function resolveCredential(registry: string, repository: string | u
       const reason = (error as NodeJS.ErrnoException).code === "EISDIR" ? "is a directory" : (error as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : String((error as Error).message);
       throw new RegistryError(`cannot read auth file ${candidate.path}: ${reason}`, { kind: "config" });
     }
-    const file = parseAuthFile(text, candidate.path);
-    const found = findInAuthFile(file, registry, repository, candidate.path, candidate.docker);
+    const found = findInAuthFile(parseAuthFile(text, candidate.path), registry, repository, candidate.path, candidate.docker);
+    if (found.found === "none") continue;
+    lookups.push(found);
+    if (found.found === "credential") break;
+  }
+  return lookups;
+}
+
+/** Takes the first credential of `lookups`, running helpers in turn; anonymous when none has one. */
+export async function runLookups(lookups: Exclude<Lookup, { found: "none" }>[], env?: Record<string, string | undefined>): Promise<{ credential: Credential; source: string }> {
+  for (const found of lookups) {
     if (found.found === "credential") return { credential: found.credential, source: found.source };
-    if (found.found === "helper") {
-      const credential = await runCredentialHelper(found.helper, found.serverUrl, options.env);
-      if (credential) return { credential, source: `docker-credential-${found.helper}` };
-    }
+    const credential = await runCredentialHelper(found.helper, found.serverUrl, env);
+    if (credential) return { credential, source: `docker-credential-${found.helper}` };
   }
   return { credential: anonymous, source: "anonymous" };
+}
+
+/** Resolves the credential for a registry, running a credential helper if one is configured. */
+export async function resolveCredential(registry: string, repository: string | undefined, options: CredentialOptions): Promise<{ credential: Credential; source: string }> {
+  return runLookups(credentialLookups(registry, repository, options), options.env);
 }
 
 /** Parses a helper's `get` answer. Pure. */
@@ -184,34 +215,61 @@ export function parseHelperOutput(text: string): Credential | undefined {
   return { kind: "basic", username: json.Username ?? "", password: json.Secret };
 }
 
-/** `docker-credential-NAME get`, server URL on stdin; secrets never in argv. */
-export function runCredentialHelper(name: string, serverUrl: string, env?: Record<string, string | undefined>): Promise<Credential | undefined> {
+/** How long a credential helper may take (a keychain or gpg prompt nobody answers). */
+export const HELPER_TIMEOUT_MS = 30_000;
+
+/**
+ * `docker-credential-NAME get`, server URL on stdin; secrets never in argv. The helper runs in a
+ * process group of its own, so that a timeout stops whatever it started too (a shell script's
+ * children keep its output open: waiting for it to close would wait for them).
+ */
+export function runCredentialHelper(name: string, serverUrl: string, env?: Record<string, string | undefined>, timeoutMs = HELPER_TIMEOUT_MS): Promise<Credential | undefined> {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) return Promise.reject(new RegistryError(`invalid credential helper name '${name}'`, { kind: "auth" }));
   const program = `docker-credential-${name}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"], env: (env ?? process.env) as NodeJS.ProcessEnv });
+    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"], env: (env ?? process.env) as NodeJS.ProcessEnv, detached: true });
     let out = "";
     let err = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      f();
+    };
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      killGroup();
+      settle(() => reject(new RegistryError(`credential helper ${program} timed out after ${Math.round(timeoutMs / 1000)} s`, { kind: "auth" })));
+    }, timeoutMs);
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (err += d));
+    // A helper that exits without reading the server URL: its stdin is closed (EPIPE), which
+    // is no error of ours; its exit status tells.
+    child.stdin.on("error", () => undefined);
     child.on("error", (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new RegistryError(e.code === "ENOENT" ? `credential helper ${program} is not installed (named in the auth configuration)` : `credential helper ${program} failed: ${e.message}`, { kind: "auth" }));
+      settle(() => reject(new RegistryError(e.code === "ENOENT" ? `credential helper ${program} is not installed (named in the auth configuration)` : `credential helper ${program} failed: ${e.message}`, { kind: "auth" })));
     });
     child.on("close", (code) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        const text = (out + err).trim();
-        // "credentials not found in native keychain" = no entry: fall through to anonymous
-        if (/not found/i.test(text)) return resolve(undefined);
-        return reject(new RegistryError(`credential helper ${program} failed (exit ${code})`, { kind: "auth" }));
-      }
-      try {
-        resolve(parseHelperOutput(out));
-      } catch {
-        reject(new RegistryError(`credential helper ${program} gave invalid output`, { kind: "auth" }));
-      }
+      settle(() => {
+        if (code !== 0) {
+          // docker-credential-helpers' "credentials not found in native keychain": no entry, so
+          // anonymous. Any other failure ("pass: command not found") is the helper's own.
+          if (/credentials not found/i.test(out + err)) return resolve(undefined);
+          return reject(new RegistryError(`credential helper ${program} failed (exit ${code})`, { kind: "auth" }));
+        }
+        try {
+          resolve(parseHelperOutput(out));
+        } catch {
+          reject(new RegistryError(`credential helper ${program} gave invalid output`, { kind: "auth" }));
+        }
+      });
     });
     child.stdin.end(serverUrl);
   });

@@ -163,7 +163,9 @@ export function networkError(error: unknown, ctx: { method: string; url: string;
   }
   const timeout = e?.name === "TimeoutError" || /timed? ?out|ETIMEDOUT/i.test(text);
   const kind: RegistryErrorKind = tls ? "tls" : "network";
-  const what = tls ? "TLS failure" : timeout ? "timed out" : (e?.message ?? String(error)).replace(/\s*Is the computer able to access the url\?/i, "").replace(/\s+/g, " ");
+  // Bun's fetch errors end in advice for its own users ("Is the computer able to access the url?",
+  // "For more information, pass `verbose: true` ..."): not ours to give.
+  const what = tls ? "TLS failure" : timeout ? "timed out" : (e?.message ?? String(error)).replace(/\s*Is the computer able to access the url\?/i, "").replace(/\s*For more information, pass `verbose: true`.*$/is, "").replace(/\s+/g, " ");
   return new RegistryError(`${ctx.method} ${redactUrl(ctx.url)}: ${what}${code && !what.includes(code) ? ` (${code})` : ""}`, {
     kind,
     method: ctx.method,
@@ -197,9 +199,13 @@ export function toUserError(error: unknown): unknown {
   const where = error.registry ? `${error.registry}${error.repository ? `/${error.repository}` : ""}` : "the registry";
   const codes = new Set(error.codes.map((c) => c.code));
   const serverSays = error.codes.length ? ` (${error.codes.map((c) => `${c.code}${c.message ? `: ${c.message}` : ""}`).join("; ")})` : "";
+  if (error.kind === "tls" && /\bEPROTO\b|wrong version number|packet length too long|unknown protocol/i.test(`${error.message} ${String((error.cause as { code?: string } | undefined)?.code ?? "")} ${String((error.cause as Error | undefined)?.message ?? "")}`)) {
+    // What a plain http server answers a TLS hello with (or a proxy that does not speak TLS).
+    return new UserError(`${error.registry ?? "the registry"} did not answer in TLS: is it a plain http registry? (--tls-verify=false allows http)`, ExitCode.Network, { cause: error });
+  }
   if (error.kind === "tls") {
     // With --cert-dir given, suggesting it again would not help: point at what it holds.
-    const hint = error.certDir ? `check that the CAs in --cert-dir ${error.certDir} signed its certificate, or --tls-verify=false` : "use --cert-dir for a private CA, or --tls-verify=false";
+    const hint = error.certDir ? `check that the CAs in ${error.certDir} signed its certificate, or --tls-verify=false` : "use --cert-dir for a private CA, or --tls-verify=false";
     return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${error.message} (${hint})`, ExitCode.Network, { cause: error });
   }
   if (error.kind === "network" && error.noConnection) return new UserError(error.message, ExitCode.Network, { cause: error });

@@ -10,6 +10,7 @@ const COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
 const REPOSITORY = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const DIGEST_LENGTHS: Record<string, number> = { sha256: 64, sha512: 128 };
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 export interface Reference {
@@ -58,6 +59,12 @@ export function parseReference(input: string, defaultTag: string | null = "lates
     digest = text.slice(at + 1);
     text = text.slice(0, at);
     if (!DIGEST.test(digest)) throw new ReferenceError(`invalid image reference '${input}': bad digest '${digest}'`);
+    // The algorithms registries serve, with their lengths: anything else cannot name a manifest
+    // (a registry answers it with a 500 that would be retried).
+    const [algorithm, hex] = digest.split(":") as [string, string];
+    const length = DIGEST_LENGTHS[algorithm];
+    if (length === undefined) throw new ReferenceError(`invalid image reference '${input}': unsupported digest algorithm '${algorithm}' (sha256 or sha512)`);
+    if (!new RegExp(`^[a-f0-9]{${length}}$`).test(hex)) throw new ReferenceError(`invalid image reference '${input}': a ${algorithm} digest is ${length} lowercase hex digits`);
   }
   let tag: string | undefined;
   const lastSlash = text.lastIndexOf("/");

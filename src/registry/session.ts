@@ -2,7 +2,7 @@
 // settings and the scopes the operation needs.
 import { RepositoryClient, defaultTuning, type UploadTuning } from "./client.ts";
 import { repositoryScope } from "./challenge.ts";
-import { resolveCredential, type Credential, type CredentialOptions } from "./credentials.ts";
+import { credentialLookups, runLookups, type Credential, type CredentialOptions } from "./credentials.ts";
 import type { Reference } from "./reference.ts";
 import { Transport, type TlsOptions } from "./transport.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -19,7 +19,9 @@ export interface ConnectOptions extends CredentialOptions {
 }
 
 export async function connect(ref: Pick<Reference, "registry" | "repository">, actions: ("pull" | "push")[], options: ConnectOptions): Promise<RepositoryClient> {
-  const credential = options.credential ?? (await resolveCredential(ref.registry, ref.repository, options)).credential;
+  // Auth files now (a bad one is an error at once); helpers only if the registry asks.
+  const lookups = options.credential ? [] : credentialLookups(ref.registry, ref.repository, options);
+  const credential = options.credential ?? (async () => (await runLookups(lookups, options.env)).credential);
   const transport = new Transport({
     registry: ref.registry,
     credential,

@@ -2,10 +2,10 @@
 // expire), redirects that never carry Authorization to another host, retries with backoff.
 // Runs on Bun (fetch with a `tls` option and streaming bodies).
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseChallenges, pickChallenge, type Challenge } from "./challenge.ts";
-import type { Credential } from "./credentials.ts";
+import { anonymous, type Credential } from "./credentials.ts";
 import { RegistryError, httpError, isRetryableStatus, networkError, redactUrl } from "./errors.ts";
 import { endpointHost, isLoopback } from "./reference.ts";
 import { backoffDelay, defaultRetryPolicy, parseRetryAfter, sleep, stallTimeoutMs, type RetryPolicy } from "./retry.ts";
@@ -16,11 +16,42 @@ export interface TlsOptions {
   verify?: boolean;
   /** Directory with *.crt (CAs), *.cert + *.key (client certificate), as containers tools use. */
   certDir?: string;
+  /** Where certDir came from, for messages: "--cert-dir" (default) or the certs.d directory's path. */
+  certDirFrom?: string;
+}
+
+/**
+ * The per-registry directories containers tools and Docker read without --cert-dir, first found
+ * wins: ~/.config/containers/certs.d/HOST[:PORT] (not for root), /etc/containers/certs.d/...,
+ * /etc/docker/certs.d/... .
+ */
+export function certsDForHost(registry: string, env: Record<string, string | undefined> = process.env, uid = process.getuid?.()): string | undefined {
+  const roots = [
+    ...(uid !== 0 && env.HOME ? [join(env.XDG_CONFIG_HOME || join(env.HOME, ".config"), "containers/certs.d")] : []),
+    "/etc/containers/certs.d",
+    "/etc/docker/certs.d",
+  ];
+  for (const root of roots) {
+    const dir = join(root, registry);
+    if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return dir;
+  }
+  return undefined;
+}
+
+/** --cert-dir, else the registry's certs.d directory if there is one. */
+export function withHostCertDir(registry: string, tls: TlsOptions | undefined): TlsOptions | undefined {
+  if (tls?.certDir) return tls;
+  const dir = certsDForHost(registry);
+  return dir ? { ...tls, certDir: dir, certDirFrom: dir } : tls;
 }
 
 export interface TransportOptions {
   registry: string;
-  credential: Credential;
+  /**
+   * A credential, or how to look one up: then only when the registry asks for one (a 401), so a
+   * broken credential helper does not stop an anonymous registry, and no helper runs for nothing.
+   */
+  credential: Credential | (() => Promise<Credential>);
   /** Scopes to ask tokens for, e.g. `repository:a/b:pull,push`. */
   scopes: string[];
   tls?: TlsOptions;
@@ -85,7 +116,11 @@ export function schemesFor(registry: string, tls: TlsOptions | undefined): Schem
 export class Transport {
   readonly registry: string;
   private readonly host: string;
-  private readonly credential: Credential;
+  private credential: Credential = anonymous;
+  private lookUp: (() => Promise<Credential>) | undefined;
+  private lookUpPending: Promise<void> | undefined;
+  /** Why the lookup found nothing usable (a failed helper): told when the registry wants credentials. */
+  private credentialProblem: string | undefined;
   private readonly scopes: string[];
   private readonly policy: RetryPolicy;
   private readonly onRetry?: TransportOptions["onRetry"];
@@ -103,16 +138,18 @@ export class Transport {
   constructor(options: TransportOptions) {
     this.registry = options.registry;
     this.host = endpointHost(options.registry);
-    this.schemes = options.scheme ? [{ scheme: options.scheme, verify: options.scheme === "https" }] : schemesFor(options.registry, options.tls);
-    this.credential = options.credential;
+    const tls = withHostCertDir(options.registry, options.tls);
+    this.schemes = options.scheme ? [{ scheme: options.scheme, verify: options.scheme === "https" }] : schemesFor(options.registry, tls);
+    if (typeof options.credential === "function") this.lookUp = options.credential;
+    else this.credential = options.credential;
     this.scopes = options.scopes;
     this.policy = options.retry ?? defaultRetryPolicy;
     this.onRetry = options.onRetry;
-    this.tlsOptions = options.tls;
+    this.tlsOptions = tls;
     this.credentialFlag = options.credentialFlag ?? "--creds";
     // A bad --cert-dir is a configuration error, found before any request (and even when a
     // loopback registry is then reached over plain http).
-    if (options.tls?.certDir) this.tlsCache = { value: tlsConfig(options.tls) };
+    if (tls?.certDir) this.tlsCache = { value: tlsConfig(tls) };
   }
 
   get base(): string {
@@ -224,6 +261,7 @@ export class Transport {
         }
         // Another request may have renewed the token meanwhile: then just use it.
         const renewedMeanwhile = this.token !== undefined && this.token.header !== sentAuth.get(response) && !newScope;
+        await this.lookUpCredential();
         if (!renewedMeanwhile) await this.authorize(true);
         response = await this.sendFollowing(method, url, options);
       }
@@ -317,7 +355,24 @@ export class Transport {
     return this.tokenPending;
   }
 
+  /** Runs the credential lookup once; a helper that fails leaves the credential anonymous, and says why later. */
+  private async lookUpCredential(): Promise<void> {
+    if (!this.lookUp) return;
+    this.lookUpPending ??= (async () => {
+      try {
+        this.credential = await this.lookUp!();
+      } catch (error) {
+        if (!(error instanceof RegistryError && error.kind === "auth")) throw error;
+        this.credentialProblem = error.message;
+      } finally {
+        this.lookUp = undefined;
+      }
+    })();
+    return this.lookUpPending;
+  }
+
   private noCredentials(): RegistryError {
+    if (this.credentialProblem) return new RegistryError(`authentication required by ${this.registry}, and ${this.credentialProblem}`, { kind: "auth", registry: this.registry });
     return new RegistryError(`authentication required by ${this.registry} and no credentials found (use 'apt-ostree login ${this.registry}', ${this.credentialFlag} or --authfile)`, { kind: "auth", registry: this.registry });
   }
 
@@ -424,6 +479,7 @@ function tlsConfig(tls: TlsOptions | undefined): Record<string, unknown> | undef
   }
   if (!tls?.certDir) return ca.length ? { ca, rejectUnauthorized: true } : undefined;
   const dir = tls.certDir;
+  const from = tls.certDirFrom ?? "--cert-dir";
   let cert: string | undefined;
   let key: string | undefined;
   let names: string[];
@@ -431,56 +487,56 @@ function tlsConfig(tls: TlsOptions | undefined): Record<string, unknown> | undef
     names = readdirSync(dir).sort();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new RegistryError(`--cert-dir ${dir} does not exist`, { kind: "not-found" });
-    throw new RegistryError(`--cert-dir ${dir}: ${code === "ENOTDIR" ? "not a directory" : code === "EACCES" ? "permission denied" : (e as Error).message}`, { kind: "config" });
+    if (code === "ENOENT") throw new RegistryError(`${from === "--cert-dir" ? `--cert-dir ${dir}` : dir} does not exist`, { kind: "not-found" });
+    throw new RegistryError(`${from === "--cert-dir" ? `--cert-dir ${dir}` : dir}: ${code === "ENOTDIR" ? "not a directory" : code === "EACCES" ? "permission denied" : (e as Error).message}`, { kind: "config" });
   }
   // The runtime would take a bad PEM silently and fail every connection later with a vague
   // error: every file is checked here, as containers tools do, and named when it is bad.
   for (const name of names) {
     const full = join(dir, name);
     if (name.endsWith(".crt")) {
-      const text = readCertFile(full);
-      certificatesIn(text, full);
+      const text = readCertFile(full, from);
+      certificatesIn(text, full, from);
       ca.push(text);
     } else if (name.endsWith(".cert")) {
       const keyPath = full.replace(/\.cert$/, ".key");
-      if (!existsSync(keyPath)) throw new RegistryError(`--cert-dir: client certificate ${full} has no key ${keyPath}`, { kind: "config" });
-      cert = readCertFile(full);
-      key = readCertFile(keyPath);
-      const [first] = certificatesIn(cert, full);
+      if (!existsSync(keyPath)) throw new RegistryError(`${from}: client certificate ${full} has no key ${keyPath}`, { kind: "config" });
+      cert = readCertFile(full, from);
+      key = readCertFile(keyPath, from);
+      const [first] = certificatesIn(cert, full, from);
       let privateKey: ReturnType<typeof createPrivateKey>;
       try {
         privateKey = createPrivateKey(key);
       } catch {
-        throw new RegistryError(`--cert-dir: ${keyPath} is not a PEM private key`, { kind: "config" });
+        throw new RegistryError(`${from}: ${keyPath} is not a PEM private key`, { kind: "config" });
       }
-      if (!first!.checkPrivateKey(privateKey)) throw new RegistryError(`--cert-dir: key ${keyPath} does not belong to client certificate ${full}`, { kind: "config" });
+      if (!first!.checkPrivateKey(privateKey)) throw new RegistryError(`${from}: key ${keyPath} does not belong to client certificate ${full}`, { kind: "config" });
     } else if (name.endsWith(".key")) {
       const certPath = full.replace(/\.key$/, ".cert");
-      if (!existsSync(certPath)) throw new RegistryError(`--cert-dir: key ${full} has no client certificate ${certPath}`, { kind: "config" });
+      if (!existsSync(certPath)) throw new RegistryError(`${from}: key ${full} has no client certificate ${certPath}`, { kind: "config" });
     }
   }
   return { ca, ...(cert ? { cert, key } : {}), rejectUnauthorized: true };
 }
 
-function readCertFile(path: string): string {
+function readCertFile(path: string, from: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new RegistryError(`--cert-dir: cannot read ${path}: ${code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (e as Error).message}`, { kind: "config" });
+    throw new RegistryError(`${from}: cannot read ${path}: ${code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (e as Error).message}`, { kind: "config" });
   }
 }
 
 /** The PEM certificates of a file; a file without one, or with one that does not parse, is a configuration error. */
-function certificatesIn(text: string, path: string): X509Certificate[] {
+function certificatesIn(text: string, path: string, from: string): X509Certificate[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (!blocks.length) throw new RegistryError(`--cert-dir: ${path} holds no PEM certificate`, { kind: "config" });
+  if (!blocks.length) throw new RegistryError(`${from}: ${path} holds no PEM certificate`, { kind: "config" });
   return blocks.map((block, i) => {
     try {
       return new X509Certificate(block);
     } catch {
-      throw new RegistryError(`--cert-dir: ${path} holds an invalid certificate${blocks.length > 1 ? ` (${i + 1} of ${blocks.length})` : ""}`, { kind: "config" });
+      throw new RegistryError(`${from}: ${path} holds an invalid certificate${blocks.length > 1 ? ` (${i + 1} of ${blocks.length})` : ""}`, { kind: "config" });
     }
   });
 }
