@@ -82,6 +82,10 @@ describe("errors of the OS in words", () => {
     expect(systemErrorLine(err("ENOSPC", "write", "/o/blob"))).toBe("disk full: cannot write /o/blob");
     expect(systemErrorLine(err("EROFS", "mkdir", "/ro/x"))).toBe("read-only file system: cannot mkdir /ro/x");
     expect(systemErrorLine(err("ENOSPC"))).toBe("disk full (ENOSPC: x)");
+    // Inside a temporary sibling (.NAME.WHAT-PID-TIME): the output the user named.
+    expect(systemErrorLine(err("ENOSPC", "write", "/o/.img.layout-4584-mx1022vp/blobs/sha256/.partial-4584-1"))).toBe("disk full: cannot write /o/img");
+    expect(systemErrorLine(err("ENOSPC", "write", "/o/.x.tar.archive-12-abc"))).toBe("disk full: cannot write /o/x.tar");
+    expect(systemErrorLine(err("EACCES", "open", "/o/.hidden/file"))).toBe("permission denied: cannot open /o/.hidden/file");
     expect(systemErrorLine(err("ECONNRESET", "read"))).toBeUndefined();
     expect(systemErrorLine("ENOSPC")).toBeUndefined();
   });

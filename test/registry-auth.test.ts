@@ -330,6 +330,11 @@ describe("login / logout", () => {
     expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).auths)).toEqual([basic.host]);
     expect((await cli(["oci", "inspect", `docker://${token.host}/seed:1`], env)).code).toBe(4);
     expect((await cli(["logout", token.host], env)).code).toBe(3);
+    // Credentials in docker's config.json would still be used: logout says where they are.
+    const docker = writeJson(join(env.HOME!, ".docker/config.json"), { auths: { [token.host]: { auth: b64(`alice:${PASSWORD}`) } } });
+    const elsewhere = await cli(["logout", token.host], env);
+    expect(elsewhere.code).toBe(3);
+    expect(elsewhere.stderr.trim().split("\n")).toEqual([`apt-ostree: not logged in to ${token.host} (in ${file}); its credentials are in ${docker}, which apt-ostree still uses`]);
     rmSync(run, { recursive: true, force: true });
   });
   it("login and logout write through an --authfile symlink to its target, atomically", async () => {

@@ -93,9 +93,9 @@ describe("push", () => {
     const first = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:1`]);
     expect(first.code, first.stderr).toBe(0);
     proxy.log.splice(0);
-    const again = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:1`]);
+    const again = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:1`, "--json"]);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout.trim()).toBe(image.digest);
+    expect(JSON.parse(again.stdout)).toMatchObject({ digest: image.digest, unchanged: true, blobsUploaded: 0 });
     expect(proxy.log.length).toBeGreaterThan(0);
     expect(proxy.log.filter((l) => l.method !== "HEAD")).toEqual([]);
     // to a new tag: blob HEADs, then only the manifest PUT
@@ -259,6 +259,9 @@ describe("tags, inspect, copy", () => {
     expect(sha256Hex(raw.stdout)).toBe(image.digest.slice(7));
     const config = await cli(["oci", "inspect", "--config", `docker://${registry.host}/demo:latest`]);
     expect(JSON.parse(config.stdout).config.Labels).toEqual({ "org.example.team": "os" });
+    // --config --raw: the config's bytes too, as skopeo (not the manifest).
+    const rawConfig = await cli(["oci", "inspect", "--raw", "--config", `docker://${registry.host}/demo:latest`]);
+    expect(rawConfig.stdout).toBe(config.stdout);
     const m = await cli(["oci", "inspect", `docker://${registry.host}/multi:1`, "--json"]);
     expect(JSON.parse(m.stdout).platforms.map((p: { platform: string }) => p.platform)).toEqual(["linux/amd64", "linux/arm64"]);
     const text = await cli(["oci", "inspect", `docker://${registry.host}/demo:latest`]);
@@ -279,7 +282,7 @@ describe("tags, inspect, copy", () => {
     expect(same.code, same.stderr).toBe(0);
     expect(JSON.parse(same.stdout)).toMatchObject({ digest: image.digest, blobsMounted: 4, blobsUploaded: 0 });
     // The fields README's `--json` section lists for a registry copy.
-    expect(Object.keys(JSON.parse(same.stdout)).sort()).toEqual(["blobsMounted", "blobsSkipped", "blobsUploaded", "bytesSent", "digest", "mediaType", "reference", "seconds"]);
+    expect(Object.keys(JSON.parse(same.stdout)).sort()).toEqual(["blobsMounted", "blobsSkipped", "blobsUploaded", "bytesSent", "digest", "mediaType", "reference", "seconds", "unchanged"]);
     const across = await cli(["oci", "copy", `docker://${registry.host}/multi:1`, `docker://${other.host}/multi:copy`, "--json"]);
     expect(across.code, across.stderr).toBe(0);
     expect(JSON.parse(across.stdout)).toMatchObject({ digest: multi.digest, blobsMounted: 0 });
@@ -505,6 +508,12 @@ describe("errors a user can act on", () => {
     const docker = await cli(["oci", "push", image.path, `docker://${registry.host}`, "extra:1"]);
     expect(docker.code).toBe(2);
     expect(docker.stderr.trim().split("\n")).toEqual([`apt-ostree: a third argument (NAME:TAG) goes only with a bare registry (oci push SRC HOST[:PORT] NAME:TAG); a docker:// destination names the repository itself: docker://${registry.host}/extra:1`]);
+  });
+  it("pull of a local image: exit 2, pointing at copy (it said 'library/oci:img' must be lowercase)", async () => {
+    const r = await cli(["oci", "pull", `oci:${multi.path}:m`, join(tmp.path, "pulled-local")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toEqual([`apt-ostree: oci pull takes a registry's image; oci:${multi.path}:m is a local one (oci copy copies between local images)`]);
+    expect(existsSync(join(tmp.path, "pulled-local"))).toBe(false);
   });
   it("tags of a local image: exit 2, saying tags lists a registry's repository", async () => {
     const r = await cli(["oci", "tags", `oci:${multi.path}`]);

@@ -3,6 +3,7 @@
 import { cac, type CAC } from "cac";
 import { ExitCode, SYSTEM_ERRORS, UserError, oneLine } from "../errors.ts";
 import { versionLine } from "../version.ts";
+import { outputPathFor } from "../fs.ts";
 import { processContext, type CliContext } from "./context.ts";
 
 export interface CommandGroup {
@@ -182,7 +183,7 @@ export function systemErrorLine(error: unknown): string | undefined {
   const e = error as NodeJS.ErrnoException;
   if (!(error instanceof Error) || typeof e.code !== "string" || !(e.code in SYSTEM_ERRORS)) return undefined;
   const what = SYSTEM_ERRORS[e.code];
-  return e.path ? `${what}: ${e.syscall ? `cannot ${e.syscall} ` : ""}${e.path}` : `${what} (${oneLine(e.message)})`;
+  return e.path ? `${what}: ${e.syscall ? `cannot ${e.syscall} ` : ""}${outputPathFor(e.path)}` : `${what} (${oneLine(e.message)})`;
 }
 
 function report(error: unknown, ctx: CliContext): number {

@@ -348,7 +348,10 @@ function addToLayoutLocked(layout: LayoutWriter, root: Descriptor, target: Local
   }
 }
 
-/** Where to put a temporary sibling of `path` (same filesystem, so the final rename is atomic). */
+/**
+ * Where to put a temporary sibling of `path` (same filesystem, so the final rename is atomic).
+ * fs.ts' outputPathFor reads the name back for messages.
+ */
 export function temporarySibling(path: string, what: string): string {
   const abs = resolve(path);
   return join(dirname(abs), `.${basename(abs)}.${what}-${process.pid}-${Date.now().toString(36)}`);

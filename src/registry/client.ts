@@ -94,8 +94,11 @@ export class RepositoryClient {
         const brokenSession = e.hasCode("BLOB_UPLOAD_INVALID") || e.hasCode("BLOB_UPLOAD_UNKNOWN") || e.status === 416 || tooLarge;
         if (!e.retryable && !brokenSession) throw e;
         if (attempt >= policy.attempts) throw e;
-        // Maybe the failed attempt completed after all.
-        if (await this.hasBlob(desc.digest).catch(() => undefined)) return "uploaded";
+        // Maybe the failed attempt completed after all. A registry that cannot be reached even
+        // after the transport's own retries is gone: another session would only wait as long again.
+        const there = await this.hasBlob(desc.digest).catch((error: unknown) => error);
+        if (there instanceof RegistryError && there.noConnection) throw there;
+        if (there && !(there instanceof Error)) return "uploaded";
         await sleep(backoffDelay(policy, attempt, e.retryAfterMs));
       }
     }
@@ -250,8 +253,11 @@ export class RepositoryClient {
     let failures = 0;
     try {
       for (;;) {
+        // Opening is retried by the transport already: a failure here is final (retrying it again
+        // multiplied the waits to more than a minute against a registry that had stopped).
+        const { response, partial } = await this.openBlob(desc.digest, written);
+        const before = written;
         try {
-          const { response, partial } = await this.openBlob(desc.digest, written);
           if (written > 0 && !partial) {
             // The registry ignored Range: start over.
             await fh.truncate(0).catch((error) => {
@@ -269,6 +275,8 @@ export class RepositoryClient {
           // Our own file failed (disk full, read-only, I/O error): no network trouble, nothing to retry.
           if (localFailures.has(error as object)) throw error;
           const e = error instanceof RegistryError ? error : new RegistryError(`download of ${short(desc.digest)} cut: ${(error as Error)?.message ?? error}`, { kind: "network", retryable: true, cause: error, registry: this.transport.registry });
+          // A download that moved on since the last cut starts its count afresh (a long pull over a flaky link).
+          if (written > before) failures = 0;
           if (!e.retryable || ++failures > 8) throw e;
           await sleep(backoffDelay(defaultRetryPolicy, failures, e.retryAfterMs));
         }

@@ -9,7 +9,7 @@ import type { CliContext } from "../cli/context.ts";
 import { parseBool, parseJobs, parseSize, type RegistryFlags } from "../cli/oci-registry.ts";
 import { isLocalImageName, openLocalImage, parseLocalTarget, createLocalImageSink, type LocalTarget } from "../oci/local.ts";
 import { defaultTuning } from "./client.ts";
-import { defaultWriteAuthFile, parseAuthFile, parseCredsFlag, normalizeAuthKey, type Credential } from "./credentials.ts";
+import { credentialLookups, defaultWriteAuthFile, parseAuthFile, parseCredsFlag, normalizeAuthKey, type Credential } from "./credentials.ts";
 import { RegistryError, toUserError } from "./errors.ts";
 import { copyImage, describePlatform, hostPlatform, platformChoiceFor, inspectImage, localImageReader, pullImage, pushImage, type PlatformChoice, type PullResult } from "./images.ts";
 import { DOCKER_HUB, ReferenceError, formatReference, isRegistryHost, joinHostAndName, manifestReference, normalizeRegistry, parseReference, type Reference } from "./reference.ts";
@@ -177,7 +177,7 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
     });
     progress.end();
     if (flags.json) {
-      ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, seconds: (Date.now() - started) / 1000 }));
+      ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, unchanged: result.unchanged, seconds: (Date.now() - started) / 1000 }));
     } else ctx.out(result.digest);
     return ExitCode.Ok;
   } finally {
@@ -203,6 +203,8 @@ async function printPulled(ctx: CliContext, flags: RegistryFlags, result: PullRe
 }
 
 export async function pull(ctx: CliContext, src: string, dest: string, flags: RegistryFlags, side?: "src"): Promise<number> {
+  // Only for pull itself: copy sends a local source elsewhere before it gets here.
+  if (side === undefined && isLocalArgument(src)) throw usageError(`oci pull takes a registry's image; ${src} is a local one (oci copy copies between local images)`);
   const source = ref(src, "source");
   const target = localDestination(dest);
   if (target.format === "docker-archive" && !target.tag && source.tag) target.tag = `${source.registry}/${source.repository}:${source.tag}`;
@@ -253,7 +255,7 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
       return copyImage(srcRepo, dstRepo, { sourceReference: manifestReference(source), destReference: manifestReference(target), sameRegistry, platform, jobs, progress });
     });
     progress.end();
-    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, seconds: (Date.now() - started) / 1000 }));
+    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, unchanged: result.unchanged, seconds: (Date.now() - started) / 1000 }));
     else ctx.out(result.digest);
     return ExitCode.Ok;
   } finally {
@@ -321,13 +323,14 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
           return inspectImage(repo, manifestReference(source), platform, formatReference(source), named);
         });
       })();
-  if (flags.raw) {
-    process.stdout.write(raw);
-    return ExitCode.Ok;
-  }
+  // --config (with or without --raw, as skopeo's --config --raw) is the config blob's bytes.
   if (flags.config) {
     if (!config) throw new UserError(`${result.name} is an index with no image for ${describePlatform(platform)}; pick one with --arch`, ExitCode.NotFound);
     process.stdout.write(config);
+    return ExitCode.Ok;
+  }
+  if (flags.raw) {
+    process.stdout.write(raw);
     return ExitCode.Ok;
   }
   if (flags.json) {
@@ -491,7 +494,12 @@ export async function logout(ctx: CliContext, host: string | undefined, flags: L
   if (!host) throw usageError("logout needs a registry (or --all)");
   const registry = registryArg(host);
   const keys = Object.keys(auths).filter((k) => normalizeAuthKey(k) === registry);
-  if (!keys.length) throw new UserError(`not logged in to ${registry} (in ${path})`, ExitCode.NotFound);
+  if (!keys.length) {
+    // Credentials elsewhere (docker's config.json, another containers file) would still be used: say where.
+    const elsewhere = flags.authfile ? undefined : credentialLookups(registry, undefined, {}).find((l) => l.source !== path);
+    const where = elsewhere ? (elsewhere.found === "helper" ? `credential helper docker-credential-${elsewhere.helper} (named in ${elsewhere.source})` : elsewhere.source) : undefined;
+    throw new UserError(`not logged in to ${registry} (in ${path})${where ? `; its credentials are in ${where}, which apt-ostree still uses` : ""}`, ExitCode.NotFound);
+  }
   for (const k of keys) delete auths[k];
   json.auths = auths;
   writeAuthJson(path, json);

@@ -27,6 +27,8 @@ export interface PushResult {
   mediaType: string;
   size: number;
   stats: TransferStats;
+  /** The registry had this image under the reference already: nothing was sent. */
+  unchanged: boolean;
 }
 
 /** Runs `fn` over items with at most `jobs` in flight; the first failure stops new work and is thrown. */
@@ -102,7 +104,7 @@ export async function pushImage(image: LocalImage, repo: RepositoryClient, optio
   }
   // Already there under this reference: nothing to do (only a HEAD).
   const existing = await repo.hasManifest(options.reference);
-  if (existing?.digest === rootDigest) return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats };
+  if (existing?.digest === rootDigest) return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats, unchanged: true };
   const blobsDone = new Map<string, Promise<void>>();
   const pushBlob = (desc: Descriptor): Promise<void> => {
     let p = blobsDone.get(desc.digest);
@@ -146,7 +148,7 @@ export async function pushImage(image: LocalImage, repo: RepositoryClient, optio
     await repo.putManifest(reference, bytes, mediaType);
   };
   await pushManifestTree(rootBytes, rootType, options.reference);
-  return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats };
+  return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats, unchanged: false };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,7 +370,7 @@ export async function copyImage(src: RepositoryClient, dst: RepositoryClient, op
   const sourceRoot = await src.getManifest(options.sourceReference);
   const root = options.platform ? await platformManifest(src, sourceRoot, options.platform) : sourceRoot;
   const existing = await dst.hasManifest(options.destReference);
-  if (existing?.digest === root.digest) return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats };
+  if (existing?.digest === root.digest) return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats, unchanged: true };
   const done = new Map<string, Promise<void>>();
   const copyBlob = (desc: Descriptor): Promise<void> => {
     let p = done.get(desc.digest);
@@ -414,7 +416,7 @@ export async function copyImage(src: RepositoryClient, dst: RepositoryClient, op
     await dst.putManifest(reference, bytes, mediaType);
   };
   await copyTree(root.bytes, root.mediaType, options.destReference);
-  return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats };
+  return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats, unchanged: false };
 }
 
 // ---------------------------------------------------------------------------------------------
