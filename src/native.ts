@@ -28,10 +28,12 @@ export function native(): Addon {
     try {
       addon = loadAddon(addonFile);
     } catch (error) {
+      if (error instanceof UserError) throw error;
       const message = error instanceof Error ? error.message : String(error);
+      // dlopen of a file on a noexec mount: "failed to map segment from shared object".
       throw new UserError(
         `cannot load the native core: ${oneLine(message)}` +
-          (/noexec|EACCES|permission/i.test(message) ? " (is $TMPDIR mounted noexec? set BUN_TMPDIR to an exec-able directory)" : ""),
+          (/noexec|EACCES|permission|failed to map segment/i.test(message) ? ` (${addonDirVariable()} ${addonParent()} must allow executing files: set BUN_TMPDIR to a directory that does)` : ""),
         ExitCode.Failure,
       );
     }
@@ -50,7 +52,14 @@ function loadAddon(path: string): Addon {
     process.dlopen(module, path);
     return module.exports;
   }
-  const dir = mkdtempSync(join(process.env.BUN_TMPDIR || tmpdir(), "apt-ostree-addon-"));
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(addonParent(), "apt-ostree-addon-"));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not writable" : code === "ENOTDIR" ? "is not a directory" : code === "EROFS" ? "is read-only" : code === "ENOSPC" ? "is full" : oneLine((error as Error).message);
+    throw new UserError(`cannot load the native core: ${addonDirVariable()} ${addonParent()} ${why}`, ExitCode.Failure);
+  }
   try {
     const file = join(dir, "addon.node");
     writeFileSync(file, readFileSync(path), { mode: 0o700 });
@@ -59,6 +68,15 @@ function loadAddon(path: string): Addon {
     rmSync(dir, { recursive: true, force: true });
   }
   return module.exports;
+}
+
+/** Where the addon's private copy goes: $BUN_TMPDIR, else $TMPDIR (os.tmpdir()). */
+function addonParent(): string {
+  return process.env.BUN_TMPDIR || tmpdir();
+}
+
+function addonDirVariable(): string {
+  return process.env.BUN_TMPDIR ? "$BUN_TMPDIR" : "$TMPDIR";
 }
 
 /** Errors thrown by the addon are plain one-line messages; user-caused ones become UserErrors. */

@@ -228,6 +228,23 @@ describe("oci build --rootfs", () => {
     mkdirSync(tmpdir);
     await build(["--rootfs", join(tmp.path, "typed-tree"), "--output", join(tmp.path, "tmpdir-out")], { TMPDIR: tmpdir });
     expect(readdirSync(tmpdir)).toEqual([]);
+    // A $TMPDIR that is not there, or (as root) mounted noexec: one line saying what to change.
+    const missing = await runCli(["oci", "build", "--rootfs", join(tmp.path, "typed-tree"), "--output", join(tmp.path, "tmpdir-out2")], { env: { TMPDIR: join(tmp.path, "no-such-tmp") } });
+    expect([missing.code, missing.stderr]).toEqual([1, `apt-ostree: cannot load the native core: $TMPDIR ${join(tmp.path, "no-such-tmp")} does not exist\n`]);
+    if (process.getuid?.() === 0) {
+      const noexec = join(tmp.path, "noexec-tmp");
+      mkdirSync(noexec);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "noexec,size=16m", "tmpfs", noexec]);
+      try {
+        const r = await runCli(["oci", "build", "--rootfs", join(tmp.path, "typed-tree"), "--output", join(tmp.path, "tmpdir-out2")], { env: { TMPDIR: noexec } });
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`must allow executing files: set BUN_TMPDIR to a directory that does\\)$`))]);
+        expect(readdirSync(noexec)).toEqual([]);
+      } finally {
+        execFileSync("umount", [noexec]);
+      }
+    }
+    expect(existsSync(join(tmp.path, "tmpdir-out2"))).toBe(false);
   });
 
   it("--help of a group or command says which one it is and what it does", async () => {
