@@ -183,3 +183,16 @@ describe("option values as given", () => {
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", bootc: true, label: ["containers.bootc=1", "a=b"] }, {}).bootc).toBe(true);
   });
 });
+
+describe("config files that cannot be read", () => {
+  it("are one line naming the file and why, not the runtime's text", async () => {
+    const { readConfigFile } = await import("../src/cli/config-file.ts");
+    const dir = mkdtempSync(join(tmpdir(), "apt-ostree-config-"));
+    try {
+      expect(() => readConfigFile(dir)).toThrow(`cannot read config file ${dir}: is a directory`);
+      expect(() => readConfigFile(join(dir, "none.yaml"))).toThrow(`config file not found: ${join(dir, "none.yaml")}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

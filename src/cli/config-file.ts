@@ -1,11 +1,17 @@
 // Reads a config file (JSON, YAML or TOML by extension) for --config; validation is the caller's.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
-import { ExitCode, UserError, oneLine } from "../errors.ts";
+import { ExitCode, SYSTEM_ERRORS, UserError, oneLine } from "../errors.ts";
 
 export function readConfigFile(path: string): unknown {
   if (!existsSync(path)) throw new UserError(`config file not found: ${path}`, ExitCode.NotFound);
-  const text = readFileSync(path, "utf8");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new UserError(`cannot read config file ${path}: ${SYSTEM_ERRORS[code] ?? oneLine((error as Error).message)}`, ExitCode.Failure);
+  }
   const ext = extname(path).toLowerCase();
   try {
     if (ext === ".yaml" || ext === ".yml") return Bun.YAML.parse(text);
