@@ -43,6 +43,9 @@ describe("image config and manifest", () => {
   it("parses flag values strictly", () => {
     expect(parseKeyValue("a=b=c", "label")).toEqual(["a", "b=c"]);
     expect(() => parseKeyValue("=x", "label")).toThrow(/invalid label/);
+    expect(() => parseKeyValue(" =x", "label")).toThrow("invalid label ' =x': the key must not contain blanks or control characters");
+    expect(() => parseKeyValue("A B=1", "env")).toThrow(/invalid env 'A B=1': the key must not/);
+    expect(parseKeyValue("org.example/ü=a b", "label")).toEqual(["org.example/ü", "a b"]);
     expect(() => parseKeyValue("x", "label")).toThrow(/KEY=VALUE/);
     expect(normalisePort("80")).toBe("80/tcp");
     expect(normalisePort("53/udp")).toBe("53/udp");

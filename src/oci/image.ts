@@ -170,7 +170,11 @@ export function describePlatform(p: { os: string; architecture: string; variant?
 export function parseKeyValue(text: string, what: string): [string, string] {
   const i = text.indexOf("=");
   if (i <= 0) throw new Error(`invalid ${what} '${text}': expected KEY=VALUE`);
-  return [text.slice(0, i), text.slice(i + 1)];
+  const key = text.slice(0, i);
+  // A key with blanks or control characters is a quoting mistake ("A B=1"), and no shell could
+  // name such an environment variable.
+  if (/[\s\p{Cc}]/u.test(key)) throw new Error(`invalid ${what} '${text}': the key must not contain blanks or control characters`);
+  return [key, text.slice(i + 1)];
 }
 
 /** `80`, `80/tcp`, `53/udp` → `80/tcp`, `53/udp`. */
