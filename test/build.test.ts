@@ -220,6 +220,9 @@ describe("oci build --rootfs", () => {
     expect(config.created).toBe("2024-01-02T03:04:05Z");
     const twice = await runCli(["oci", "build", "--rootfs", small, "--output", join(tmp.path, "t1"), "--output", join(tmp.path, "t2")]);
     expect([twice.code, twice.stderr]).toEqual([2, "apt-ostree: --output given more than once\n"]);
+    // An empty --tag wrote an untagged image.
+    const noTag = await runCli(["oci", "build", "--rootfs", small, "--output", join(tmp.path, "t1"), "--tag", ""]);
+    expect([noTag.code, noTag.stderr]).toEqual([2, "apt-ostree: --tag must not be empty\n"]);
     expect(existsSync(join(tmp.path, "t1")) || existsSync(join(tmp.path, "t2"))).toBe(false);
   });
 

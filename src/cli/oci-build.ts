@@ -87,6 +87,7 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     throw usageError(`--format ${format} contradicts the output '${outputText}'`);
   }
   // A tag in the --output flag wins over the config file's tag, as flags do.
+  if (flags.tag !== undefined && String(flags.tag).trim() === "") throw usageError("--tag must not be empty");
   const tag = flags.tag ?? (flags.output !== undefined && target.tag ? undefined : file.tag);
   if (tag && target.tag && tag !== target.tag) throw usageError(`--tag ${tag} contradicts the tag in '${outputText}'`);
   target.tag = target.tag ?? tag ?? (target.format === "docker-archive" ? undefined : "latest");
