@@ -21,6 +21,12 @@ export declare class LayerExport {
    * outputs are removed.
    */
   cancel(): void
+  /**
+   * `cancel()`, then blocks until the export has stopped and removed its partial outputs, or
+   * `timeout_ms` has passed; whether it has stopped. For a signal handler that removes the
+   * directory the outputs are in and exits: it must not race the export's own removal.
+   */
+  cancelAndWait(timeoutMs: number): boolean
 }
 
 export interface ExportLayerOptions {

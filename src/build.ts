@@ -202,7 +202,9 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
       usrEtcAsEtc,
       skipPaths,
     }));
-    const stopOnInterrupt = onInterrupt(() => task.cancel());
+    // Waits (a bounded time) for the export to stop: its threads remove their partial layers
+    // themselves, and the staging directory's removal after this must not race them.
+    const stopOnInterrupt = onInterrupt(() => task.cancelAndWait(10_000));
     const timer = options.onProgress
       ? setInterval(() => {
           const p = task.progress();

@@ -1,6 +1,6 @@
 // Temporary outputs register here so that an interrupted run (SIGINT, SIGTERM, SIGHUP) leaves
 // nothing behind. Cleanups are synchronous on purpose: after a signal there is no event loop to wait on.
-import { rmSync } from "node:fs";
+import { lstatSync, rmSync } from "node:fs";
 
 type Cleanup = () => void;
 const cleanups = new Set<Cleanup>();
@@ -40,9 +40,36 @@ export function onInterrupt(fn: Cleanup): () => void {
   };
 }
 
+/**
+ * Deletes `path` recursively. A writer that is still stopping may remove or add files while the
+ * tree is walked (rmSync then fails with ENOENT or ENOTEMPTY, or leaves the directory): go again
+ * until it is gone.
+ */
+export function removeTree(path: string): void {
+  let failure: unknown;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch (error) {
+      failure = error;
+    }
+    if (!pathExists(path)) return;
+  }
+  throw failure ?? new Error(`cannot remove ${path}`);
+}
+
+function pathExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Registers a path to delete (recursively) on interruption; returns the disposer. */
 export function removeOnInterrupt(path: string): () => void {
-  return onInterrupt(() => rmSync(path, { recursive: true, force: true }));
+  return onInterrupt(() => removeTree(path));
 }
 
 /**

@@ -2,7 +2,7 @@
 // consumers (skopeo, umoci, oci-image-tool) as judges.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, chmodSync, utimesSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { binaryCommand, runCli, tempDir } from "./helpers/cli.ts";
 import { parseRootChecksums } from "../src/ostree.ts";
@@ -751,6 +751,42 @@ describe("bad input", () => {
     execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", "test/noise", big]);
     await interrupt(["--source", "test/noise", "--repo", repo]);
     expect(readdirSync(join(repo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
+  });
+
+  it("leaves nothing behind when interrupted at any point of a split export (the layers' own removal is waited for)", async () => {
+    // Package layers, all written in one pass: several partial blobs that the export's threads
+    // remove themselves when cancelled, while the interrupt handler removes the staging layout.
+    const split = join(tmp.path, "interrupt-split");
+    const packages = ["a", "b", "c", "d", "e", "f"];
+    mkdirSync(join(split, "var/lib/dpkg/info"), { recursive: true });
+    for (const name of packages) {
+      mkdirSync(join(split, "usr/share", name), { recursive: true });
+      execFileSync("sh", ["-c", `head -c ${40 << 20} /dev/urandom > '${join(split, "usr/share", name, "noise")}'`]);
+      writeFileSync(join(split, "var/lib/dpkg/info", `${name}.list`), `/usr/share/${name}\n/usr/share/${name}/noise\n`);
+    }
+    writeFileSync(
+      join(split, "var/lib/dpkg/status"),
+      packages.map((name) => `Package: ${name}\nStatus: install ok installed\nArchitecture: all\nInstalled-Size: 40960\n`).join("\n"),
+    );
+    const outDir = join(tmp.path, "interrupt-split-out");
+    mkdirSync(outDir);
+    const [bin, ...pre] = binaryCommand();
+    const outcomes: string[] = [];
+    for (const delay of [0, 50, 100, 150, 200, 300, 400, 600]) {
+      const child = spawn(bin, [...pre, "oci", "build", "--rootfs", split, "--output", join(outDir, "img")], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      for (let i = 0; i < 400 && readdirSync(outDir).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill("SIGINT");
+      const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 128 : 1))));
+      outcomes.push(`${delay} ms: ${code} ${stderr.trim()} [${readdirSync(outDir, { recursive: true }).join(" ")}]`);
+      rmSync(outDir, { recursive: true, force: true });
+      mkdirSync(outDir);
+    }
+    expect(outcomes).toEqual(
+      [0, 50, 100, 150, 200, 300, 400, 600].map((delay) => `${delay} ms: 130 apt-ostree: interrupted (SIGINT); temporary output removed []`),
+    );
   });
 });
 

@@ -144,6 +144,23 @@ describe("native addon", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("cancelAndWait() returns once the export has stopped and removed its partial output", async () => {
+    const out = join(dir, "large-cancel-wait.tar.gz");
+    const job = new addon.LayerExport({ root: large, output: out, compression: "gzip", level: 9 });
+    const running = job.run();
+    const started = Date.now();
+    while (job.progress().bytesRead === 0 && Date.now() - started < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect(existsSync(out)).toBe(true);
+    // Synchronous, as in a signal handler: no event loop turn between the cancel and the check.
+    expect(job.cancelAndWait(10_000)).toBe(true);
+    expect(existsSync(out)).toBe(false);
+    await expect(running).rejects.toThrow(/^cancelled/);
+    // Nothing running: it returns at once.
+    expect(job.cancelAndWait(0)).toBe(true);
+  });
+
   it("validates options with clear messages", async () => {
     expect(() => new addon.LayerExport({ root: small, output: join(dir, "x"), compression: "brotli" })).toThrow(
       /unknown compression "brotli"/,

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
@@ -199,6 +200,44 @@ fn parse_links(links: Option<Vec<String>>) -> Vec<(Vec<u8>, Vec<u8>)> {
 pub struct LayerExport {
     options: ExportOptions,
     control: Arc<Control>,
+    running: Arc<Running>,
+}
+
+/// How many of this export's `run()`s have not finished yet (removing their partial outputs
+/// included), for `cancel_and_wait` to wait on.
+#[derive(Default)]
+struct Running {
+    count: Mutex<u32>,
+    changed: Condvar,
+}
+
+impl Running {
+    fn add(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn done(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Waits until no run is left or `timeout` has passed; whether none is left.
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            count = match self.changed.wait_timeout(count, left) {
+                Ok((c, _)) => c,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
+    }
 }
 
 #[napi]
@@ -209,6 +248,7 @@ impl LayerExport {
         Ok(LayerExport {
             options: to_options(options)?,
             control: Arc::new(Control::default()),
+            running: Arc::new(Running::default()),
         })
     }
 
@@ -217,9 +257,13 @@ impl LayerExport {
     /// output is left then.
     #[napi(ts_return_type = "Promise<ExportLayerResult[]>")]
     pub fn run(&self) -> AsyncTask<ExportTask> {
+        // Counted from now, not from when the thread pool starts it: a cancel in between still
+        // waits for it to start, see the flag and remove what it created.
+        self.running.add();
         AsyncTask::new(ExportTask {
             options: self.options.clone(),
             control: self.control.clone(),
+            running: Some(RunToken(self.running.clone())),
         })
     }
 
@@ -240,11 +284,31 @@ impl LayerExport {
     pub fn cancel(&self) {
         self.control.cancel.store(true, Ordering::Relaxed);
     }
+
+    /// `cancel()`, then blocks until the export has stopped and removed its partial outputs, or
+    /// `timeout_ms` has passed; whether it has stopped. For a signal handler that removes the
+    /// directory the outputs are in and exits: it must not race the export's own removal.
+    #[napi]
+    pub fn cancel_and_wait(&self, timeout_ms: u32) -> bool {
+        self.cancel();
+        self.running.wait_idle(Duration::from_millis(timeout_ms.into()))
+    }
 }
 
 pub struct ExportTask {
     options: ExportOptions,
     control: Arc<Control>,
+    /// Dropped when the run ends, or with the task if it never ran (the work was cancelled).
+    running: Option<RunToken>,
+}
+
+/// One count in `Running`, given back on drop.
+struct RunToken(Arc<Running>);
+
+impl Drop for RunToken {
+    fn drop(&mut self) {
+        self.0.done();
+    }
 }
 
 impl Task for ExportTask {
@@ -252,6 +316,8 @@ impl Task for ExportTask {
     type JsValue = Vec<ExportLayerResult>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
+        // Given back whether export_layers returns or panics.
+        let _running = self.running.take();
         export::export_layers(&self.options, &self.control)
             .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
