@@ -3,7 +3,23 @@
 import { z } from "zod";
 import { respellKeys } from "./config-keys.ts";
 
-const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
+/**
+ * Values of labels, annotations and env: strings only. A number is not turned into one, as YAML
+ * has already changed its text (2.10 reads as 2.1, 0755 as 755, long integers lose digits).
+ */
+const stringValue = z.unknown().transform((value, ctx) => {
+  if (typeof value === "string") return value;
+  ctx.addIssue({ code: "custom", message: notAString(value) });
+  return z.NEVER;
+});
+const stringMap = z.record(z.string(), stringValue);
+
+function notAString(value: unknown): string {
+  if (typeof value === "number" || typeof value === "bigint") return `${value} is read as a number (YAML reads 2.10 as 2.1, 0755 as 755); quote it as written`;
+  if (typeof value === "boolean") return `${value} is read as a boolean; quote it: "${value}"`;
+  const what = value === null ? "null (no value)" : Array.isArray(value) ? "a list" : typeof value === "object" ? "a map" : typeof value;
+  return `a string is expected, not ${what}`;
+}
 /** cmd/entrypoint: a list, or a string read as the flag reads it (JSON array or shell words). */
 const command = (flag: string) =>
   z.union([z.string(), z.array(z.string())]).transform((v, ctx) => {
@@ -41,7 +57,7 @@ export const BuildConfigSchema = z
     maxLayers: z.number().int().min(1).max(MAX_LAYERS).optional(),
     labels: stringMap.optional(),
     annotations: stringMap.optional(),
-    env: z.union([z.array(z.string()), stringMap]).optional(),
+    env: z.union([z.array(stringValue), stringMap]).optional(),
     expose: z.array(z.union([z.string(), z.number().int()]).transform(String)).optional(),
     volumes: z.array(z.string().startsWith("/", "must be an absolute path")).optional(),
     cmd: command("cmd").optional(),
@@ -63,10 +79,28 @@ export type BuildConfig = z.infer<typeof BuildConfigSchema>;
 export function parseBuildConfig(value: unknown, file: string): BuildConfig {
   const result = BuildConfigSchema.safeParse(camelKeys(value, file));
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const issue = innermost(result.error.issues[0]);
   const field = issue.path.length ? issue.path.join(".") : "(top level)";
   const message = issue.code === "unrecognized_keys" ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}` : issue.message;
   throw new Error(`${file}: ${field}: ${message}`);
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * Of a union's failure (env: a list or a map), the branch's issue that got furthest into the value:
+ * `env.V: ...` rather than `env: Invalid input`.
+ */
+function innermost(issue: Issue): Issue {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return issue;
+  let best: Issue | undefined;
+  for (const branch of issue.errors) {
+    for (const inner of branch) {
+      const found = innermost(inner);
+      if (!best || found.path.length > best.path.length) best = found;
+    }
+  }
+  return { ...best!, path: [...issue.path, ...best!.path] };
 }
 
 /**

@@ -121,12 +121,35 @@ describe("archive tar", () => {
 
 describe("build config file", () => {
   it("accepts a full config and names the bad field", () => {
-    const ok = parseBuildConfig({ rootfs: "/r", output: "oci:/o", labels: { a: "b", n: 1 }, env: { A: "1" }, expose: [80, "53/udp"], bootc: true, cmd: "/bin/sh" }, "c.json");
+    const ok = parseBuildConfig({ rootfs: "/r", output: "oci:/o", labels: { a: "b", n: "1" }, env: { A: "1" }, expose: [80, "53/udp"], bootc: true, cmd: "/bin/sh" }, "c.json");
     expect(ok.labels).toEqual({ a: "b", n: "1" });
     expect(ok.cmd).toEqual(["/bin/sh"]);
     expect(() => parseBuildConfig({ labels: { a: {} } }, "c.json")).toThrow(/c\.json: labels\.a:/);
     expect(() => parseBuildConfig({ compression: "lz4" }, "c.json")).toThrow(/compression/);
     expect(() => parseBuildConfig({ colour: "red" }, "c.json")).toThrow(/unknown field colour/);
     expect(() => parseBuildConfig({ workdir: "rel" }, "c.json")).toThrow(/workdir: must be an absolute path/);
+  });
+
+  it("refuses numbers, booleans, maps and nulls among labels, annotations and env, naming the key", () => {
+    // As YAML reads `labels: {version: 2.10, oct: 0755, big: 12345678901234567890}`: the text is gone.
+    const fail = (value: unknown) => {
+      try {
+        parseBuildConfig(value, "c.yaml");
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    const number = "is read as a number (YAML reads 2.10 as 2.1, 0755 as 755); quote it as written";
+    expect(fail({ labels: { version: 2.1 } })).toBe(`c.yaml: labels.version: 2.1 ${number}`);
+    expect(fail({ labels: { ok: "x", oct: 755 } })).toBe(`c.yaml: labels.oct: 755 ${number}`);
+    expect(fail({ annotations: { big: 12345678901234567890 } })).toBe(`c.yaml: annotations.big: 12345678901234567000 ${number}`);
+    expect(fail({ env: { V: 1.1 } })).toBe(`c.yaml: env.V: 1.1 ${number}`);
+    expect(fail({ env: ["A=1", 2] })).toBe(`c.yaml: env.1: 2 ${number}`);
+    expect(fail({ labels: { t: true } })).toBe('c.yaml: labels.t: true is read as a boolean; quote it: "true"');
+    expect(fail({ labels: { a: { x: 1 } } })).toBe("c.yaml: labels.a: a string is expected, not a map");
+    expect(fail({ env: { A: null } })).toBe("c.yaml: env.A: a string is expected, not null (no value)");
+    expect(fail({ annotations: { l: ["x"] } })).toBe("c.yaml: annotations.l: a string is expected, not a list");
+    expect(parseBuildConfig({ labels: { version: "2.10" }, env: { V: "1.10" } }, "c.yaml")).toEqual({ labels: { version: "2.10" }, env: { V: "1.10" } });
   });
 });
