@@ -40,7 +40,8 @@ export function notFound(message: string): UserError {
 
 /** A single line: errors from tools and the OS may carry newlines. */
 export function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, "; ").trim();
+  // Trimmed first: a tool's message ends with a newline, which is no line break to join.
+  return text.trim().replace(/\s*\n\s*/g, "; ");
 }
 
 /** What the OS refused, in words, for the errors a full, read-only or foreign output location gives. */

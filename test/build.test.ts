@@ -589,6 +589,8 @@ describe("bad input", () => {
     const cases: [string[], RegExp, number][] = [
       [["--source", "x", "--repo", join(tmp.path, "nope"), "--output", join(tmp.path, "o1")], /not an OSTree repository/, 3],
       [["--source", "no/such/ref", "--repo", repo, "--output", join(tmp.path, "o2")], /no ref or commit 'no\/such\/ref'/, 3],
+      // A full checksum, which rev-parse gives back unchecked.
+      [["--source", "0".repeat(64), "--repo", repo, "--output", join(tmp.path, "o2")], new RegExp(`^apt-ostree: no ref or commit '${"0".repeat(64)}' in OSTree repository ${repo}\n$`), 3],
       [["--rootfs", tree, "--output", join(tmp.path, "o3"), "--label", "novalue"], /invalid label 'novalue'/, 2],
       [["--rootfs", join(tmp.path, "missing-dir"), "--output", join(tmp.path, "o4")], /no such directory/, 3],
       [["--rootfs", tree], /--output is required/, 2],
