@@ -4,7 +4,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, sym
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { allSettledOrThrow } from "./cleanup.ts";
-import { check, run } from "./exec.ts";
+import { check, howItEnded, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
 
 export interface CommitInfo {
@@ -182,7 +182,7 @@ export function parseMetadata(raw: string): Record<string, unknown> {
 export async function checkout(repo: string, checksum: string, dir: string): Promise<void> {
   const result = await run("ostree", ["checkout", `--repo=${repo}`, checksum, dir]);
   if (result.code !== 0) {
-    throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim()}`, ExitCode.Failure);
+    throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim() || howItEnded(result)}`, ExitCode.Failure);
   }
 }
 
@@ -335,7 +335,7 @@ export async function commitTree(repo: string, dir: string, options: CommitTreeO
   }
   const result = await run("ostree", args);
   if (result.code !== 0) {
-    throw new UserError(`ostree commit failed: ${result.stderr.trim().split("\n").pop()}`, ExitCode.Failure);
+    throw new UserError(`ostree commit failed: ${result.stderr.trim().split("\n").pop() || howItEnded(result)}`, ExitCode.Failure);
   }
   return result.stdout.trim();
 }
@@ -348,7 +348,7 @@ export async function setRef(repo: string, ref: string, checksum: string, force 
   if (result.code !== 0) {
     // Checked before the work began: another run made the ref meanwhile.
     if (/already exists/.test(result.stderr)) throw new UserError(`ref '${ref}' was made in ${repo} by another run meanwhile; use --force to move it`, ExitCode.Exists);
-    throw new UserError(`cannot set ref ${ref}: ${result.stderr.trim()}`, ExitCode.Failure);
+    throw new UserError(`cannot set ref ${ref}: ${result.stderr.trim() || howItEnded(result)}`, ExitCode.Failure);
   }
 }
 
@@ -379,6 +379,6 @@ export async function commitHasKernel(repo: string, checksum: string): Promise<b
 export async function checkoutCopy(repo: string, checksum: string, dir: string): Promise<void> {
   const result = await run("ostree", ["checkout", `--repo=${repo}`, "--force-copy", checksum, dir]);
   if (result.code !== 0) {
-    throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim()}`, ExitCode.Failure);
+    throw new UserError(`ostree checkout of ${checksum.slice(0, 12)} failed: ${result.stderr.trim() || howItEnded(result)}`, ExitCode.Failure);
   }
 }
