@@ -433,6 +433,12 @@ function writeTarFile(path: string, entries: TarSource[], mtime: number): void {
   try {
     writeTar(fd, entries, mtime);
     fsyncSync(fd);
+  } catch (error) {
+    // Writes to a descriptor carry no path: name the archive (a full disk is likeliest here, where
+    // the layout and the archive are both on disk).
+    const e = error as NodeJS.ErrnoException;
+    if (e && typeof e === "object" && e.code && !e.path) e.path = path;
+    throw error;
   } finally {
     closeSync(fd);
   }
