@@ -175,6 +175,27 @@ describe("oci build --rootfs", () => {
     expect(again.digest).toBe(first.digest);
   });
 
+  it("leaves out names that image tools read as whiteouts (.wh.*), with a warning, from a directory and a commit", async () => {
+    const wh = join(tmp.path, "whiteouts");
+    mkdirSync(join(wh, "d"), { recursive: true });
+    mkdirSync(join(wh, ".wh.dir"));
+    writeFileSync(join(wh, ".wh.secret"), "x");
+    writeFileSync(join(wh, "d", ".wh..wh..opq"), "y");
+    writeFileSync(join(wh, "d", "keep"), "z");
+    writeFileSync(join(wh, ".wh.dir", "inner"), "v");
+    const warnings = [".wh.dir", ".wh.secret", "d/.wh..wh..opq"].map((name) => `skipped ${name}: image tools read a name starting with .wh. as a whiteout`);
+    execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", "test/whiteouts", wh]);
+    for (const [name, source] of [["wh-rootfs", ["--rootfs", wh]], ["wh-commit", ["--source", "test/whiteouts", "--repo", repo]]] as const) {
+      const out = join(tmp.path, name);
+      const result = await build([...source, "--output", out]);
+      expect(result.warnings).toEqual(warnings);
+      expect(result.stderr).toBe(warnings.map((w) => `apt-ostree: warning: ${w}\n`).join(""));
+      const bundle = join(tmp.path, `${name}.bundle`);
+      umociUnpack(out, "latest", bundle);
+      expect(readdirSync(join(bundle, "rootfs"), { recursive: true }).sort()).toEqual(["d", "d/keep"]);
+    }
+  });
+
   it("writes one layer, with a warning, when --max-layers meets a tree without a dpkg database", async () => {
     const result = await build(["--rootfs", tree, "--output", join(tmp.path, "no-dpkg"), "--max-layers", "4"]);
     expect(result.layers).toHaveLength(1);

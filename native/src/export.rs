@@ -733,6 +733,14 @@ fn produce_layer(
         commit: opts.commit.as_deref(),
     };
     walk::walk(&opts.root, &wopts, &mut |ent| {
+        let name = ent.rel.rsplit(|&b| b == b'/').next().unwrap_or(&ent.rel);
+        if walk::is_whiteout_name(name) {
+            warnings.push(format!(
+                "skipped {}: image tools read a name starting with .wh. as a whiteout",
+                String::from_utf8_lossy(&ent.rel)
+            ));
+            return Ok(());
+        }
         let m = &ent.meta;
         let mut mtime = m.mtime;
         if let Some(sde) = opts.source_date_epoch {

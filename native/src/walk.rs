@@ -232,6 +232,12 @@ fn tar_name_into(listed: &[u8], links: &[(Vec<u8>, Vec<u8>)], name: &mut Vec<u8>
     true
 }
 
+/// Whether `name` (a path's last component) is one that image tools read as a whiteout, not as a
+/// file: `.wh.NAME` deletes NAME of the layers below, `.wh..wh..opq` a directory's contents.
+pub fn is_whiteout_name(name: &[u8]) -> bool {
+    name.starts_with(b".wh.")
+}
+
 pub struct WalkOptions<'a> {
     /// Only part of the tree (one layer of several); None: all of it.
     pub select: Option<&'a Selection>,
@@ -627,8 +633,9 @@ pub fn walk(
         if opts.skip.contains(&(meta.dev, meta.ino)) {
             continue;
         }
-        let is_dir = meta.is_dir();
-        if !(listed || (is_dir && leads)) {
+        // Nothing below a whiteout's name is walked (the export leaves the name out).
+        let descend = meta.is_dir() && leads && !is_whiteout_name(&name);
+        if !(listed || descend) {
             continue;
         }
         let entry = stored.entry(rel.clone(), path, meta);
@@ -640,7 +647,7 @@ pub fn walk(
         } else {
             pending.push((stack.len(), entry));
         }
-        if is_dir && leads {
+        if descend {
             let children = children_for_walk(&rel, &node, opts, rewrite)?;
             rel.push(b'/');
             stack.push(Frame {
@@ -688,8 +695,7 @@ pub fn walk_unordered(
             if opts.skip.contains(&(meta.dev, meta.ino)) {
                 continue;
             }
-            let is_dir = meta.is_dir();
-            let children = if is_dir {
+            let children = if meta.is_dir() && !is_whiteout_name(&name) {
                 Some(children_for_walk(&rel, &node, opts, rewrite)?)
             } else {
                 None

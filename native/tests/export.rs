@@ -858,6 +858,46 @@ fn errors_and_cancel() {
 /// The unordered walk (the scan's) sees exactly the entries of the sorted walk, with the same
 /// metadata, for any number of threads: usr/etc as etc, a skipped directory, many directories.
 #[test]
+fn whiteout_names_are_left_out_with_a_warning() {
+    // Image tools read `.wh.NAME` as "delete NAME below" and `.wh..wh..opq` as "hide this
+    // directory's contents below": written as files, they would delete, not add.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("d")).unwrap();
+    fs::create_dir_all(root.join(".wh.dir/inner")).unwrap();
+    fs::write(root.join(".wh.secret"), b"x").unwrap();
+    fs::write(root.join("d/.wh..wh..opq"), b"y").unwrap();
+    fs::write(root.join("d/keep"), b"z").unwrap();
+    fs::write(root.join("d/x.wh.not-a-whiteout"), b"w").unwrap();
+    fs::write(root.join(".wh.dir/inner/f"), b"v").unwrap();
+    let text = |v: Vec<Vec<u8>>| {
+        v.iter()
+            .map(|x| String::from_utf8_lossy(x).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let out = tmp.path().join("all.tar");
+    let r = run(&opts(&root, &out, Compression::None, 1)).unwrap();
+    assert_eq!(text(names(&out)), ["d/", "d/keep", "d/x.wh.not-a-whiteout"]);
+    assert_eq!(
+        r.warnings,
+        [
+            "skipped .wh.dir: image tools read a name starting with .wh. as a whiteout",
+            "skipped .wh.secret: image tools read a name starting with .wh. as a whiteout",
+            "skipped d/.wh..wh..opq: image tools read a name starting with .wh. as a whiteout",
+        ]
+    );
+    // A layer of listed paths: one under a whiteout's name leaves no directory behind.
+    let listed = ["d/keep", ".wh.dir/inner/f"]
+        .map(|s| s.as_bytes().to_vec())
+        .to_vec();
+    let out = tmp.path().join("only.tar");
+    let mut o = opts(&root, &out, Compression::None, 1);
+    o.layers[0].select = Some(std::sync::Arc::new(Selection::only(listed)));
+    run(&o).unwrap();
+    assert_eq!(text(names(&out)), ["d/", "d/keep"]);
+}
+
+#[test]
 fn unordered_walk_sees_what_the_sorted_walk_sees() {
     use apt_ostree_native::walk::{walk, walk_unordered, WalkOptions};
     let tmp = tempfile::tempdir().unwrap();
