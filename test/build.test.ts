@@ -371,6 +371,21 @@ describe("oci build --rootfs", () => {
     expectSameTree(tree, join(bundle, "rootfs"));
   });
 
+  it("lets neither of two runs writing one output at once replace the other's without --force: one exits 6", async () => {
+    // Both pass the check before the work; the archive is written beside the output meanwhile.
+    const src = join(tmp.path, "race-src");
+    mkdirSync(src);
+    execFileSync("sh", ["-c", `head -c ${96 << 20} /dev/urandom > '${join(src, "noise")}'`]);
+    const dir = join(tmp.path, "race-out");
+    mkdirSync(dir);
+    for (const [output, path] of [[`oci-archive:${join(dir, "img.tar")}`, "img.tar"], [`docker-archive:${join(dir, "d.tar")}`, "d.tar"], [join(dir, "layout"), "layout"]]) {
+      const runs = await Promise.all([0, 1].map(() => runCli(["oci", "build", "--rootfs", src, "--output", output, "--compression", "none"])));
+      expect(runs.map((r) => r.code).sort(), runs.map((r) => r.stderr).join("")).toEqual([0, 6]);
+      expect(runs.find((r) => r.code === 6)!.stderr).toMatch(new RegExp(`^apt-ostree: ${join(dir, path)} already exists \\(use --force to replace it[^\\n]*\\n$`));
+    }
+    expect(readdirSync(dir).sort()).toEqual(["d.tar", "img.tar", "layout"]);
+  });
+
   it("adds images to an existing layout named oci:PATH:TAG, replacing the same tag and dropping its unused blobs", async () => {
     const layout = join(tmp.path, "multi");
     const blobs = () => readdirSync(join(layout, "blobs/sha256")).sort();

@@ -380,7 +380,7 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
       }
     }
   }
-  if (existsSync(path) && !force) throw new UserError(`${path} already exists (use --force to replace it${existsSync(join(path, "oci-layout")) ? ", or oci:PATH:TAG to add an image to the layout" : ""})`, ExitCode.Exists);
+  if (existsSync(path) && !force) throw outputExists(path);
   // --force replaces an image (a layout, an archive), not whatever a typo names.
   const existing = force ? lstatSync(path, { throwIfNoEntry: false }) : undefined;
   if (existing?.isDirectory() && !existsSync(join(path, "oci-layout")) && readdirSync(path).length > 0) {
@@ -389,6 +389,10 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
   if (existing?.isFile() && existing.size > 0 && !isImageArchive(path)) {
     throw new UserError(`${path} is a file that is not an image archive: --force replaces images only; remove it yourself if it should go`, ExitCode.Exists);
   }
+}
+
+function outputExists(path: string): UserError {
+  return new UserError(`${path} already exists (use --force to replace it${existsSync(join(path, "oci-layout")) ? ", or oci:PATH:TAG to add an image to the layout" : ""})`, ExitCode.Exists);
 }
 
 /** An oci-archive or a docker-archive (what detectFormat recognises in a file). */
@@ -400,8 +404,31 @@ function isImageArchive(path: string): boolean {
   }
 }
 
-/** Replaces `path` by `temp` (file or directory) in as few steps as the filesystem allows. */
-function moveIntoPlace(temp: string, path: string): void {
+/**
+ * Puts `temp` (file or directory) at `path`. Without `force`, nothing that appeared there since the
+ * check (another run writing the same output) is replaced: a file is hard-linked into place, which
+ * fails if the name exists, and a directory's rename fails onto anything but an empty directory.
+ * With `force`, replaces `path` in as few steps as the filesystem allows.
+ */
+function moveIntoPlace(temp: string, path: string, force: boolean): void {
+  if (!force) {
+    try {
+      if (statSync(temp).isDirectory()) {
+        renameSync(temp, path);
+      } else {
+        linkSync(temp, path);
+        rmSync(temp, { force: true });
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTEMPTY" || code === "ENOTDIR") throw outputExists(path);
+      // No hard links on this filesystem (vfat): a rename, guarded by a check just before.
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+      if (existsSync(path)) throw outputExists(path);
+      renameSync(temp, path);
+    }
+    return;
+  }
   if (existsSync(path)) {
     const trash = temporarySibling(path, "old");
     renameSync(path, trash);
@@ -486,7 +513,7 @@ export function finishLayout(layout: LayoutWriter, root: Descriptor, options: Fi
   checkOutputPath(target.path, options.force);
   if (target.format === "oci") {
     layout.writeIndex([withRefName(root, target.tag)]);
-    moveIntoPlace(layout.dir, target.path);
+    moveIntoPlace(layout.dir, target.path, options.force);
     return;
   }
   const temp = temporarySibling(target.path, "tmp");
@@ -500,7 +527,7 @@ export function finishLayout(layout: LayoutWriter, root: Descriptor, options: Fi
       const manifest = JSON.parse(readFileSync(layout.blobPath(root.digest), "utf8")) as ImageManifest;
       writeDockerArchive(layout, manifest, dockerRepoTag(target.tag), temp, options.mtime);
     }
-    moveIntoPlace(temp, target.path);
+    moveIntoPlace(temp, target.path, options.force);
   } catch (error) {
     rmSync(temp, { force: true });
     throw error;
