@@ -1,7 +1,7 @@
 // `oci build` as a library call: an OSTree commit or a directory in, an OCI image out (layout,
 // oci-archive or docker-archive). The layer is written by the native core in one pass straight into
 // a temporary layout beside the output, which becomes the output only when everything succeeded.
-import { existsSync, lstatSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { allSettledOrThrow, onInterrupt, withTemporaryPath } from "./cleanup.ts";
 import { ExitCode, UserError } from "./errors.ts";
@@ -9,11 +9,12 @@ import { hostDebianArch, isKnownArch, platformForDebianArch } from "./arch.ts";
 import { buildConfig, buildManifest, rfc3339, type Descriptor, type ImageSettings } from "./oci/image.ts";
 import { checkOutputTarget, createLocalImageSink, type LocalTarget } from "./oci/local.ts";
 import { layerMediaType, type Compression } from "./oci/mediatypes.ts";
-import { checkout, commitHasKernel, commitHasPath, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
+import { checkout, commitEntry, commitHasKernel, checkoutDirFor, canReadInPlace, checkoutPlanningSkeleton, planningDirFor, readCommit, resolveRef, type CommitInfo } from "./ostree.ts";
 import { mapNativeError, native, type ExportLayerResult, type TreeScanResult } from "./native.ts";
 import { DEFAULT_MAX_LAYERS } from "./build-config.ts";
 import { DPKG_DATABASE_PATHS, planPackageLayers } from "./package-layers.ts";
 import type { ProgressSink } from "./progress.ts";
+import { directoryEntry, resolvesToFileInTree } from "./fs.ts";
 
 export type BuildSource = { kind: "ostree"; repo: string; ref: string } | { kind: "rootfs"; dir: string };
 
@@ -126,14 +127,14 @@ async function hasKernel(source: ExportSource, commit: CommitInfo | undefined, o
   }
 }
 
-/** Whether the tree has /sbin/init (an entry: it is a symlink to systemd, absolute in the tree). */
+/**
+ * Whether /usr/sbin/init or /sbin/init leads to a file, its links followed inside the tree (Debian's
+ * is a link to systemd, absolute in older releases): a dangling one is no init to run.
+ */
 async function hasInit(source: ExportSource, commit: CommitInfo | undefined, options: BuildOptions): Promise<boolean> {
-  const paths = ["usr/sbin/init", "sbin/init"];
-  if (commit && options.source.kind === "ostree") {
-    for (const path of paths) if (await commitHasPath(options.source.repo, commit.checksum, `/${path}`)) return true;
-    return false;
-  }
-  return paths.some((path) => lstatSync(join(source.planDir, path), { throwIfNoEntry: false }) !== undefined);
+  const entry = commit && options.source.kind === "ostree" ? commitEntry(options.source.repo, commit.checksum) : directoryEntry(source.planDir);
+  for (const path of ["/usr/sbin/init", "/sbin/init"]) if (await resolvesToFileInTree(path, entry)) return true;
+  return false;
 }
 
 /** `keep`: the source (tree or repository), which the output must not replace. */

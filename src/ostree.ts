@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { allSettledOrThrow } from "./cleanup.ts";
 import { check, howItEnded, run } from "./exec.ts";
 import { ExitCode, UserError, notFound } from "./errors.ts";
+import type { TreeEntry } from "./fs.ts";
 
 export interface CommitInfo {
   checksum: string;
@@ -364,6 +365,18 @@ export function repoModeOf(repo: string): string | undefined {
 /** Whether a commit has an entry at `path` (not following a symlink on the way: /sbin is one with merged /usr). */
 export async function commitHasPath(repo: string, checksum: string, path: string): Promise<boolean> {
   return (await run("ostree", ["ls", `--repo=${repo}`, checksum, path])).code === 0;
+}
+
+/** `entry` for `resolvesToFileInTree` of a commit: one `ostree ls -d` of the path. */
+export function commitEntry(repo: string, checksum: string): (path: string) => Promise<TreeEntry | undefined> {
+  return async (path) => {
+    const listed = await run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, path]);
+    if (listed.code !== 0) return undefined;
+    // `l00777 0 0      0 /sbin/init -> ../lib/systemd/systemd`, `d00755 0 0      0 /usr`
+    const line = listed.stdout.split("\n")[0] ?? "";
+    if (line.startsWith("l")) return { type: "link", target: line.split(" -> ").slice(1).join(" -> ") };
+    return { type: line.startsWith("d") ? "dir" : "other" };
+  };
 }
 
 /** Whether a commit has /usr/lib/modules/$kver/vmlinuz for some kernel version. */

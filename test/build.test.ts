@@ -620,6 +620,32 @@ describe("oci build --source (OSTree)", () => {
   });
 });
 
+describe("oci build --bootc", () => {
+  it("gives cmd /sbin/init only where init leads to a file inside the tree: a dangling one is missing, with the warning", async () => {
+    // Merged /usr, as Debian's: /sbin -> usr/sbin, init -> /lib/systemd/systemd (absolute: the tree's).
+    const merged = join(tmp.path, "init-tree");
+    mkdirSync(join(merged, "usr/sbin"), { recursive: true });
+    mkdirSync(join(merged, "usr/lib/systemd"), { recursive: true });
+    execFileSync("ln", ["-s", "usr/sbin", join(merged, "sbin")]);
+    execFileSync("ln", ["-s", "usr/lib", join(merged, "lib")]);
+    execFileSync("ln", ["-s", "/lib/systemd/systemd", join(merged, "usr/sbin/init")]);
+    writeFileSync(join(merged, "usr/lib/systemd/systemd"), "#!/bin/sh\n");
+    const dangling = join(tmp.path, "init-dangling");
+    execFileSync("cp", ["-a", merged, dangling]);
+    execFileSync("rm", [join(dangling, "usr/lib/systemd/systemd")]);
+    const noInit = "--bootc: the tree has no /sbin/init (Debian's is in systemd-sysv), so the image gets no cmd";
+    for (const [name, tree, cmd] of [["init", merged, ["/sbin/init"]], ["init-dangling", dangling, undefined]] as const) {
+      execFileSync("ostree", ["commit", `--repo=${repo}`, "-b", `test/${name}`, tree]);
+      for (const source of [["--rootfs", tree], ["--source", `test/${name}`, "--repo", repo]]) {
+        const out = join(tmp.path, `${name}-${source[0].slice(2)}.oci`);
+        const result = await build([...source, "--output", out, "--bootc"]);
+        expect(result.warnings.includes(noInit), `${name} ${source[0]}`).toBe(cmd === undefined);
+        expect(skopeoConfig(`oci:${out}:latest`).config.Cmd, `${name} ${source[0]}`).toEqual(cmd);
+      }
+    }
+  });
+});
+
 describe("bad input", () => {
   it("refuses a missing repository, a missing ref, a bad label, an existing output", async () => {
     const cases: [string[], RegExp, number][] = [
