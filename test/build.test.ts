@@ -196,6 +196,32 @@ describe("oci build --rootfs", () => {
     }
   });
 
+  it.skipIf(process.getuid?.() !== 0)("leaves out what the kernel mounts into a chroot in use (proc, /dev, devpts), keeping the directories; a tmpfs mounted in it is part of it", async () => {
+    const chroot = join(tmp.path, "chroot-in-use");
+    for (const d of ["proc", "dev/pts", "var/cache"]) mkdirSync(join(chroot, d), { recursive: true });
+    writeFileSync(join(chroot, "hello"), "hi\n");
+    const mounts = [join(chroot, "proc"), join(chroot, "dev"), join(chroot, "var/cache")];
+    execFileSync("mount", ["-t", "proc", "proc", mounts[0]!]);
+    execFileSync("mount", ["-t", "tmpfs", "tmpfs", mounts[1]!]);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mounts[2]!]);
+    try {
+      mkdirSync(join(chroot, "dev/pts"));
+      writeFileSync(join(chroot, "dev/null-ish"), "");
+      writeFileSync(join(chroot, "var/cache/kept"), "cached\n");
+      const out = join(tmp.path, "chroot-in-use.oci");
+      const result = await build(["--rootfs", chroot, "--output", out]);
+      expect(result.warnings).toEqual([
+        "left out the contents of dev: a mount of the host's devices, not part of the tree",
+        "left out the contents of proc: a mount of the host's proc, not part of the tree",
+      ]);
+      const bundle = join(tmp.path, "chroot-in-use.bundle");
+      umociUnpack(out, "latest", bundle);
+      expect(readdirSync(join(bundle, "rootfs"), { recursive: true }).sort()).toEqual(["dev", "hello", "proc", "var", "var/cache", "var/cache/kept"]);
+    } finally {
+      for (const m of mounts.reverse()) execFileSync("umount", [m]);
+    }
+  });
+
   it("writes one layer, with a warning, when --max-layers meets a tree without a dpkg database", async () => {
     const result = await build(["--rootfs", tree, "--output", join(tmp.path, "no-dpkg"), "--max-layers", "4"]);
     expect(result.layers).toHaveLength(1);

@@ -732,7 +732,17 @@ fn produce_layer(
         cancel: &ctl.cancel,
         commit: opts.commit.as_deref(),
     };
+    let root_dev = match opts.commit {
+        Some(_) => None,
+        None => std::fs::metadata(&opts.root).ok().map(|m| m.dev()),
+    };
     walk::walk(&opts.root, &wopts, &mut |ent| {
+        if let Some(kind) = walk::kernel_mount(root_dev, &ent.rel, &ent.path, &ent.meta) {
+            warnings.push(format!(
+                "left out the contents of {}: a mount of the host's {kind}, not part of the tree",
+                String::from_utf8_lossy(&ent.rel)
+            ));
+        }
         let name = ent.rel.rsplit(|&b| b == b'/').next().unwrap_or(&ent.rel);
         if walk::is_whiteout_name(name) {
             warnings.push(format!(

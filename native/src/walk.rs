@@ -238,6 +238,59 @@ pub fn is_whiteout_name(name: &[u8]) -> bool {
     name.starts_with(b".wh.")
 }
 
+/// Filesystems of the kernel's own (statfs f_type), whose contents describe the running host, not
+/// the tree: a chroot in use has /proc, /sys, /dev/pts mounted, and walking them fails or copies
+/// the host's state into the image.
+const KERNEL_FILESYSTEMS: &[(i64, &str)] = &[
+    (0x9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x1cd1, "devpts"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x7363_6673, "securityfs"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6165_676c, "pstore"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x1980_0202, "mqueue"),
+    (0x4249_4e4d, "binfmt_misc"),
+    (0x6573_5543, "fusectl"),
+    (0x6265_6570, "configfs"),
+];
+
+/// For a directory that is a mount point inside the tree (`dev` is not the tree root's,
+/// `root_dev`): the kind of kernel filesystem mounted there, whose contents are left out; None
+/// for anything else (a tmpfs or a disk mounted into the tree is walked as part of it). A mount
+/// on the tree's top-level `dev` counts as the host's devices whatever its type (devtmpfs is a tmpfs).
+pub fn kernel_mount(root_dev: Option<u64>, rel: &[u8], path: &Path, meta: &Stat) -> Option<&'static str> {
+    if !meta.is_dir() || root_dev.map_or(true, |d| d == meta.dev) {
+        return None;
+    }
+    if rel == b"dev" {
+        return Some("devices");
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statfs writes into the struct given; the path is a valid C string.
+    if unsafe { libc::statfs(c.as_ptr(), &mut fs) } != 0 {
+        return None;
+    }
+    let kind = fs.f_type as i64;
+    KERNEL_FILESYSTEMS
+        .iter()
+        .find(|(magic, _)| *magic == kind)
+        .map(|(_, name)| *name)
+}
+
+/// The device of the walked directory (None for a commit: no mounts there).
+fn root_device(root: &Path, opts: &WalkOptions) -> Option<u64> {
+    match opts.commit {
+        Some(_) => None,
+        None => fs::metadata(root).ok().map(|m| m.dev()),
+    }
+}
+
 pub struct WalkOptions<'a> {
     /// Only part of the tree (one layer of several); None: all of it.
     pub select: Option<&'a Selection>,
@@ -589,6 +642,7 @@ pub fn walk(
     f: &mut dyn FnMut(Entry) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let (top, rewrite) = top_level(root, opts)?;
+    let root_dev = root_device(root, opts);
     let mut stack = vec![Frame {
         prefix: Vec::new(),
         children: top.into_iter(),
@@ -633,8 +687,12 @@ pub fn walk(
         if opts.skip.contains(&(meta.dev, meta.ino)) {
             continue;
         }
-        // Nothing below a whiteout's name is walked (the export leaves the name out).
-        let descend = meta.is_dir() && leads && !is_whiteout_name(&name);
+        // Nothing below a whiteout's name is walked (the export leaves the name out), nor below a
+        // kernel filesystem's mount point (the directory stays, empty).
+        let descend = meta.is_dir()
+            && leads
+            && !is_whiteout_name(&name)
+            && kernel_mount(root_dev, &rel, &path, &meta).is_none();
         if !(listed || descend) {
             continue;
         }
@@ -672,6 +730,7 @@ pub fn walk_unordered(
 ) -> Result<(), Error> {
     debug_assert!(opts.select.is_none(), "an unordered walk takes no selection");
     let (top, rewrite) = top_level(root, opts)?;
+    let root_dev = root_device(root, opts);
     // Directories still to list and how many workers are inside one; the first error.
     struct Queue {
         dirs: Vec<(Vec<u8>, Children)>,
@@ -695,7 +754,10 @@ pub fn walk_unordered(
             if opts.skip.contains(&(meta.dev, meta.ino)) {
                 continue;
             }
-            let children = if meta.is_dir() && !is_whiteout_name(&name) {
+            let children = if meta.is_dir()
+                && !is_whiteout_name(&name)
+                && kernel_mount(root_dev, &rel, &path, &meta).is_none()
+            {
                 Some(children_for_walk(&rel, &node, opts, rewrite)?)
             } else {
                 None
