@@ -12,7 +12,12 @@ const stringValue = z.unknown().transform((value, ctx) => {
   ctx.addIssue({ code: "custom", message: notAString(value) });
   return z.NEVER;
 });
-const stringMap = z.record(z.string(), stringValue);
+/** Keys as the flags take them: no blanks or control characters (a quoting mistake, or a key no shell could name). */
+const stringMap = z.record(z.string(), stringValue).superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) {
+    if (!key || /[\s\p{Cc}]/u.test(key)) ctx.addIssue({ code: "custom", path: [key], message: "a key must be non-empty, without blanks or control characters" });
+  }
+});
 
 function notAString(value: unknown): string {
   if (typeof value === "number" || typeof value === "bigint") return `${value} is read as a number (YAML reads 2.10 as 2.1, 0755 as 755); quote it as written`;

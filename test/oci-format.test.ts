@@ -128,6 +128,9 @@ describe("build config file", () => {
     expect(() => parseBuildConfig({ compression: "lz4" }, "c.json")).toThrow(/compression/);
     expect(() => parseBuildConfig({ colour: "red" }, "c.json")).toThrow(/unknown field colour/);
     expect(() => parseBuildConfig({ workdir: "rel" }, "c.json")).toThrow(/workdir: must be an absolute path/);
+    // Keys as --label and --env take them.
+    expect(() => parseBuildConfig({ env: { "A B": "1" } }, "c.json")).toThrow(/c\.json: env.*a key must be non-empty, without blanks or control characters/);
+    expect(() => parseBuildConfig({ labels: { " ": "x" } }, "c.json")).toThrow(/a key must be non-empty, without blanks/);
   });
 
   it("refuses numbers, booleans, maps and nulls among labels, annotations and env, naming the key", () => {
