@@ -236,7 +236,7 @@ describe("credential files", () => {
     expect(defaultWriteAuthFile({ env: { XDG_RUNTIME_DIR: "/run/u" }, home: "/h" })).toBe("/run/u/containers/auth.json");
     // Without XDG_RUNTIME_DIR (root on a build host): where podman and skopeo log in.
     expect(defaultWriteAuthFile({ env: {}, home: "/h", uid: 0 })).toBe("/run/containers/0/auth.json");
-    expect(defaultWriteAuthFile({ env: { XDG_CONFIG_HOME: "/c" }, home: "/h", uid: 1000 })).toBe("/run/containers/1000/auth.json");
+    expect(defaultWriteAuthFile({ env: { XDG_CONFIG_HOME: "/c" }, home: "/h", uid: 1000 })).toBe("/c/containers/auth.json");
   });
 
   const tmp = tempDir("registry-creds-");

@@ -149,7 +149,11 @@ export function defaultWriteAuthFile(options: CredentialOptions): string {
   const home = options.home ?? env.HOME ?? homedir();
   if (options.authfile) return options.authfile;
   if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
-  return runtimeAuthFile(options) ?? join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "containers/auth.json");
+  // Root without a session: /run/containers/0, where podman and skopeo log in. Another user
+  // without a runtime directory could not create /run/containers: the config directory.
+  if ((options.uid ?? process.getuid?.()) === 0) return "/run/containers/0/auth.json";
+  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
 }
 
 /** `USER:PASS` (both non-empty; the password may hold colons); undefined when it is not that. */
