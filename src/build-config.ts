@@ -85,9 +85,13 @@ export function parseBuildConfig(value: unknown, file: string): BuildConfig {
   const result = BuildConfigSchema.safeParse(camelKeys(value, file));
   if (result.success) return result.data;
   const issue = innermost(result.error.issues[0]);
-  const field = issue.path.length ? issue.path.join(".") : "(top level)";
-  const message = issue.code === "unrecognized_keys" ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}` : issue.message;
-  throw new Error(`${file}: ${field}: ${message}`);
+  // Worded as the compose file's errors: "unknown field 'x'", "labels.a: ...".
+  if (issue.code === "unrecognized_keys") {
+    const prefix = issue.path.length ? `${issue.path.join(".")}.` : "";
+    throw new Error(`${file}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${prefix}${k}'`).join(", ")}`);
+  }
+  const field = issue.path.length ? issue.path.join(".") : "content";
+  throw new Error(`${file}: ${field}: ${issue.message}`);
 }
 
 type Issue = z.core.$ZodIssue;

@@ -270,6 +270,11 @@ describe("oci build --rootfs", () => {
     // An empty --tag wrote an untagged image.
     const noTag = await runCli(["oci", "build", "--rootfs", small, "--output", join(tmp.path, "t1"), "--tag", ""]);
     expect([noTag.code, noTag.stderr]).toEqual([2, "apt-ostree: --tag must not be empty\n"]);
+    // A contradiction within the config file is the file's, not a flag's.
+    const conflicting = join(tmp.path, "conflicting.json");
+    writeFileSync(conflicting, JSON.stringify({ rootfs: small, output: "oci:t3:b", tag: "a" }));
+    const fromFile = await runCli(["oci", "build", "--config", conflicting]);
+    expect([fromFile.code, fromFile.stderr]).toEqual([2, `apt-ostree: the config file's tag: a contradicts the tag in 'oci:${join(tmp.path, "t3")}:b'\n`]);
     expect(existsSync(join(tmp.path, "t1")) || existsSync(join(tmp.path, "t2"))).toBe(false);
   });
 
@@ -715,11 +720,14 @@ describe("bad input", () => {
     mkdirSync(notImage);
     writeFileSync(join(notImage, "notes.txt"), "keep me");
     const refused = await runCli(["oci", "build", "--rootfs", tree, "--output", notImage, "--force"]);
-    expect([refused.code, refused.stderr]).toEqual([6, `apt-ostree: ${notImage} is a directory that is not an OCI image layout: --force replaces images only; remove it yourself if it should go\n`]);
+    expect([refused.code, refused.stderr]).toEqual([6, `apt-ostree: ${notImage} is a directory that is not an OCI image layout: choose another output (--force replaces images only; remove it yourself if it should go)\n`]);
     expect(readFileSync(join(notImage, "notes.txt"), "utf8")).toBe("keep me");
+    // The same without --force: no hint to use it.
+    const notForced = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci:${notImage}:x`]);
+    expect([notForced.code, notForced.stderr]).toEqual(refused.code === 6 ? [6, refused.stderr] : []);
     const notArchive = join(notImage, "notes.txt");
     const refusedFile = await runCli(["oci", "build", "--rootfs", tree, "--output", `oci-archive:${notArchive}`, "--force"]);
-    expect([refusedFile.code, refusedFile.stderr]).toEqual([6, `apt-ostree: ${notArchive} is a file that is not an image archive: --force replaces images only; remove it yourself if it should go\n`]);
+    expect([refusedFile.code, refusedFile.stderr]).toEqual([6, `apt-ostree: ${notArchive} is a file that is not an image archive: choose another output (--force replaces images only; remove it yourself if it should go)\n`]);
     expect(readFileSync(notArchive, "utf8")).toBe("keep me");
     // An archive is an image: --force replaces it.
     const archive = join(tmp.path, "replaced.tar");

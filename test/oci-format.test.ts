@@ -87,6 +87,10 @@ describe("local image references", () => {
     // oci: adds to an existing layout (skopeo's semantics); a plain path is one image.
     expect(parseLocalTarget("oci:/tmp/x:v1")).toEqual({ format: "oci", path: "/tmp/x", tag: "v1", addToLayout: true });
     expect(parseLocalTarget("oci:/tmp/x")).toEqual({ format: "oci", path: "/tmp/x", addToLayout: true });
+    // Not stdout: a file named "-" was written.
+    expect(() => parseLocalTarget("oci-archive:-")).toThrow("'oci-archive:-': images are not read from stdin or written to stdout here; name a file (./- for one called -)");
+    expect(() => parseLocalTarget("-")).toThrow(/not read from stdin/);
+    expect(parseLocalTarget("./-")).toEqual({ format: "oci", path: "./-" });
     expect(parseLocalTarget("oci:relative/dir:tag")).toEqual({ format: "oci", path: "relative/dir", tag: "tag", addToLayout: true });
     expect(parseLocalTarget("/tmp/x", "oci")).toEqual({ format: "oci", path: "/tmp/x" });
     expect(parseLocalTarget("oci-archive:/a/b.tar:t")).toEqual({ format: "oci-archive", path: "/a/b.tar", tag: "t" });
@@ -126,7 +130,7 @@ describe("build config file", () => {
     expect(ok.cmd).toEqual(["/bin/sh"]);
     expect(() => parseBuildConfig({ labels: { a: {} } }, "c.json")).toThrow(/c\.json: labels\.a:/);
     expect(() => parseBuildConfig({ compression: "lz4" }, "c.json")).toThrow(/compression/);
-    expect(() => parseBuildConfig({ colour: "red" }, "c.json")).toThrow(/unknown field colour/);
+    expect(() => parseBuildConfig({ colour: "red" }, "c.json")).toThrow("c.json: unknown field 'colour'");
     expect(() => parseBuildConfig({ workdir: "rel" }, "c.json")).toThrow(/workdir: must be an absolute path/);
     // Keys as --label and --env take them.
     expect(() => parseBuildConfig({ env: { "A B": "1" } }, "c.json")).toThrow(/c\.json: env.*a key must be non-empty, without blanks or control characters/);

@@ -84,12 +84,12 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
   const format = flags.format ?? file.format;
   const target = parseLocalTarget(outputText, format ? parseFormat(format) : "oci");
   if (format && /^(oci|oci-archive|docker-archive):/.test(outputText) && parseFormat(format) !== target.format) {
-    throw usageError(`--format ${format} contradicts the output '${outputText}'`);
+    throw usageError(`${flags.format ? "--format" : "the config file's format:"} ${format} contradicts the output '${outputText}'`);
   }
   // A tag in the --output flag wins over the config file's tag, as flags do.
   if (flags.tag !== undefined && String(flags.tag).trim() === "") throw usageError("--tag must not be empty");
   const tag = flags.tag ?? (flags.output !== undefined && target.tag ? undefined : file.tag);
-  if (tag && target.tag && tag !== target.tag) throw usageError(`--tag ${tag} contradicts the tag in '${outputText}'`);
+  if (tag && target.tag && tag !== target.tag) throw usageError(`${flags.tag !== undefined ? "--tag" : "the config file's tag:"} ${tag} contradicts the tag in '${outputText}'`);
   target.tag = target.tag ?? tag ?? (target.format === "docker-archive" ? undefined : "latest");
   if (target.tag && target.format !== "docker-archive" && !/^[A-Za-z0-9_][A-Za-z0-9._:/@+-]*$/.test(target.tag)) throw usageError(`invalid tag '${target.tag}'`);
   // Before any work, not when the archive is written.

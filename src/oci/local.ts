@@ -53,6 +53,13 @@ export function isLocalImageName(text: string): boolean {
 }
 
 export function parseLocalTarget(text: string, defaultFormat?: LocalFormat): LocalTarget {
+  const target = parseLocalTargetText(text, defaultFormat);
+  // "-" reads as stdin/stdout to users of tar and docker save; an image needs a real file here.
+  if (target.path === "-") throw new UserError(`'${text}': images are not read from stdin or written to stdout here; name a file (./- for one called -)`, ExitCode.Usage);
+  return target;
+}
+
+function parseLocalTargetText(text: string, defaultFormat?: LocalFormat): LocalTarget {
   // Not a path named "docker:" below the working directory.
   if (/^docker:\/\//.test(text)) {
     throw new UserError(`${text} is a registry image; this takes a local one (PATH, oci:, oci-archive: or docker-archive:): use oci push, pull or copy for registries`, ExitCode.Usage);
@@ -380,15 +387,18 @@ export function checkOutputPath(path: string, force: boolean, keep: string[] = [
       }
     }
   }
-  if (existsSync(path) && !force) throw outputExists(path);
-  // --force replaces an image (a layout, an archive), not whatever a typo names.
-  const existing = force ? lstatSync(path, { throwIfNoEntry: false }) : undefined;
-  if (existing?.isDirectory() && !existsSync(join(path, "oci-layout")) && readdirSync(path).length > 0) {
-    throw new UserError(`${path} is a directory that is not an OCI image layout: --force replaces images only; remove it yourself if it should go`, ExitCode.Exists);
+  const existing = lstatSync(path, { throwIfNoEntry: false });
+  if (!existing) return;
+  // An existing output is refused unless --force, even an empty directory (skopeo would write
+  // into one). --force replaces an image (a layout, an archive), not whatever a typo names: that
+  // is said at once, with or without --force.
+  if (existing.isDirectory() && !existsSync(join(path, "oci-layout")) && readdirSync(path).length > 0) {
+    throw new UserError(`${path} is a directory that is not an OCI image layout: choose another output (--force replaces images only; remove it yourself if it should go)`, ExitCode.Exists);
   }
-  if (existing?.isFile() && existing.size > 0 && !isImageArchive(path)) {
-    throw new UserError(`${path} is a file that is not an image archive: --force replaces images only; remove it yourself if it should go`, ExitCode.Exists);
+  if (existing.isFile() && existing.size > 0 && !isImageArchive(path)) {
+    throw new UserError(`${path} is a file that is not an image archive: choose another output (--force replaces images only; remove it yourself if it should go)`, ExitCode.Exists);
   }
+  if (!force) throw outputExists(path);
 }
 
 function outputExists(path: string): UserError {
