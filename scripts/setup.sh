@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Tools the product calls (ostree, mmdebstrap), the real consumers the tests check against
 # (skopeo, umoci, oci-image-tool), the registry server and htpasswd for registry tests, pigz for
-# the benchmark, qemu-user for foreign-architecture composes.
+# the benchmark, qemu-user for foreign-architecture composes, zsh and man-db to check the completion and
+# the man page.
 packages=(ostree mmdebstrap skopeo umoci oci-image-tool docker-registry apache2-utils pigz zstd
-  qemu-user-static binfmt-support arch-test ca-certificates git xz-utils file binutils curl time python3 util-linux)
+  qemu-user-static binfmt-support arch-test ca-certificates git xz-utils file binutils curl time python3 util-linux
+  zsh man-db)
 if ! command -v cargo >/dev/null 2>&1; then
   # rustup is not reachable from the build hosts; Debian's rustc-web is recent enough for napi-rs 3.
   packages+=(rustc-web cargo-web)
