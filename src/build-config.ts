@@ -2,6 +2,7 @@
 // Pure: no I/O, so it is unit-tested under Node.
 import { z } from "zod";
 import { respellKeys } from "./config-keys.ts";
+import { isBadKey } from "./oci/image.ts";
 
 /**
  * Values of labels, annotations and env: strings only. A number is not turned into one, as YAML
@@ -12,10 +13,10 @@ const stringValue = z.unknown().transform((value, ctx) => {
   ctx.addIssue({ code: "custom", message: notAString(value) });
   return z.NEVER;
 });
-/** Keys as the flags take them: no blanks or control characters (a quoting mistake, or a key no shell could name). */
+/** Keys as the flags take them (isBadKey). */
 const stringMap = z.record(z.string(), stringValue).superRefine((map, ctx) => {
   for (const key of Object.keys(map)) {
-    if (!key || /[\s\p{Cc}]/u.test(key)) ctx.addIssue({ code: "custom", path: [key], message: "a key must be non-empty, without blanks or control characters" });
+    if (isBadKey(key)) ctx.addIssue({ code: "custom", path: [key], message: "a key must be non-empty, without blanks or control characters" });
   }
 });
 

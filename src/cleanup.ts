@@ -3,6 +3,8 @@
 import { lstatSync, rmSync } from "node:fs";
 
 type Cleanup = () => void;
+/** The signals that interrupt a run, and the exit code each ends it with. */
+export const INTERRUPT_SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
 const cleanups = new Set<Cleanup>();
 let installed = false;
 
@@ -21,7 +23,7 @@ export function runAll(): void {
 function install(): void {
   if (installed) return;
   installed = true;
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  for (const [signal, code] of INTERRUPT_SIGNALS) {
     process.on(signal, () => {
       runAll();
       // A newline ends a progress line on a terminal; piped stderr has none to end.

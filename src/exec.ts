@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { UserError, ExitCode, oneLine } from "./errors.ts";
+import { INTERRUPT_SIGNALS } from "./cleanup.ts";
 
 export interface RunOptions {
   cwd?: string;
@@ -22,12 +23,12 @@ export interface RunResult {
 }
 
 /**
- * The signals that interrupt us too (cleanup.ts). A child killed by one most likely got it with us,
+ * The signals that interrupt us too. A child killed by one most likely got it with us,
  * from a Ctrl-C or a kill of the process group, and its exit may be seen before our own handler
  * runs: the handler gets this long to end the process (as an interrupt, cleanups run) before the
  * child's death counts as its failure.
  */
-const INTERRUPTS: ReadonlySet<string> = new Set(["SIGINT", "SIGTERM", "SIGHUP"]);
+const INTERRUPTS: ReadonlySet<string> = new Set(INTERRUPT_SIGNALS.map(([signal]) => signal));
 const INTERRUPT_GRACE_MS = 2000;
 
 /** Runs a program and collects its output; never throws for a non-zero exit (see `check`). */

@@ -33,8 +33,7 @@ export async function resolveRef(repo: string, ref: string): Promise<string> {
   const checksum = result.stdout.trim();
   // rev-parse gives a full checksum back as it is, whether the commit is there or not: `ls -d`
   // of its root reads the commit (one line of output, whatever the tree's size).
-  const present = await run("ostree", ["ls", `--repo=${repo}`, "-d", checksum, "/"]);
-  if (present.code !== 0) {
+  if ((await commitEntry(repo, checksum)("/")) === undefined) {
     throw notFound(checksum === ref ? `no ref or commit '${ref}' in OSTree repository ${repo}` : `ref '${ref}' names commit ${checksum}, which is not in OSTree repository ${repo}`);
   }
   return checksum;

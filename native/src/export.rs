@@ -732,10 +732,7 @@ fn produce_layer(
         cancel: &ctl.cancel,
         commit: opts.commit.as_deref(),
     };
-    let root_dev = match opts.commit {
-        Some(_) => None,
-        None => std::fs::metadata(&opts.root).ok().map(|m| m.dev()),
-    };
+    let root_dev = walk::root_device(&opts.root, &wopts);
     walk::walk(&opts.root, &wopts, &mut |ent| {
         if let Some(kind) = walk::kernel_mount(root_dev, &ent.rel, &ent.path, &ent.meta) {
             warnings.push(format!(

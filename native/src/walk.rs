@@ -283,8 +283,8 @@ pub fn kernel_mount(root_dev: Option<u64>, rel: &[u8], path: &Path, meta: &Stat)
         .map(|(_, name)| *name)
 }
 
-/// The device of the walked directory (None for a commit: no mounts there).
-fn root_device(root: &Path, opts: &WalkOptions) -> Option<u64> {
+/// The device of the walked directory (None for a commit: no mounts there), for [`kernel_mount`].
+pub fn root_device(root: &Path, opts: &WalkOptions) -> Option<u64> {
     match opts.commit {
         Some(_) => None,
         None => fs::metadata(root).ok().map(|m| m.dev()),

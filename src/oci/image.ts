@@ -167,13 +167,19 @@ export function describePlatform(p: { os: string; architecture: string; variant?
 }
 
 /** Parses `k=v` (the value may contain `=`; the key may not be empty). */
+/**
+ * Whether a label, annotation or env key is unusable: empty, or with blanks or control characters
+ * (a quoting mistake, "A B=1", and no shell could name such an environment variable).
+ */
+export function isBadKey(key: string): boolean {
+  return !key || /[\s\p{Cc}]/u.test(key);
+}
+
 export function parseKeyValue(text: string, what: string): [string, string] {
   const i = text.indexOf("=");
   if (i <= 0) throw new Error(`invalid ${what} '${text}': expected KEY=VALUE`);
   const key = text.slice(0, i);
-  // A key with blanks or control characters is a quoting mistake ("A B=1"), and no shell could
-  // name such an environment variable.
-  if (/[\s\p{Cc}]/u.test(key)) throw new Error(`invalid ${what} '${text}': the key must not contain blanks or control characters`);
+  if (isBadKey(key)) throw new Error(`invalid ${what} '${text}': the key must not contain blanks or control characters`);
   return [key, text.slice(i + 1)];
 }
 

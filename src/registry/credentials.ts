@@ -125,8 +125,12 @@ export interface CredentialOptions {
 function runtimeAuthFile(options: CredentialOptions): string | undefined {
   const env = options.env ?? process.env;
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "containers/auth.json");
-  const uid = options.uid ?? process.getuid?.();
+  const uid = uidOf(options);
   return uid === undefined ? undefined : `/run/containers/${uid}/auth.json`;
+}
+
+function uidOf(options: CredentialOptions): number | undefined {
+  return options.uid ?? process.getuid?.();
 }
 
 /** The files to search, in order, with whether they are Docker config files. */
@@ -149,10 +153,10 @@ export function defaultWriteAuthFile(options: CredentialOptions): string {
   const home = options.home ?? env.HOME ?? homedir();
   if (options.authfile) return options.authfile;
   if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "containers/auth.json");
-  // Root without a session: /run/containers/0, where podman and skopeo log in. Another user
-  // without a runtime directory could not create /run/containers: the config directory.
-  if ((options.uid ?? process.getuid?.()) === 0) return "/run/containers/0/auth.json";
+  // The runtime file where it can be made: with XDG_RUNTIME_DIR, or as root (/run/containers/0,
+  // where podman and skopeo log in). Another user without a runtime directory could not create
+  // /run/containers: the config directory.
+  if (env.XDG_RUNTIME_DIR || uidOf(options) === 0) return runtimeAuthFile(options)!;
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "containers/auth.json");
 }
 

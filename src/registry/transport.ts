@@ -480,6 +480,7 @@ function tlsConfig(tls: TlsOptions | undefined): Record<string, unknown> | undef
   if (!tls?.certDir) return ca.length ? { ca, rejectUnauthorized: true } : undefined;
   const dir = tls.certDir;
   const from = tls.certDirFrom ?? "--cert-dir";
+  const named = from === "--cert-dir" ? `--cert-dir ${dir}` : dir;
   let cert: string | undefined;
   let key: string | undefined;
   let names: string[];
@@ -487,8 +488,8 @@ function tlsConfig(tls: TlsOptions | undefined): Record<string, unknown> | undef
     names = readdirSync(dir).sort();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new RegistryError(`${from === "--cert-dir" ? `--cert-dir ${dir}` : dir} does not exist`, { kind: "not-found" });
-    throw new RegistryError(`${from === "--cert-dir" ? `--cert-dir ${dir}` : dir}: ${code === "ENOTDIR" ? "not a directory" : code === "EACCES" ? "permission denied" : (e as Error).message}`, { kind: "config" });
+    if (code === "ENOENT") throw new RegistryError(`${named} does not exist`, { kind: "not-found" });
+    throw new RegistryError(`${named}: ${code === "ENOTDIR" ? "not a directory" : code === "EACCES" ? "permission denied" : (e as Error).message}`, { kind: "config" });
   }
   // The runtime would take a bad PEM silently and fail every connection later with a vague
   // error: every file is checked here, as containers tools do, and named when it is bad.
