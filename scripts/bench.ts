@@ -134,6 +134,9 @@ function exportBench(label: string, tree: string, repo: string, archive: string,
     { name: `apt-ostree zstd (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/zst' --compression zstd`, size: () => layerSize(`${out}/zst`) },
     // zstd's fastest level we offer: how far below level 1 a bigger blob can take the time.
     { name: `apt-ostree zstd --level -7 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/zst-7' --compression zstd --level -7`, size: () => layerSize(`${out}/zst-7`) },
+    // No compression at all: what reading, the tar, the diffid and writing cost without it (the
+    // floor under every compressed row, and how it compares with zstd's 0.2x target).
+    { name: `apt-ostree none --max-layers 1 (${label})`, prepare: clean, cmd: `'${bin}' oci build --rootfs '${tree}' --output '${out}/none' --compression none --max-layers 1`, size: () => layerSize(`${out}/none`) },
     // The commit itself (read in place from the bare repository); the peers need a checkout first.
     { name: `apt-ostree gzip --source (${label})`, prepare: clean, cmd: `'${bin}' oci build --source ${ref} --repo '${repo}' --output '${out}/src'`, size: () => layerSize(`${out}/src`) },
     { name: `apt-ostree gzip --source, archive repo (${label})`, prepare: clean, cmd: `'${bin}' oci build --source ${ref} --repo '${archive}' --output '${out}/src-archive'`, size: () => layerSize(`${out}/src-archive`) },

@@ -6,7 +6,11 @@ type Cleanup = () => void;
 /** The signals that interrupt a run, and the exit code each ends it with. */
 export const INTERRUPT_SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
 const cleanups = new Set<Cleanup>();
+/** Work an interrupt waits for (network calls: an upload session to close), at most ASYNC_CLEANUP_MS. */
+const asyncCleanups = new Map<() => Promise<unknown>, string>();
+const ASYNC_CLEANUP_MS = 3000;
 let installed = false;
+let interrupted = false;
 
 /** Runs every registered cleanup now (synchronously), for an exit that is not a signal's. */
 export function runAll(): void {
@@ -25,12 +29,41 @@ function install(): void {
   installed = true;
   for (const [signal, code] of INTERRUPT_SIGNALS) {
     process.on(signal, () => {
+      // A second signal while the network cleanups run: go now.
+      if (interrupted) process.exit(code);
+      interrupted = true;
+      const removed = cleanups.size > 0;
       runAll();
-      // A newline ends a progress line on a terminal; piped stderr has none to end.
-      process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}apt-ostree: interrupted (${signal}); temporary output removed\n`);
-      process.exit(code);
+      const pending = [...asyncCleanups];
+      asyncCleanups.clear();
+      const done = [...(removed ? ["temporary output removed"] : []), ...new Set(pending.map(([, what]) => what))];
+      const end = () => {
+        // A newline ends a progress line on a terminal; piped stderr has none to end.
+        process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}apt-ostree: interrupted (${signal})${done.map((d) => `; ${d}`).join("")}\n`);
+        process.exit(code);
+      };
+      if (pending.length === 0) return end();
+      const timer = new Promise((resolve) => setTimeout(resolve, ASYNC_CLEANUP_MS));
+      void Promise.race([Promise.allSettled(pending.map(([fn]) => fn())), timer]).then(end);
     });
   }
+}
+
+/** Whether an interrupt is being handled: no new work should start (a push must not tag its image in the cleanup's grace time). */
+export function interruptRequested(): boolean {
+  return interrupted;
+}
+
+/**
+ * Runs `fn` (a network call, at most 3 s of it) if the process is interrupted before the returned
+ * disposer is called; `what` is said in the interrupt's message ("upload abandoned").
+ */
+export function onInterruptAsync(fn: () => Promise<unknown>, what: string): () => void {
+  install();
+  asyncCleanups.set(fn, what);
+  return () => {
+    asyncCleanups.delete(fn);
+  };
 }
 
 /** Runs `fn` if the process is interrupted before the returned disposer is called. */

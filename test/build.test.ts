@@ -851,6 +851,33 @@ describe("bad input", () => {
     expect(readdirSync(join(repo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
   });
 
+  it("an interrupt while the archive itself is written removes it (the archive's copy lets the signal in)", async () => {
+    // A sparse 512 MiB file: its layer is quick to make (holes are not read), its archive is a
+    // 512 MiB copy, long enough to interrupt in the middle.
+    const src = join(tmp.path, "archive-interrupt-src");
+    mkdirSync(src);
+    execFileSync("truncate", ["-s", "512M", join(src, "sparse")]);
+    const outDir = join(tmp.path, "archive-interrupt-out");
+    mkdirSync(outDir);
+    const [bin, ...pre] = binaryCommand();
+    const outcomes: string[] = [];
+    for (const format of ["oci-archive", "docker-archive"]) {
+      const child = spawn(bin, [...pre, "oci", "build", "--rootfs", src, "--output", `${format}:${join(outDir, "img.tar")}`, "--compression", "none"], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      // The archive is written to `.img.tar.tmp-PID-...` once the layout is complete.
+      const writing = () => readdirSync(outDir).some((n) => n.startsWith(".img.tar.tmp-"));
+      for (let i = 0; i < 2000 && !writing() && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 2));
+      const seen = writing();
+      child.kill("SIGINT");
+      const code = await new Promise<number>((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 128 : 1))));
+      outcomes.push(`${format}: seen ${seen}, ${code} ${stderr.trim()} [${readdirSync(outDir).join(" ")}]`);
+      rmSync(outDir, { recursive: true, force: true });
+      mkdirSync(outDir);
+    }
+    expect(outcomes).toEqual(["oci-archive", "docker-archive"].map((f) => `${f}: seen true, 130 apt-ostree: interrupted (SIGINT); temporary output removed []`));
+  });
+
   it("leaves nothing behind when interrupted at any point of a split export (the layers' own removal is waited for)", async () => {
     // Package layers, all written in one pass: several partial blobs that the export's threads
     // remove themselves when cancelled, while the interrupt handler removes the staging layout.

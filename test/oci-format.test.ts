@@ -104,14 +104,14 @@ describe("local image references", () => {
 });
 
 describe("archive tar", () => {
-  it("writes a tar GNU tar reads, and indexes it back by byte range", () => {
+  it("writes a tar GNU tar reads, and indexes it back by byte range", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tar-test-"));
     const src = join(dir, "blob");
     writeFileSync(src, Buffer.alloc(1500, 7));
     const longName = "blobs/sha256/" + "a".repeat(120);
     const out = join(dir, "out.tar");
     const fd = openSync(out, "w");
-    writeTar(fd, [{ name: "blobs", type: "dir" }, { name: "index.json", type: "file", bytes: new TextEncoder().encode("{}") }, { name: longName, type: "file", path: src, size: 1500 }], 0);
+    await writeTar(fd, [{ name: "blobs", type: "dir" }, { name: "index.json", type: "file", bytes: new TextEncoder().encode("{}") }, { name: longName, type: "file", path: src, size: 1500 }], 0);
     closeSync(fd);
     const listing = execFileSync("tar", ["-tvf", out]).toString();
     expect(listing).toMatch(/index\.json/);

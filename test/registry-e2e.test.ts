@@ -2,12 +2,12 @@
 // 127.0.0.1, cross-checked with skopeo (what we push skopeo reads back with the same digest, what
 // skopeo pushes we pull), plus tags, inspect, copy (with mounts), multi-arch, chunked uploads and a
 // re-push that makes only HEAD requests.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, tempDir } from "./helpers/cli.ts";
+import { binaryCommand, runCli, tempDir } from "./helpers/cli.ts";
 import { makeDpkgTree } from "./helpers/tree.ts";
 import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
 import { makeMultiArchImage, makeTestImage, sha256Hex, skopeo, startRegistry, type TestImage, type TestRegistry } from "./helpers/registry.ts";
@@ -103,6 +103,36 @@ describe("push", () => {
     const tag = await cli(["oci", "push", image.path, `docker://${proxy.host}/repush:2`]);
     expect(tag.code, tag.stderr).toBe(0);
     expect(proxy.log.filter((l) => l.method !== "HEAD").map((l) => `${l.method} ${l.path}`)).toEqual(["PUT /v2/repush/manifests/2"]);
+  });
+
+  it("an interrupted push (SIGINT) closes its upload sessions and tags nothing", async () => {
+    // The layers' PUTs are held by the proxy: the sessions are open on the registry when the
+    // interrupt comes.
+    proxy.setFaults([{ method: "PUT", path: /\/blobs\/uploads\//, times: 100, action: { kind: "delay", ms: 20_000 } }]);
+    proxy.log.splice(0);
+    // An open session is a directory with `startedat` and `data`; a cancelled one keeps only its
+    // hash states (docker-registry's DELETE removes the rest).
+    const uploads = join(registry.storage, "docker/registry/v2/repositories/interrupted/_uploads");
+    const open = () => (existsSync(uploads) ? readdirSync(uploads) : []).filter((id) => existsSync(join(uploads, id, "startedat")));
+    try {
+      const [bin, ...pre] = binaryCommand();
+      const child = spawn(bin, [...pre, "oci", "push", image.path, `docker://${proxy.host}/interrupted:1`], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env, HOME: home } as NodeJS.ProcessEnv });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      for (let i = 0; i < 500 && proxy.log.filter((l) => l.method === "PUT").length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(open().length).toBe(3);
+      const started = Date.now();
+      child.kill("SIGINT");
+      const code = await new Promise<number>((resolve) => child.on("close", (c, sig) => resolve(c ?? (sig ? 128 : 1))));
+      expect([code, stderr]).toEqual([130, "apt-ostree: interrupted (SIGINT); open uploads abandoned\n"]);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(proxy.log.filter((l) => l.method === "DELETE")).toHaveLength(3);
+      expect(open()).toEqual([]);
+    } finally {
+      proxy.setFaults([]);
+    }
+    const tags = await cli(["oci", "tags", `${registry.host}/interrupted`]);
+    expect(tags.code).toBe(3);
   });
 
   it("keeps --jobs blobs in flight, config and manifest last", async () => {

@@ -465,10 +465,10 @@ function layoutEntries(layoutDir: string): TarSource[] {
   return entries;
 }
 
-function writeTarFile(path: string, entries: TarSource[], mtime: number): void {
+async function writeTarFile(path: string, entries: TarSource[], mtime: number): Promise<void> {
   const fd = openSync(path, "wx", 0o644);
   try {
-    writeTar(fd, entries, mtime);
+    await writeTar(fd, entries, mtime);
     fsyncSync(fd);
   } catch (error) {
     // Writes to a descriptor carry no path: name the archive (a full disk is likeliest here, where
@@ -486,7 +486,7 @@ function writeTarFile(path: string, entries: TarSource[], mtime: number): void {
  * image `manifest` in a layout. Layers are stored uncompressed, as `docker save` does; a compressed
  * layer is refused here (build writes uncompressed layers for this format).
  */
-function writeDockerArchive(layout: LayoutWriter, manifest: ImageManifest, repoTag: string | undefined, path: string, mtime: number): void {
+async function writeDockerArchive(layout: LayoutWriter, manifest: ImageManifest, repoTag: string | undefined, path: string, mtime: number): Promise<void> {
   const configHex = digestHex(manifest.config.digest);
   const entries: TarSource[] = [];
   const layerNames: string[] = [];
@@ -503,7 +503,7 @@ function writeDockerArchive(layout: LayoutWriter, manifest: ImageManifest, repoT
   const dockerManifest = [{ Config: `${configHex}.json`, RepoTags: repoTag ? [repoTag] : [], Layers: layerNames }];
   entries.unshift({ name: `${configHex}.json`, type: "file", bytes: config });
   entries.push({ name: "manifest.json", type: "file", bytes: new TextEncoder().encode(JSON.stringify(dockerManifest)) });
-  writeTarFile(path, entries, mtime);
+  await writeTarFile(path, entries, mtime);
 }
 
 export interface FinishOptions {
@@ -517,7 +517,7 @@ export interface FinishOptions {
  * Turns a finished layout in `layoutDir` (with `root`, a manifest or index, already stored) into the
  * target: renames the directory, or writes an archive next to the target and renames it.
  */
-export function finishLayout(layout: LayoutWriter, root: Descriptor, options: FinishOptions): void {
+export async function finishLayout(layout: LayoutWriter, root: Descriptor, options: FinishOptions): Promise<void> {
   const { target } = options;
   if (addsToLayout(target, options.force)) return addToLayout(layout, root, target);
   checkOutputPath(target.path, options.force);
@@ -531,11 +531,11 @@ export function finishLayout(layout: LayoutWriter, root: Descriptor, options: Fi
   try {
     if (target.format === "oci-archive") {
       layout.writeIndex([withRefName(root, target.tag)]);
-      writeTarFile(temp, layoutEntries(layout.dir), options.mtime);
+      await writeTarFile(temp, layoutEntries(layout.dir), options.mtime);
     } else {
       if (isIndexMediaType(root.mediaType)) throw new UserError("a docker-archive holds one platform's image; pick one with --arch");
       const manifest = JSON.parse(readFileSync(layout.blobPath(root.digest), "utf8")) as ImageManifest;
-      writeDockerArchive(layout, manifest, dockerRepoTag(target.tag), temp, options.mtime);
+      await writeDockerArchive(layout, manifest, dockerRepoTag(target.tag), temp, options.mtime);
     }
     moveIntoPlace(temp, target.path, options.force);
   } catch (error) {
@@ -581,7 +581,7 @@ export function createLocalImageSink(target: LocalTarget, options: { force: bool
     async finish(root, bytes) {
       try {
         layout.putBlob(bytes, root.digest);
-        finishLayout(layout, root, { target, force: options.force, mtime: options.mtime ?? 0 });
+        await finishLayout(layout, root, { target, force: options.force, mtime: options.mtime ?? 0 });
       } finally {
         abort();
       }

@@ -68,12 +68,25 @@ function rawHeader(name: string, size: number, typeflag: string, mtime: number, 
 
 export type TarSource = { name: string; type: "dir" } | { name: string; type: "file"; bytes: Uint8Array } | { name: string; type: "file"; path: string; offset?: number; size: number };
 
+/** Bytes copied between two turns of the event loop, where a signal's handler can run. */
+const YIELD_EVERY = 32 << 20;
+
 /**
  * Writes a tar of `entries` (in the given order) to the file descriptor `fd`. File contents are
- * copied in 1 MiB pieces, so memory stays flat whatever the blob sizes.
+ * copied in 1 MiB pieces, so memory stays flat whatever the blob sizes. It lets the event loop
+ * turn every 32 MiB: a Ctrl-C while a multi-GB archive is written is handled then (its cleanup
+ * removes the half-written file), not after the archive is complete and in place.
  */
-export function writeTar(fd: number, entries: TarSource[], mtime = 0): void {
+export async function writeTar(fd: number, entries: TarSource[], mtime = 0): Promise<void> {
   const buffer = Buffer.allocUnsafe(1 << 20);
+  let sinceYield = 0;
+  const copied = async (n: number) => {
+    sinceYield += n;
+    if (sinceYield >= YIELD_EVERY) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
   for (const entry of entries) {
     if (entry.type === "dir") {
       writeSync(fd, tarHeader(entry.name.endsWith("/") ? entry.name : entry.name + "/", 0, "dir", mtime));
@@ -82,6 +95,7 @@ export function writeTar(fd: number, entries: TarSource[], mtime = 0): void {
     if ("bytes" in entry) {
       writeSync(fd, tarHeader(entry.name, entry.bytes.length, "file", mtime));
       writeSync(fd, padded(entry.bytes));
+      await copied(entry.bytes.length);
       continue;
     }
     writeSync(fd, tarHeader(entry.name, entry.size, "file", mtime));
@@ -95,6 +109,7 @@ export function writeTar(fd: number, entries: TarSource[], mtime = 0): void {
         writeSync(fd, buffer, 0, n);
         remaining -= n;
         position += n;
+        await copied(n);
       }
     } finally {
       closeSync(src);

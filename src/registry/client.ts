@@ -2,6 +2,7 @@
 // chunked uploads with resume, streaming verified downloads), manifests, tags.
 import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
+import { onInterruptAsync } from "../cleanup.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import { RegistryError, redactUrl } from "./errors.ts";
 import { backoffDelay, defaultRetryPolicy, sleep, stallTimeoutMs } from "./retry.ts";
@@ -75,6 +76,8 @@ export class RepositoryClient {
     let forceChunked = false;
     for (let attempt = 1; ; attempt++) {
       const session: { location?: string } = {};
+      // Ctrl-C during an upload closes its session rather than leaving it open on the registry.
+      const stopOnInterrupt = onInterruptAsync(async () => session.location && (await this.abandon(session.location, 2500)), "open uploads abandoned");
       try {
         progress?.(0, desc.size);
         session.location = await this.startUpload();
@@ -100,6 +103,8 @@ export class RepositoryClient {
         if (there instanceof RegistryError && there.noConnection) throw there;
         if (there && !(there instanceof Error)) return "uploaded";
         await sleep(backoffDelay(policy, attempt, e.retryAfterMs));
+      } finally {
+        stopOnInterrupt();
       }
     }
   }
@@ -185,8 +190,8 @@ export class RepositoryClient {
   }
 
   /** Abandons an upload session (best effort). */
-  async abandon(location: string): Promise<void> {
-    await this.transport.request("DELETE", location, { expect: [200, 202, 204, 404, 405], retry: false, timeoutMs: 10_000 }).catch(() => undefined);
+  async abandon(location: string, timeoutMs = 10_000): Promise<void> {
+    await this.transport.request("DELETE", location, { expect: [200, 202, 204, 404, 405], retry: false, timeoutMs }).catch(() => undefined);
   }
 
   async putManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<string | undefined> {

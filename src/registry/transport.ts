@@ -4,6 +4,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readdirSync, readFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { interruptRequested } from "../cleanup.ts";
 import { parseChallenges, pickChallenge, type Challenge } from "./challenge.ts";
 import { anonymous, type Credential } from "./credentials.ts";
 import { RegistryError, httpError, isRetryableStatus, networkError, redactUrl } from "./errors.ts";
@@ -212,6 +213,8 @@ export class Transport {
   private async withRetries<T>(method: string, url: string, options: RequestOptions, take: (r: Response) => Promise<T>): Promise<T> {
     const retry = options.retry ?? true;
     for (let attempt = 1; ; attempt++) {
+      // After a Ctrl-C only the cleanup's DELETEs go out (the process exits within seconds).
+      if (interruptRequested() && method !== "DELETE") throw new RegistryError("interrupted", { kind: "network", registry: this.registry });
       let failure: RegistryError;
       try {
         const response = await this.send(method, url, options);
