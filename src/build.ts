@@ -151,7 +151,8 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
   const arch = options.arch ?? commitArch ?? hostDebianArch();
   if (!isKnownArch(arch)) throw new UserError(`unknown architecture '${arch}': pass --arch (a Debian architecture)`, ExitCode.Usage);
   const platform = platformForDebianArch(arch);
-  const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0, keep });
+  const warnings: string[] = [];
+  const sink = createLocalImageSink(options.target, { force: options.force, mtime: options.sourceDateEpoch ?? 0, keep, warn: (m) => warnings.push(m) });
   try {
     const usrEtcAsEtc = commit !== undefined && existsSync(join(tree, "usr", "etc")) && !existsSync(join(tree, "etc"));
     // An output inside the tree it is made of: neither the image being written nor the one it
@@ -161,7 +162,6 @@ async function exportTree(options: BuildOptions, source: ExportSource, commit: C
     const plan = planPackageLayers(tree, maxLayers);
     // The package layers, then the last one (what no package owns, or the whole tree).
     const parts: { packages: string[] }[] = [...(plan?.packages ?? []).map((packages) => ({ packages })), { packages: [] }];
-    const warnings: string[] = [];
     // Only when asked for explicitly: a tree without packages is a normal thing to export.
     if (options.maxLayers !== undefined && maxLayers > 1 && !plan) warnings.push("no dpkg database in the tree: writing one layer");
     if (options.bootc && !(await hasKernel(source, commit, options))) {

@@ -851,6 +851,25 @@ describe("bad input", () => {
     expect(readdirSync(join(repo, "tmp")).filter((n) => n.startsWith("apt-ostree"))).toEqual([]);
   });
 
+  it("names (never removes) what a killed run left beside the output", async () => {
+    const outDir = join(tmp.path, "leftovers");
+    mkdirSync(outDir);
+    // A run killed with SIGKILL (process 999999: none here) and one still running (process 1).
+    const dead = join(outDir, ".img.layout-999999-abc123");
+    const live = join(outDir, ".img.tmp-1-abc123");
+    mkdirSync(dead);
+    writeFileSync(live, "");
+    const src = join(tmp.path, "leftovers-src");
+    mkdirSync(src);
+    writeFileSync(join(src, "file"), "content\n");
+    const r = await runCli(["oci", "build", "--rootfs", src, "--output", join(outDir, "img"), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const warning = `${dead} is left from an interrupted run (its process is gone): remove it to free the space`;
+    expect(r.stderr).toBe(`apt-ostree: warning: ${warning}\n`);
+    expect(JSON.parse(r.stdout).warnings).toEqual([warning]);
+    expect(readdirSync(outDir).sort()).toEqual([".img.layout-999999-abc123", ".img.tmp-1-abc123", "img"]);
+  });
+
   it("an interrupt while the archive itself is written removes it (the archive's copy lets the signal in)", async () => {
     // A sparse 512 MiB file: its layer is quick to make (holes are not read), its archive is a
     // 512 MiB copy, long enough to interrupt in the middle.

@@ -31,7 +31,7 @@ export function registerIndex(cli: CAC, ctx: CliContext): void {
       const target = parseLocalTarget(dest);
       target.tag ??= target.format === "docker-archive" ? undefined : "latest";
       const { combineImages } = await import("../oci/combine.ts");
-      const result = await combineImages(sources.map((name) => ({ name, target: parseLocalTarget(name) })), target, { force: Boolean(flags.force), annotations });
+      const result = await combineImages(sources.map((name) => ({ name, target: parseLocalTarget(name) })), target, { force: Boolean(flags.force), annotations, warn: (m) => ctx.warn(`warning: ${m}`) });
       if (flags.json) ctx.out(JSON.stringify({ ...result, output: target.path, tag: target.tag }, null, 2));
       else ctx.out(result.digest);
       return ExitCode.Ok;

@@ -47,10 +47,10 @@ async function addManifest(image: LocalImage, desc: Descriptor, bytes: Uint8Arra
  * Writes an image index of `sources` (each a one-platform image, or an index whose platforms are
  * all taken) to `target`. Two images for one platform are refused.
  */
-export async function combineImages(sources: { name: string; target: LocalTarget }[], target: LocalTarget, options: { force: boolean; annotations?: Record<string, string> }): Promise<CombineResult> {
+export async function combineImages(sources: { name: string; target: LocalTarget }[], target: LocalTarget, options: { force: boolean; annotations?: Record<string, string>; warn?: (message: string) => void }): Promise<CombineResult> {
   if (target.format === "docker-archive") throw new UserError("a docker-archive holds one platform's image: write the index to oci: or oci-archive:", ExitCode.Usage);
   if (sources.length === 0) throw new UserError("name at least one source image", ExitCode.Usage);
-  const sink = createLocalImageSink(target, { force: options.force });
+  const sink = createLocalImageSink(target, { force: options.force, warn: options.warn });
   try {
     const manifests: Descriptor[] = [];
     const seen = new Map<string, string>();

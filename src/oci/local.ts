@@ -364,6 +364,40 @@ export function temporarySibling(path: string, what: string): string {
   return join(dirname(abs), `.${basename(abs)}.${what}-${process.pid}-${Date.now().toString(36)}`);
 }
 
+/**
+ * Temporaries of `path` (temporarySibling's names) whose process is gone: what a run killed with
+ * SIGKILL (the OOM killer, a CI timeout) could not remove. Only named, never removed: on a shared
+ * filesystem the process may be another machine's.
+ */
+export function leftoverTemporaries(path: string): string[] {
+  const abs = resolve(path);
+  const prefix = `.${basename(abs)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(abs));
+  } catch {
+    return [];
+  }
+  return names
+    .filter((name) => {
+      if (!name.startsWith(prefix)) return false;
+      const m = /^(?:layout|tmp|old)-(\d+)-[0-9a-z]+$/.exec(name.slice(prefix.length));
+      return m !== null && Number(m[1]) !== process.pid && !processExists(Number(m[1]));
+    })
+    .sort()
+    .map((name) => join(dirname(abs), name));
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, as another user's.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** Refuses an existing output unless `force`; checks the parent directory exists. */
 export function checkOutputPath(path: string, force: boolean, keep: string[] = []): void {
   const parent = dirname(resolve(path));
@@ -557,8 +591,11 @@ export interface ImageSink {
   abort(): void;
 }
 
-export function createLocalImageSink(target: LocalTarget, options: { force: boolean; mtime?: number; keep?: string[] }): ImageSink {
+export function createLocalImageSink(target: LocalTarget, options: { force: boolean; mtime?: number; keep?: string[]; warn?: (message: string) => void }): ImageSink {
   checkOutputTarget(target, options.force, options.keep);
+  for (const path of leftoverTemporaries(target.path)) {
+    options.warn?.(`${path} is left from an interrupted run (its process is gone): remove it to free the space`);
+  }
   // Blobs the existing layout already has need not be fetched again.
   const existing = addsToLayout(target, options.force) ? new LayoutWriter(target.path) : undefined;
   const dir = temporarySibling(target.path, "layout");

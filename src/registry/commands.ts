@@ -213,7 +213,7 @@ export async function pull(ctx: CliContext, src: string, dest: string, flags: Re
   const options = connectOptions(ctx, flags, side);
   const platform = platformOf(flags);
   const progress = ctx.progress(Boolean(flags.json));
-  const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
+  const sink = createLocalImageSink(target, { force: Boolean(flags.force), warn: (m) => ctx.warn(`warning: ${m}`) });
   try {
     const result = await guarded(async () => {
       const repo = await connect(source, ["pull"], options);
@@ -275,7 +275,7 @@ async function copyLocal(ctx: CliContext, src: string, dest: string, flags: Regi
   const platform = platformOf(flags);
   const image = await openLocalImage(source);
   const progress = ctx.progress(Boolean(flags.json));
-  const sink = createLocalImageSink(target, { force: Boolean(flags.force) });
+  const sink = createLocalImageSink(target, { force: Boolean(flags.force), warn: (m) => ctx.warn(`warning: ${m}`) });
   try {
     const result = await pullImage(localImageReader(image), sink, {
       reference: image.root.descriptor.digest,
