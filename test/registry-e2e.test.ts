@@ -106,9 +106,9 @@ describe("push", () => {
   });
 
   it("an interrupted push (SIGINT) closes its upload sessions and tags nothing", async () => {
-    // The layers' PUTs are held by the proxy: the sessions are open on the registry when the
-    // interrupt comes.
-    proxy.setFaults([{ method: "PUT", path: /\/blobs\/uploads\//, times: 100, action: { kind: "delay", ms: 20_000 } }]);
+    // The layers' PUTs are never answered by the proxy (which reads them, so it sees them end):
+    // the sessions are open on the registry when the interrupt comes.
+    proxy.setFaults([{ method: "PUT", path: /\/blobs\/uploads\//, times: 100, action: { kind: "stall" } }]);
     proxy.log.splice(0);
     // An open session is a directory with `startedat` and `data`; a cancelled one keeps only its
     // hash states (docker-registry's DELETE removes the rest).
