@@ -31,11 +31,12 @@ export type RenderedProgress = ProgressSink & {
 };
 
 /**
- * Renders progress on one rewritten stderr line, at most ten times a second. Only on a terminal:
- * when stderr is piped, nothing is written.
+ * Renders progress on one rewritten stderr line, at most ten times a second. Only on a terminal
+ * that can rewrite a line: when stderr is piped, in CI or with TERM=dumb (Emacs' shell, some CI
+ * logs), nothing is written.
  */
 export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): RenderedProgress {
-  const enabled = Boolean(stream.isTTY) && !process.env.CI;
+  const enabled = Boolean(stream.isTTY) && !process.env.CI && process.env.TERM !== "dumb";
   let last = 0;
   let shown = false;
   // An event that came too soon is shown when the interval is over: the last step before a long

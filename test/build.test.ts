@@ -317,6 +317,40 @@ describe("oci build --rootfs", () => {
     }
   });
 
+  it("reads help, typos and flag forms as the tools its users know do", async () => {
+    const out = join(tmp.path, "tmpdir-out");
+    for (const [args, head] of [
+      [["help", "oci"], "apt-ostree oci: "],
+      [["help", "oci", "push"], "apt-ostree oci push: "],
+      [["oci", "help", "build"], "apt-ostree oci build: "],
+      [["help", "login"], "apt-ostree login: "],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect([r.code, r.stdout.split("\n")[0]!.startsWith(head)], args.join(" ")).toEqual([0, true]);
+    }
+    expect((await runCli(["--help"])).stdout).toMatch(/^ {2}-v, --version /m);
+    for (const [args, message] of [
+      [["--versoin"], "unknown option --versoin (did you mean --version?); see 'apt-ostree --help'"],
+      [["oci", "biuld"], "unknown command 'oci biuld' (did you mean build?); see 'apt-ostree oci --help'"],
+      [["lgoin"], "unknown command 'lgoin' (did you mean login?); see 'apt-ostree --help'"],
+      [["oci", "build", "--rootfs", "/nonexistent", "--output", out, "--forse"], "unknown option --forse (did you mean --force?); see --help"],
+      [["oci", "build", "--rootfs", "/nonexistent", "--output", out, "--force=yes"], "--force takes no value (given 'yes')"],
+      [["oci", "build", "--rootfs", "/nonexistent", "--output", out, "--json", "yes"], "--json takes no value ('yes' is not an argument of this command); see --help"],
+      // mri reads --no-X as X=false: an undeclared one would be taken and mean nothing.
+      [["oci", "build", "--rootfs", "/nonexistent", "--output", out, "--no-force"], "unknown option --no-force; see --help"],
+      [["oci", "inspect", out, "--raw", "--json"], "--json and --raw print different things: use one"],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect([r.code, r.stderr, r.stdout], args.join(" ")).toEqual([2, `apt-ostree: ${message}\n`, ""]);
+    }
+    // Started with stdout closed (>&-): the result would vanish into the /dev/null put in its place.
+    const [cmd, ...pre] = binaryCommand();
+    const closed = spawnSync("python3", ["-c", "import os,subprocess,sys; p=subprocess.run(sys.argv[1:], preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE); sys.stderr.write(str(p.returncode) + '|' + p.stderr.decode())", cmd, ...pre, "oci", "inspect", out], { encoding: "utf8" });
+    expect(closed.stderr).toBe("1|apt-ostree: cannot write the output: stdout is closed\n");
+    // A real /dev/null is a place to write to.
+    expect(spawnSync(cmd, [...pre, "oci", "inspect", out], { stdio: ["ignore", openSync("/dev/null", "w"), "pipe"] }).status).toBe(0);
+  });
+
   it("a closed output pipe ends the run quietly with 141 (as SIGPIPE); a full disk on stdout is one line, exit 1", async () => {
     const out = join(tmp.path, "tmpdir-out");
     const [cmd, ...pre] = binaryCommand();

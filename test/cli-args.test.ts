@@ -181,6 +181,9 @@ describe("option values as given", () => {
       "--bootc sets the label ostree.bootable=true; the label ostree.bootable=false contradicts it",
     );
     expect(resolveBuildOptions({ rootfs: "/t", output: "/o", bootc: true, label: ["containers.bootc=1", "a=b"] }, {}).bootc).toBe(true);
+    // An empty value is a variable that expanded to nothing, not a setting.
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", user: "" }, {}))).toBe("--user must not be empty");
+    expect(usage(() => resolveBuildOptions({ rootfs: "/t", output: "/o", workdir: " " }, {}))).toBe("--workdir must not be empty");
   });
 });
 
@@ -191,6 +194,15 @@ describe("config files that cannot be read", () => {
     try {
       expect(() => readConfigFile(dir)).toThrow(`cannot read config file ${dir}: is a directory`);
       expect(() => readConfigFile(join(dir, "none.yaml"))).toThrow(`config file not found: ${join(dir, "none.yaml")}`);
+      // Where a YAML file goes wrong, by line; a format we do not read is named, not parsed as JSON.
+      const yaml = join(dir, "c.yaml");
+      writeFileSync(yaml, "labels:\n  a: b\n bad: [\n");
+      expect(() => readConfigFile(yaml)).toThrow(`${yaml}: not valid YAML at line 3, column 1: All mapping items must start at the same column`);
+      writeFileSync(yaml, "env: [A=1]\nenv: [B=2]\n");
+      expect(() => readConfigFile(yaml)).toThrow(`${yaml}: not valid YAML at line 2, column 1: Map keys must be unique`);
+      const ini = join(dir, "c.ini");
+      writeFileSync(ini, "[image]\nlabel=a\n");
+      expect(() => readConfigFile(ini)).toThrow(`${ini}: unknown config file format '.ini' (use .json, .yaml, .yml or .toml)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, r
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { archiveSources, checkArchitecture, checkVariant, defaultMirror, findRelease, knownReleaseNames, runsNatively } from "../src/compose/releases.ts";
-import { parseComposeFile, parseComposeText } from "../src/compose/config.ts";
+import { parseComposeFile } from "../src/compose/config.ts";
 import { bootstrapErrorLine, mmdebstrapArgs, progressStep } from "../src/compose/mmdebstrap.ts";
 import { escapeField, formatLine, parseTmpfiles, unescapeField } from "../src/compose/tmpfiles.ts";
 import { planTop, planUndo, planVar, ReshapeError, type Entry, type TopScan } from "../src/compose/reshape-plan.ts";
@@ -69,14 +69,7 @@ describe("compose file", () => {
     expect(() => parseComposeFile({ repoMode: "archive", "repo-mode": "bare" }, "c.json")).toThrow("c.json: field 'repo-mode' given twice (as 'repoMode' too)");
     expect(() => parseComposeFile({ packages: ["Bad Name"] }, "c.json")).toThrow(/field 'packages\[0\]': not a Debian package \(a lowercase name/);
   });
-  it("parses JSON text, and YAML only with a parser", () => {
-    expect(parseComposeText('{"release":"trixie"}', "c.json").release).toBe("trixie");
-    expect(() => parseComposeText("{oops", "c.json")).toThrow(/c\.json: cannot parse/);
-    expect(() => parseComposeText("release: trixie", "c.yaml")).toThrow(/YAML is not supported/);
-    expect(parseComposeText("release: trixie", "c.yaml", () => ({ release: "trixie" })).release).toBe("trixie");
-    expect(parseComposeText('release = "trixie"', "c.toml", undefined, () => ({ release: "trixie" })).release).toBe("trixie");
-    expect(() => parseComposeText('release = "trixie"', "c.toml")).toThrow(/TOML is not supported/);
-  });
+
 });
 
 describe("package names", () => {

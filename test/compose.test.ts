@@ -67,6 +67,12 @@ describe.skipIf(!isRoot)("compose with real mmdebstrap, apt and ostree", () => {
     const bad = await runCli(["compose", "base", "--config", config, "--repo", repo, "--ref", "x"]);
     expectOneLineError(bad, /bad\.json: field 'packages\[1\]'/);
     expect(bad.code).toBe(2);
+    // The same reader as oci build's --config: a YAML mistake by its line.
+    const yaml = join(tmp.path, "bad.yaml");
+    writeFileSync(yaml, "release: bookworm\nrelease: trixie\n");
+    const twice = await runCli(["compose", "base", "--config", yaml, "--repo", repo, "--ref", "x"]);
+    expectOneLineError(twice, new RegExp(`^apt-ostree: ${yaml}: not valid YAML at line 2, column 1: Map keys must be unique$`));
+    expect(twice.code).toBe(2);
 
     // A tree that is no root filesystem: named as the user named it, not as our copy of it.
     const notRoot = join(tmp.path, "not-a-root");

@@ -1,19 +1,25 @@
 // The terminal progress line: what it shows, and that it shows nothing off a terminal.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { terminalProgress } from "../src/progress.ts";
+import { terminalProgress, type ProgressEvent } from "../src/progress.ts";
+import { transferProgress } from "../src/registry/images.ts";
 
 function fakeStream(isTTY: boolean) {
   const writes: string[] = [];
   return { stream: { isTTY, columns: 200, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream, writes };
 }
 
-function withoutCI<T>(body: () => T): T {
-  const saved = process.env.CI;
+/** Runs `body` as on a developer's terminal: no CI, a TERM that can rewrite a line. */
+function withoutCI<T>(body: () => T, term = "xterm-256color"): T {
+  const saved = { CI: process.env.CI, TERM: process.env.TERM };
   delete process.env.CI;
+  process.env.TERM = term;
   try {
     return body();
   } finally {
-    if (saved !== undefined) process.env.CI = saved;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
@@ -77,5 +83,35 @@ describe("terminalProgress", () => {
       else process.env.CI = saved;
     }
     expect(ci.writes).toEqual([]);
+    // TERM=dumb (Emacs' shell): a terminal that cannot rewrite a line.
+    const dumb = fakeStream(true);
+    const onDumb = withoutCI(() => terminalProgress(dumb.stream), "dumb");
+    onDumb({ task: "layer", done: 1, total: 2 });
+    onDumb.end();
+    expect([onDumb.active, dumb.writes]).toEqual([false, []]);
+  });
+});
+
+describe("transferProgress", () => {
+  it("is one line for all the blobs: bytes of every blob expected, and how many are done", () => {
+    const events: ProgressEvent[] = [];
+    const sink = Object.assign((e: ProgressEvent) => events.push(e), { active: true, end: () => undefined });
+    const shown = transferProgress(sink, "push")!;
+    const [a, b, c] = [{ digest: "sha256:a", size: 100 }, { digest: "sha256:b", size: 300 }, { digest: "sha256:c", size: 600 }];
+    shown.expect([a, b, c]);
+    const line = () => `${events.at(-1)!.done}/${events.at(-1)!.total} ${events.at(-1)!.detail}`;
+    shown.blob(c)(300, 600);
+    expect(line()).toBe("300/1000 0/3 blobs");
+    // A blob the registry has already counts as done.
+    shown.blob(a)(100, 100);
+    expect(line()).toBe("400/1000 1/3 blobs");
+    // A retried upload starts again.
+    shown.blob(c)(0, 600);
+    expect(line()).toBe("100/1000 1/3 blobs");
+    shown.blob(c)(600, 600);
+    shown.blob(b)(300, 300);
+    expect(line()).toBe("1000/1000 3/3 blobs");
+    // Nothing is measured when nothing is shown.
+    expect(transferProgress(Object.assign(() => undefined, { active: false, end: () => undefined }), "push")).toBeUndefined();
   });
 });

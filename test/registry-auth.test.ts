@@ -335,6 +335,17 @@ describe("login / logout", () => {
     const elsewhere = await cli(["logout", token.host], env);
     expect(elsewhere.code).toBe(3);
     expect(elsewhere.stderr.trim().split("\n")).toEqual([`apt-ostree: not logged in to ${token.host} (in ${file}); its credentials are in ${docker}, which apt-ostree still uses`]);
+    // No registry is Docker Hub, as for login and docker logout.
+    const hub = await cli(["logout"], env);
+    expect([hub.code, hub.stderr]).toEqual([3, `apt-ostree: not logged in to docker.io (in ${file})\n`]);
+    // A mistyped --authfile is not an empty one: nothing was removed, exit 3.
+    const missing = await cli(["logout", "--all", "--authfile", join(run, "typo.json")], env);
+    expect([missing.code, missing.stderr]).toEqual([3, `apt-ostree: auth file not found: ${join(run, "typo.json")}\n`]);
+    expect(existsSync(join(run, "typo.json"))).toBe(false);
+    const all = await cli(["logout", "--all"], env);
+    expect([all.code, all.stderr]).toEqual([0, `apt-ostree: removed all credentials from ${file}\n`]);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ auths: {} });
+    expect((await cli(["logout", "--all", basic.host], env)).code).toBe(2);
     rmSync(run, { recursive: true, force: true });
   });
   it("login and logout write through an --authfile symlink to its target, atomically", async () => {

@@ -135,6 +135,28 @@ describe("push", () => {
     expect(tags.code).toBe(3);
   });
 
+  it("shows one progress line on a terminal that moves while a layer uploads", async () => {
+    const img = makeTestImage(join(tmp.path, "img-progress"), { layerSizes: [16 << 20] });
+    proxy.setFaults([{ method: "PUT", path: /\/blobs\/uploads\//, times: 100, action: { kind: "throttle", bytesPerSecond: 8 << 20 } }]);
+    const typescript = join(tmp.path, "progress.typescript");
+    try {
+      const [bin, ...pre] = binaryCommand();
+      const command = [bin, ...pre, "oci", "push", img.path, `docker://${proxy.host}/progress:1`].map((a) => `'${a}'`).join(" ");
+      // Not execFileSync: the proxy answers from this process's event loop.
+      const child = spawn("script", ["-qec", command, typescript], { env: { ...process.env, ...env, HOME: home, TERM: "xterm", CI: "" } as NodeJS.ProcessEnv, stdio: "ignore" });
+      const code = await new Promise<number | null>((done) => child.on("close", done));
+      expect(code, readFileSync(typescript, "latin1")).toBe(0);
+    } finally {
+      proxy.setFaults([]);
+    }
+    // The line is rewritten in place: `\r\x1b[2K` then the figures, all blobs on one line.
+    const lines = readFileSync(typescript, "latin1").split("\r\x1b[2K").filter((l) => l.startsWith("push "));
+    const percents = lines.map((l) => Number(/ (\d+)% \(\d+\/2 blobs\)/.exec(l)?.[1]));
+    expect(percents.every((p) => p >= 0 && p <= 100), lines.join("|")).toBe(true);
+    expect(percents.filter((p) => p > 0 && p < 100).length, lines.join("|")).toBeGreaterThanOrEqual(3);
+    expect(lines.at(-1)).toMatch(/^push 16\.\d MiB \/ 16\.\d MiB 100% \(2\/2 blobs\)$/);
+  });
+
   it("keeps --jobs blobs in flight, config and manifest last", async () => {
     const img = makeTestImage(join(tmp.path, "img4"), { layerSizes: [100_000, 110_000, 120_000, 130_000] });
     for (const [jobs, expected] of [[1, 1], [3, 3]] as const) {
@@ -200,6 +222,8 @@ describe("pull", () => {
     const third = await cli(["oci", "pull", `docker://${registry.host}/byskopeo:1`, `oci:${out}:three`, "--json"]);
     expect(third.code, third.stderr).toBe(0);
     expect(JSON.parse(third.stdout).bytes).toBe(0); // every blob was there
+    // One image, not an index: its platform is its config's.
+    expect(JSON.parse(third.stdout).platforms).toEqual(["linux/amd64"]);
   });
 
   it("refuses an existing output without --force, replaces it with --force", async () => {

@@ -117,7 +117,8 @@ describe("errors", () => {
     const tls = networkError(Object.assign(new Error("unable to verify the first certificate"), { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" }), ctx);
     expect(tls.kind).toBe("tls");
     expect(tls.retryable).toBe(false);
-    expect((toUserError(tls) as Error).message).toMatch(/TLS failure/);
+    // Said once, in words, with the code to search for; not "TLS failure ...: GET ...: TLS failure (CODE)".
+    expect((toUserError(tls) as Error).message).toBe("TLS failure talking to r: its certificate is signed by an unknown CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE) (use --cert-dir for a private CA, or --tls-verify=false)");
     const message = (toUserError(httpError(500, "", ctx)) as Error).message;
     expect(message).not.toMatch(/secret/);
     expect(message).not.toMatch(/\n/);

@@ -1,11 +1,10 @@
 // `apt-ostree compose ...`: base, install, remove, commit. The command binds flags (defaults <
 // compose file < flags given) and prints the result; the work is in src/compose.
-import { readFileSync } from "node:fs";
 import type { CAC } from "cac";
-import { ExitCode, UserError, usageError } from "../errors.ts";
+import { usageError } from "../errors.ts";
 import type { CommandGroup } from "./main.ts";
 import { toList, type CliContext } from "./context.ts";
-import { pathFromConfig } from "./config-file.ts";
+import { pathFromConfig, readConfigFile } from "./config-file.ts";
 import type { ComposeFile } from "../compose/config.ts";
 import type { ComposeResult, CommonOptions } from "../compose/compose.ts";
 import type { MetadataValue } from "../compose/metadata.ts";
@@ -26,21 +25,14 @@ function str(value: unknown): string | undefined {
 async function loadConfig(path: unknown): Promise<ComposeFile> {
   const file = str(path);
   if (!file) return {};
-  const { parseComposeText } = await import("../compose/config.ts");
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`compose file not found: ${file}`, ExitCode.NotFound);
-  }
-  const bun = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown }; TOML?: { parse(text: string): unknown } } }).Bun;
-  const config = parseComposeText(text, file, bun?.YAML ? (t) => bun.YAML!.parse(t) : undefined, bun?.TOML ? (t) => bun.TOML!.parse(t) : undefined);
+  const { parseComposeFile } = await import("../compose/config.ts");
+  // One reader for every config file: formats by extension, errors with their line.
+  const config = parseComposeFile(readConfigFile(file), file);
   // The file's paths are relative to the file; the flags' to the working directory.
   if (config.repo) config.repo = pathFromConfig(file, config.repo);
   if (config.keyring) config.keyring = pathFromConfig(file, config.keyring);
   return config;
 }
-
 
 /** An archive URL, checked before any work (mmdebstrap would fail late, with exit 1). */
 function checkMirror(url: string | undefined, flag: string): string | undefined {
@@ -113,7 +105,7 @@ async function common(options: Record<string, unknown>, config: ComposeFile, ctx
 
 /** `warnings`: what the run warned about (on stderr as it happened), for --json too. */
 function print(result: ComposeResult, json: boolean, ctx: CliContext, warnings: string[]): void {
-  if (json) ctx.out(JSON.stringify({ ...result, warnings }));
+  if (json) ctx.out(JSON.stringify({ ...result, warnings }, null, 2));
   else ctx.out(result.checksum);
 }
 

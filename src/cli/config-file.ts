@@ -1,6 +1,7 @@
-// Reads a config file (JSON, YAML or TOML by extension) for --config; validation is the caller's.
+// Reads a config file (JSON, YAML or TOML by extension; JSON without one) for --config; validation is the caller's.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
+import { YAMLError, parse as parseYaml } from "yaml";
 import { ExitCode, SYSTEM_ERRORS, UserError, oneLine } from "../errors.ts";
 
 export function readConfigFile(path: string): unknown {
@@ -13,15 +14,41 @@ export function readConfigFile(path: string): unknown {
     throw new UserError(`cannot read config file ${path}: ${SYSTEM_ERRORS[code] ?? oneLine((error as Error).message)}`, ExitCode.Failure);
   }
   const ext = extname(path).toLowerCase();
+  const format = FORMATS[ext] ?? (ext === "" ? "JSON" : undefined);
+  // A .ini or .conf read as JSON would fail with a JSON message that misleads.
+  if (!format) throw new UserError(`${path}: unknown config file format '${ext}' (use .json, .yaml, .yml or .toml)`, ExitCode.Usage);
   try {
-    if (ext === ".yaml" || ext === ".yml") return Bun.YAML.parse(text);
-    if (ext === ".toml") return Bun.TOML.parse(text);
+    if (format === "YAML") return parseYaml(text);
+    if (format === "TOML") return Bun.TOML.parse(text);
     return JSON.parse(text);
   } catch (error) {
-    throw new UserError(`${path}: not valid ${ext === ".toml" ? "TOML" : ext.startsWith(".y") ? "YAML" : "JSON"}: ${oneLine(error instanceof Error ? error.message : String(error))}`, ExitCode.Usage);
+    throw new UserError(`${path}: not valid ${format}${where(error, format, text)}: ${reason(error)}`, ExitCode.Usage);
   }
 }
 
+const FORMATS: Record<string, "JSON" | "YAML" | "TOML"> = { ".json": "JSON", ".yaml": "YAML", ".yml": "YAML", ".toml": "TOML" };
+
+/** The parse error's message without the position and excerpt the yaml package appends (given apart). */
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return oneLine(message.replace(/ at line \d+, column \d+:[\s\S]*$/, "").replace(/^(JSON|TOML) Parse error: /, ""));
+}
+
+/**
+ * " at line L, column C" of a parse error. Bun's JSON and TOML errors carry no position; JSON is
+ * (nearly) YAML, so for a JSON file the yaml parser is asked where it stops. Empty when unknown.
+ */
+function where(error: unknown, format: string, text: string): string {
+  let pos = error instanceof YAMLError ? error.linePos?.[0] : undefined;
+  if (!pos && format === "JSON") {
+    try {
+      parseYaml(text);
+    } catch (yamlError) {
+      if (yamlError instanceof YAMLError) pos = yamlError.linePos?.[0];
+    }
+  }
+  return pos ? ` at line ${pos.line}, column ${pos.col}` : "";
+}
 /**
  * A path from a config file, relative to the file's directory (as compose files and treefiles
  * read theirs), so that a config works from any working directory. Absolute paths stay as they are.

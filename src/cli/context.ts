@@ -1,4 +1,5 @@
 // What every command gets from the CLI shell: where results go, and how diagnostics are shown.
+import { readFileSync, readlinkSync } from "node:fs";
 import { runAll } from "../cleanup.ts";
 import { ExitCode, SYSTEM_ERRORS } from "../errors.ts";
 import { terminalProgress, type ProgressSink, type RenderedProgress } from "../progress.ts";
@@ -6,6 +7,8 @@ import { terminalProgress, type ProgressSink, type RenderedProgress } from "../p
 export interface CliContext {
   /** Results for machines and people: stdout. */
   out(line: string): void;
+  /** Bytes exactly as they are (inspect --raw): stdout. */
+  outBytes(bytes: Uint8Array): void;
   /** Diagnostics: stderr (warnings, notes). Never results. */
   warn(line: string): void;
   /** Progress sink: renders on a terminal, silent when piped or with --json. */
@@ -13,7 +16,8 @@ export interface CliContext {
 }
 
 export const processContext: CliContext = {
-  out: (line) => process.stdout.write(line + "\n"),
+  out: (line) => writeStdout(line + "\n"),
+  outBytes: (bytes) => writeStdout(bytes),
   warn: (line) => process.stderr.write(`apt-ostree: ${line}\n`),
   progress: (json) => {
     if (json) {
@@ -22,6 +26,34 @@ export const processContext: CliContext = {
     return terminalProgress();
   },
 };
+
+function writeStdout(data: string | Uint8Array): void {
+  if (stdoutWasClosed()) {
+    process.stderr.write("apt-ostree: cannot write the output: stdout is closed\n");
+    runAll();
+    process.exit(ExitCode.Failure);
+  }
+  process.stdout.write(data);
+}
+
+let closedAtStart: boolean | undefined;
+
+/**
+ * Started with stdout closed (`>&-`): the runtime opens /dev/null in its place, so writes would
+ * vanish and the run would look fine. The descriptor it opened is close-on-exec, which no
+ * inherited one can be (exec would have closed it): that tells it from a real `>/dev/null`.
+ */
+export function stdoutWasClosed(): boolean {
+  if (closedAtStart === undefined) {
+    try {
+      const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync("/proc/self/fdinfo/1", "utf8"))?.[1];
+      closedAtStart = flags !== undefined && (parseInt(flags, 8) & 0o2000000) !== 0 && readlinkSync("/proc/self/fd/1") === "/dev/null";
+    } catch {
+      closedAtStart = false; // no /proc: assume it is open, as before
+    }
+  }
+  return closedAtStart;
+}
 
 /** cac yields a scalar for one use of a repeatable flag and an array for several. */
 export function toList(value: unknown): string[] {

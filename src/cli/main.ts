@@ -35,6 +35,10 @@ function topHelp(groups: CommandGroup[]): string {
   for (const g of groups) lines.push(`  ${(g.name || "login/logout").padEnd(14)}${g.summary}`);
   lines.push(
     "",
+    "Options:",
+    "  -h, --help    Display this message (with a group or command: its own)",
+    "  -v, --version Display the version, git commit and target",
+    "",
     "Run `apt-ostree <group> --help` for a group's commands, `apt-ostree <group> <command> --help` for one.",
     "",
     "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 authentication, 5 network, 6 output exists,",
@@ -50,6 +54,8 @@ export function buildCli(groups: CommandGroup[], argv: string[], ctx: CliContext
   const top = groups.find((g) => g.name === "")!;
   const cli = cac(group ? `apt-ostree ${group.name}` : "apt-ostree");
   (group ?? top).register(cli, ctx);
+  // cac's usage line is the command's name and arguments alone: say that it takes options too.
+  for (const command of cli.commands) if (command.name && !command.usageText) command.usage(`${command.rawName} [options]`);
   // cac heads every help with the program's name alone: say which command it is and what it does.
   cli.help((sections) => {
     const command = cli.matchedCommand;
@@ -145,8 +151,66 @@ function camelcase(name: string): string {
   return name.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
 }
 
+/**
+ * `help oci`, `help oci build`, `oci help`, `oci help build` (as git and cargo say it): the
+ * `--help` of what follows.
+ */
+export function helpAsFlag(argv: string[], groupNames: string[]): string[] {
+  if (argv[0] === "help" && argv.length > 1) return [...argv.slice(1), "--help"];
+  if (argv[1] === "help" && groupNames.includes(argv[0]!)) return [argv[0]!, ...argv.slice(2), "--help"];
+  return argv;
+}
+
+/** Edit distance with swapped neighbours as one edit (the commonest typo), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** " (did you mean X?)" for the nearest of `known` to a mistyped `word` (a typo, not a guess), else "". */
+export function didYouMean(word: string, known: string[]): string {
+  const bare = word.replace(/^-+/, "");
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = distance(bare, k.replace(/^-+/, ""));
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.min(2, Math.floor(bare.length / 3))) ? ` (did you mean ${best}?)` : "";
+}
+
+/** Every long flag a command takes, as typed: `--max-layers`, `--no-updates`, `--help`. */
+function longFlags(options: OptionShape[]): string[] {
+  return options.flatMap((o) => o.rawName.split(/[\s,]+/).filter((w) => w.startsWith("--")));
+}
+
+/**
+ * What cac's parser would take quietly or report wrongly: `--no-X` for an X that has no such
+ * form (mri reads it as X=false: `--no-rootfs` would mean nothing), and a value given to a flag
+ * that takes none (`--force=yes` would make "yes" a stray argument).
+ */
+export function checkFlagForms(argv: string[], options: (OptionShape & { negated?: boolean })[]): void {
+  const flags = longFlags(options);
+  for (const arg of argv) {
+    if (arg === "--") return;
+    if (!arg.startsWith("--")) continue;
+    const eq = arg.indexOf("=");
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    if (flag.startsWith("--no-") && !flags.includes(flag)) throw new UserError(`unknown option ${flag}${didYouMean(flag, flags)}; see --help`, ExitCode.Usage);
+    const option = options.find((o) => o.isBoolean && longFlags([o]).includes(flag));
+    if (option && eq >= 0) throw new UserError(`${flag} takes no value (given '${arg.slice(eq + 1)}')`, ExitCode.Usage);
+  }
+}
+
 export async function main(argv: string[], ctx: CliContext = processContext): Promise<number> {
   const groups = await loadGroups();
+  argv = helpAsFlag(argv, groups.map((g) => g.name).filter(Boolean));
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     // Asked for: stdout. No command at all is a usage error: the help goes where errors go.
     if (argv.length === 0) process.stderr.write(`${topHelp(groups)}\n`);
@@ -165,17 +229,47 @@ export async function main(argv: string[], ctx: CliContext = processContext): Pr
       ctx.out(versionLine());
       return ExitCode.Ok;
     }
+    const inGroup = argv[0] !== rest[0];
+    const seeHelp = `see 'apt-ostree ${inGroup ? argv[0] + " " : ""}--help'`;
     if (!cli.matchedCommand) {
-      const what = rest[0] ? `unknown command '${[argv[0] === rest[0] ? "" : argv[0], rest[0]].filter(Boolean).join(" ")}'` : "a command is required";
-      throw new UserError(`${what}; see 'apt-ostree ${argv[0] === rest[0] ? "" : argv[0] + " "}--help'`.replace("  ", " "), ExitCode.Usage);
+      if (!rest[0]) throw new UserError(`a command is required; ${seeHelp}`, ExitCode.Usage);
+      if (rest[0].startsWith("-")) {
+        const flags = longFlags(cli.globalCommand.options);
+        throw new UserError(`unknown option ${rest[0]}${didYouMean(rest[0], flags)}; ${seeHelp}`, ExitCode.Usage);
+      }
+      const known = inGroup ? cli.commands.map((c) => c.name.split(" ")[0]!).filter(Boolean) : [...groups.map((g) => g.name).filter(Boolean), ...cli.commands.map((c) => c.name.split(" ")[0]!).filter(Boolean), "help", "version"];
+      throw new UserError(`unknown command '${[inGroup ? argv[0] : "", rest[0]].filter(Boolean).join(" ")}'${didYouMean(rest[0], known)}; ${seeHelp}`, ExitCode.Usage);
     }
     const options = [...cli.globalCommand.options, ...cli.matchedCommand.options];
-    Object.assign(cli.options, givenOptionValues(rest, options));
-    const result = await cli.runMatchedCommand();
-    return typeof result === "number" ? result : ExitCode.Ok;
+    try {
+      checkFlagForms(rest, options);
+      Object.assign(cli.options, givenOptionValues(rest, options));
+      const result = await cli.runMatchedCommand();
+      return typeof result === "number" ? result : ExitCode.Ok;
+    } catch (error) {
+      throw explainParseError(error, rest, options);
+    }
   } catch (error) {
     return report(error, ctx);
   }
+}
+
+/**
+ * cac's "Unknown option `--x`" and "Unused args: `y`", said in our words: the nearest option for a
+ * typo, and for a stray word after a flag that takes no value, that flag.
+ */
+function explainParseError(error: unknown, argv: string[], options: OptionShape[]): unknown {
+  if (!(error instanceof Error && error.name === "CACError")) return error;
+  const unknown = /^Unknown option `([^`]*)`/.exec(error.message)?.[1];
+  if (unknown) return new UserError(`unknown option ${unknown}${didYouMean(unknown, longFlags(options))}; see --help`, ExitCode.Usage);
+  const unused = /^Unused args: `([^`]*)`/.exec(error.message)?.[1];
+  if (unused !== undefined) {
+    const before = argv[argv.indexOf(unused) - 1];
+    const flag = before && options.find((o) => o.isBoolean && longFlags([o]).includes(before));
+    if (flag) return new UserError(`${before} takes no value ('${unused}' is not an argument of this command); see --help`, ExitCode.Usage);
+    return new UserError(`unexpected argument '${unused}'; see --help`, ExitCode.Usage);
+  }
+  return error;
 }
 
 /** One line for an error from a file system call (Node's errors carry code, syscall, path), else undefined. */

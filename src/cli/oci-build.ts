@@ -87,7 +87,10 @@ export function resolveBuildOptions(flags: BuildFlags, env: NodeJS.ProcessEnv = 
     throw usageError(`${flags.format ? "--format" : "the config file's format:"} ${format} contradicts the output '${outputText}'`);
   }
   // A tag in the --output flag wins over the config file's tag, as flags do.
-  if (flags.tag !== undefined && String(flags.tag).trim() === "") throw usageError("--tag must not be empty");
+  // Empty, these would write the same image as leaving them out: a variable that expanded to nothing.
+  for (const [flag, value] of [["--tag", flags.tag], ["--user", flags.user], ["--workdir", flags.workdir]] as const) {
+    if (value !== undefined && String(value).trim() === "") throw usageError(`${flag} must not be empty`);
+  }
   const tag = flags.tag ?? (flags.output !== undefined && target.tag ? undefined : file.tag);
   if (tag && target.tag && tag !== target.tag) throw usageError(`${flags.tag !== undefined ? "--tag" : "the config file's tag:"} ${tag} contradicts the tag in '${outputText}'`);
   target.tag = target.tag ?? tag ?? (target.format === "docker-archive" ? undefined : "latest");

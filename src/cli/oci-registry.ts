@@ -29,7 +29,7 @@ export interface RegistryFlags {
   pageSize?: unknown;
 }
 
-/** `--tls-verify`, `--tls-verify=false`, `--tls-verify false`, `--no-tls-verify`. */
+/** `--tls-verify`, `--tls-verify=false`, `--tls-verify false`. */
 export function parseBool(value: unknown, flag: string, fallback = true): boolean {
   if (value === undefined || value === null) return fallback;
   if (value === true || value === "" || value === "true" || value === "1") return true;
@@ -64,7 +64,7 @@ function commonOptions(cmd: ReturnType<CAC["command"]>, kind: "one" | "copy" = "
   }
   cmd.option("--authfile <path>", "containers auth file to read credentials from");
   cmd.option("--cert-dir <dir>", "directory with CA certificates (*.crt) and a client certificate (*.cert, *.key) (default: /etc/containers/certs.d/HOST:PORT if there)");
-  cmd.option("--tls-verify [bool]", "verify TLS certificates; --tls-verify=false also allows plain http (default: true; a loopback registry is tried over http, then https unverified, as Docker does)");
+  cmd.option("--tls-verify [bool]", "verify TLS certificates; --tls-verify=false also allows plain http (default: true; a loopback registry is tried over http, then https, unverified unless --cert-dir is given)");
   cmd.option("--json", "print the result as JSON");
   return cmd;
 }

@@ -1,4 +1,4 @@
-// The compose file (`--config FILE`): JSON (or YAML when the runtime can parse it), validated with
+// The compose file (`--config FILE`, read by src/cli/config-file.ts): validated with
 // zod; the first problem is reported as one line naming the field. Pure: runs under Node.
 import { z } from "zod";
 import { respellKeys } from "../config-keys.ts";
@@ -80,21 +80,3 @@ export function parseComposeFile(content: unknown, source = "compose file"): Com
   throw new UserError(`${source}: ${where ? `field '${where}'` : "content"}: ${issue.message}`, ExitCode.Usage);
 }
 
-/** Parses the text of a compose file: JSON, or YAML through the given parser when the name says so. */
-export function parseComposeText(text: string, source: string, yamlParse?: (text: string) => unknown, tomlParse?: (text: string) => unknown): ComposeFile {
-  let content: unknown;
-  const isYaml = /\.ya?ml$/i.test(source);
-  const isToml = /\.toml$/i.test(source);
-  try {
-    if (isYaml) {
-      if (!yamlParse) throw new Error("YAML is not supported by this build; use JSON");
-      content = yamlParse(text);
-    } else if (isToml) {
-      if (!tomlParse) throw new Error("TOML is not supported by this build; use JSON");
-      content = tomlParse(text);
-    } else content = JSON.parse(text);
-  } catch (error) {
-    throw new UserError(`${source}: cannot parse: ${(error as Error).message}`, ExitCode.Usage);
-  }
-  return parseComposeFile(content, source);
-}

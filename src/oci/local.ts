@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { readFile } from "node:fs/promises";
 import { ExitCode, UserError } from "../errors.ts";
 import { removeOnInterrupt } from "../cleanup.ts";
 import { digestHex, sha256, sha256OfFile } from "./digest.ts";
@@ -587,6 +588,8 @@ export interface ImageSink {
   commitBlob(tempPath: string, descriptor: Descriptor): Promise<void>;
   putBlob(bytes: Uint8Array, descriptor: Descriptor): Promise<void>;
   hasBlob(digest: string): boolean;
+  /** A blob written, or one the existing layout it adds to has. */
+  readBlob(digest: string): Promise<Uint8Array>;
   finish(root: Descriptor, bytes: Uint8Array): Promise<void>;
   abort(): void;
 }
@@ -615,6 +618,7 @@ export function createLocalImageSink(target: LocalTarget, options: { force: bool
       layout.putBlob(bytes, descriptor.digest);
     },
     hasBlob: (digest) => existsSync(layout.blobPath(digest)) || (existing !== undefined && existsSync(existing.blobPath(digest))),
+    readBlob: (digest) => readFile(existing && !existsSync(layout.blobPath(digest)) ? existing.blobPath(digest) : layout.blobPath(digest)),
     async finish(root, bytes) {
       try {
         layout.putBlob(bytes, root.digest);

@@ -84,7 +84,7 @@ export class RepositoryClient {
         const location = session.location;
         const chunked = source.kind === "file" && (forceChunked || (this.tuning.chunkThreshold > 0 && desc.size >= this.tuning.chunkThreshold));
         if (chunked) await this.uploadChunked(session, desc, source as Extract<BlobSource, { kind: "file" }>, progress, forceChunked ? Math.min(this.tuning.chunkSize, 16 * 1024 ** 2) : this.tuning.chunkSize);
-        else await this.uploadMonolithic(location, desc, source);
+        else await this.uploadMonolithic(location, desc, source, progress);
         progress?.(desc.size, desc.size);
         return "uploaded";
       } catch (error) {
@@ -120,19 +120,23 @@ export class RepositoryClient {
 
   private chunkMin = 0;
 
-  private async uploadMonolithic(location: string, desc: BlobDescriptor, source: BlobSource): Promise<void> {
+  private async uploadMonolithic(location: string, desc: BlobDescriptor, source: BlobSource, progress?: BlobProgress): Promise<void> {
     const url = withDigest(location, desc.digest);
     let body: () => RequestInit["body"];
     const headers: Record<string, string> = { "content-type": "application/octet-stream" };
     if (source.kind === "file") {
-      body = () => Bun.file(source.path).slice(source.offset, source.offset + source.size);
+      // A file body goes out with no word of how far it got: when progress is shown, it is read
+      // as a stream that counts what the connection takes.
+      const file = () => Bun.file(source.path).slice(source.offset, source.offset + source.size);
+      body = progress ? () => counted(file().stream(), desc.size, progress) : file;
       headers["content-length"] = String(source.size);
     } else if (source.kind === "bytes") {
       body = () => source.bytes;
       headers["content-length"] = String(source.bytes.length);
     } else {
       const stream = await source.open();
-      body = () => stream;
+      const counting = progress ? counted(stream, desc.size, progress) : stream;
+      body = () => counting;
       headers["content-length"] = String(desc.size);
     }
     await this.transport.request("PUT", url, {
@@ -380,6 +384,20 @@ function withDigest(location: string, digest: string): string {
   const u = new URL(location);
   u.searchParams.set("digest", digest);
   return u.toString();
+}
+
+/** `stream`, reporting the bytes read from it so far (of `total`) as they are taken. */
+function counted(stream: ReadableStream<Uint8Array>, total: number, progress: BlobProgress): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        sent += chunk.byteLength;
+        progress(sent, total);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 export function short(digest: string): string {

@@ -177,7 +177,7 @@ export async function push(ctx: CliContext, src: string, dest: string, name: str
     });
     progress.end();
     if (flags.json) {
-      ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, unchanged: result.unchanged, seconds: (Date.now() - started) / 1000 }));
+      ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, unchanged: result.unchanged, seconds: (Date.now() - started) / 1000 }, null, 2));
     } else ctx.out(result.digest);
     return ExitCode.Ok;
   } finally {
@@ -198,7 +198,7 @@ async function printPulled(ctx: CliContext, flags: RegistryFlags, result: PullRe
     ({ digest, mediaType } = written.root.descriptor);
     await written.close();
   }
-  if (flags.json) ctx.out(JSON.stringify({ digest, mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }));
+  if (flags.json) ctx.out(JSON.stringify({ digest, mediaType, sourceDigest: result.sourceDigest, platforms: result.platforms, bytes: result.bytes, output: target.path }, null, 2));
   else ctx.out(digest);
 }
 
@@ -255,7 +255,7 @@ export async function copy(ctx: CliContext, src: string, dest: string, flags: Re
       return copyImage(srcRepo, dstRepo, { sourceReference: manifestReference(source), destReference: manifestReference(target), sameRegistry, platform, jobs, progress });
     });
     progress.end();
-    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, unchanged: result.unchanged, seconds: (Date.now() - started) / 1000 }));
+    if (flags.json) ctx.out(JSON.stringify({ digest: result.digest, mediaType: result.mediaType, reference: formatReference(target), ...result.stats, unchanged: result.unchanged, seconds: (Date.now() - started) / 1000 }, null, 2));
     else ctx.out(result.digest);
     return ExitCode.Ok;
   } finally {
@@ -309,6 +309,8 @@ async function inspectLocal(text: string, platform: PlatformChoice, named: boole
 }
 
 export async function inspect(ctx: CliContext, text: string, flags: RegistryFlags): Promise<number> {
+  // --raw and --config print bytes as stored, not our JSON: asking for both would drop one unsaid.
+  if (flags.json && (flags.raw || flags.config)) throw usageError(`--json and ${flags.raw ? "--raw" : "--config"} print different things: use one`);
   const platform = platformOf(flags);
   // --raw is the bytes the reference names, whatever the platform.
   const named = platformNamed(flags) && !flags.raw;
@@ -326,11 +328,11 @@ export async function inspect(ctx: CliContext, text: string, flags: RegistryFlag
   // --config (with or without --raw, as skopeo's --config --raw) is the config blob's bytes.
   if (flags.config) {
     if (!config) throw new UserError(`${result.name} is an index with no image for ${describePlatform(platform)}; pick one with --arch`, ExitCode.NotFound);
-    process.stdout.write(config);
+    ctx.outBytes(config);
     return ExitCode.Ok;
   }
   if (flags.raw) {
-    process.stdout.write(raw);
+    ctx.outBytes(raw);
     return ExitCode.Ok;
   }
   if (flags.json) {
@@ -369,7 +371,7 @@ export async function tags(ctx: CliContext, text: string, flags: RegistryFlags):
   const pageSize = flags.pageSize === undefined ? 1000 : Number(flags.pageSize);
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw usageError("--page-size expects a whole number from 1 to 1000");
   const list = await guarded(async () => (await connect(source, ["pull"], options)).listTags(pageSize));
-  if (flags.json) ctx.out(JSON.stringify({ repository: `${source.registry}/${source.repository}`, tags: list }));
+  if (flags.json) ctx.out(JSON.stringify({ repository: `${source.registry}/${source.repository}`, tags: list }, null, 2));
   else for (const t of list) ctx.out(t);
   return ExitCode.Ok;
 }
@@ -482,16 +484,23 @@ export async function login(ctx: CliContext, host: string | undefined, flags: Lo
 }
 
 export async function logout(ctx: CliContext, host: string | undefined, flags: LoginFlags): Promise<number> {
+  if (flags.all && host) throw usageError(`logout --all removes every registry's credentials: drop '${host}' or --all`);
   const path = defaultWriteAuthFile({ authfile: flags.authfile });
+  // A file named that is not there is a mistyped path, not a file with no credentials (as for push).
+  if (flags.authfile && !existsSync(path)) throw new UserError(`auth file not found: ${flags.authfile}`, ExitCode.NotFound);
   const json = readAuthJson(path);
   const auths = (json.auths && typeof json.auths === "object" ? json.auths : {}) as Record<string, unknown>;
   if (flags.all) {
+    if (!existsSync(path) || !Object.keys(auths).length) {
+      ctx.warn(`no credentials to remove (in ${path})`);
+      return ExitCode.Ok;
+    }
     json.auths = {};
-    if (existsSync(path)) writeAuthJson(path, json);
+    writeAuthJson(path, json);
     ctx.warn(`removed all credentials from ${path}`);
     return ExitCode.Ok;
   }
-  if (!host) throw usageError("logout needs a registry (or --all)");
+  // As docker logout: no registry is Docker Hub, as for login.
   const registry = registryArg(host);
   const keys = Object.keys(auths).filter((k) => normalizeAuthKey(k) === registry);
   if (!keys.length) {

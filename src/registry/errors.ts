@@ -1,5 +1,5 @@
 // Structured registry errors and their mapping to one-line user errors. Pure: no I/O.
-import { ExitCode, UserError } from "../errors.ts";
+import { ExitCode, UserError, oneLine } from "../errors.ts";
 
 export interface OciErrorEntry {
   code: string;
@@ -193,6 +193,26 @@ function manifestRefOf(url: string | undefined): string {
   return ref.includes(":") ? `@${ref}` : `:${ref}`;
 }
 
+/** What went wrong in a TLS handshake, in words: the error's own message says "TLS failure" and its code. */
+const TLS_REASONS: Record<string, string> = {
+  ERR_TLS_CERT_ALTNAME_INVALID: "its certificate is not for this host name",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "its certificate is self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "its certificate chain ends in an unknown self-signed CA",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "its certificate is signed by an unknown CA",
+  UNABLE_TO_GET_ISSUER_CERT: "its certificate is signed by an unknown CA",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "its certificate is signed by an unknown CA",
+  CERT_HAS_EXPIRED: "its certificate has expired",
+  CERT_NOT_YET_VALID: "its certificate is not valid yet",
+};
+
+function tlsReason(error: RegistryError): string {
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof cause?.code === "string" ? cause.code : /\(([A-Z_]+)\)/.exec(error.message)?.[1];
+  if (code && TLS_REASONS[code]) return `${TLS_REASONS[code]} (${code})`;
+  if (code) return code;
+  return typeof cause?.message === "string" && cause.message ? oneLine(cause.message) : error.message;
+}
+
 /** One clear line for the user, with the exit code that says what kind of failure it was. */
 export function toUserError(error: unknown): unknown {
   if (!(error instanceof RegistryError)) return error;
@@ -206,7 +226,7 @@ export function toUserError(error: unknown): unknown {
   if (error.kind === "tls") {
     // With --cert-dir given, suggesting it again would not help: point at what it holds.
     const hint = error.certDir ? `check that the CAs in ${error.certDir} signed its certificate, or --tls-verify=false` : "use --cert-dir for a private CA, or --tls-verify=false";
-    return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${error.message} (${hint})`, ExitCode.Network, { cause: error });
+    return new UserError(`TLS failure talking to ${error.registry ?? "the registry"}: ${tlsReason(error)} (${hint})`, ExitCode.Network, { cause: error });
   }
   if (error.kind === "network" && error.noConnection) return new UserError(error.message, ExitCode.Network, { cause: error });
   if (error.kind === "network") {

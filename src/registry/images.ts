@@ -69,8 +69,48 @@ export function mediaTypeOf(bytes: Uint8Array, fallback: string | undefined): st
   return parsed.mediaType ?? fallback ?? (parsed.manifests ? MediaType.ociIndex : MediaType.ociManifest);
 }
 
-function blobProgress(progress: ProgressSink | undefined, verb: string, desc: { digest: string; size: number }) {
-  return (done: number, total: number) => progress?.({ task: `${verb} ${short(desc.digest)}`, done, total, unit: "bytes" });
+/**
+ * One progress line for a transfer of many blobs (`push 120.5 MiB / 394.0 MiB 30% (3/9 blobs)`):
+ * the bytes of every blob expected so far, done or not, rather than a figure per blob in flight.
+ * A blob the other side already has counts as done. Undefined when nothing is shown.
+ */
+export interface TransferProgress {
+  /** Blobs about to be transferred (a manifest's layers and config): their sizes join the total at once. */
+  expect(descs: { digest: string; size: number }[]): void;
+  /** The progress callback of one blob's transfer. */
+  blob(desc: { digest: string; size: number }): BlobProgress;
+}
+
+export function transferProgress(progress: ProgressSink | undefined, verb: string): TransferProgress | undefined {
+  if (!progress || ("active" in progress && !progress.active)) return undefined;
+  const sizes = new Map<string, number>();
+  const doneOf = new Map<string, number>();
+  let total = 0;
+  let done = 0;
+  let finished = 0;
+  const expect = (desc: { digest: string; size: number }) => {
+    if (sizes.has(desc.digest)) return;
+    sizes.set(desc.digest, desc.size);
+    doneOf.set(desc.digest, 0);
+    total += desc.size;
+  };
+  return {
+    expect: (descs) => descs.forEach(expect),
+    blob(desc) {
+      expect(desc);
+      return (now: number) => {
+        const size = sizes.get(desc.digest)!;
+        const before = doneOf.get(desc.digest)!;
+        // A retried upload starts again from 0.
+        const clamped = Math.min(now, size);
+        doneOf.set(desc.digest, clamped);
+        done += clamped - before;
+        if (clamped >= size && before < size) finished++;
+        else if (clamped < size && before >= size) finished--;
+        progress({ task: verb, done, total, unit: "bytes", detail: `${finished}/${sizes.size} blobs` });
+      };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -105,6 +145,7 @@ export async function pushImage(image: LocalImage, repo: RepositoryClient, optio
   // Already there under this reference: nothing to do (only a HEAD).
   const existing = await repo.hasManifest(options.reference);
   if (existing?.digest === rootDigest) return { digest: rootDigest, mediaType: rootType, size: rootBytes.length, stats, unchanged: true };
+  const shown = transferProgress(options.progress, "push");
   const blobsDone = new Map<string, Promise<void>>();
   const pushBlob = (desc: Descriptor): Promise<void> => {
     let p = blobsDone.get(desc.digest);
@@ -112,7 +153,7 @@ export async function pushImage(image: LocalImage, repo: RepositoryClient, optio
       p = (async () => {
         const at = image.locateBlob(desc.digest);
         if (at.size !== desc.size) throw new RegistryError(`blob ${desc.digest} is ${at.size} bytes in the image, the manifest says ${desc.size}`, { kind: "digest" });
-        const outcome = await repo.pushBlob(desc, { kind: "file", ...at }, blobProgress(options.progress, "push", desc)).catch(async (error) => {
+        const outcome = await repo.pushBlob(desc, { kind: "file", ...at }, shown?.blob(desc)).catch(async (error) => {
           // The registry hashed what we sent: when our own copy does not match its name, say so
           // (the image is damaged) rather than blame the registry.
           if (error instanceof RegistryError && error.hasCode("DIGEST_INVALID")) {
@@ -140,6 +181,7 @@ export async function pushImage(image: LocalImage, repo: RepositoryClient, optio
       const manifest = parseJson<ImageManifest>(bytes, "manifest");
       const digest = digestOf(bytes);
       if (reference !== digest || !(await repo.hasManifest(digest))) {
+        shown?.expect([...manifest.layers, manifest.config]);
         await pool(manifest.layers, options.jobs, pushBlob);
         await pushBlob(manifest.config);
       }
@@ -273,19 +315,21 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
   let received = 0;
   const root = await repo.getManifest(options.reference);
   const platforms: string[] = [];
+  const shown = transferProgress(options.progress, "pull");
   const fetched = new Map<string, Promise<void>>();
   const pullBlob = (desc: Descriptor): Promise<void> => {
     let p = fetched.get(desc.digest);
     if (!p) {
       p = (async () => {
-        if (sink.hasBlob(desc.digest)) return;
+        const progress = shown?.blob(desc);
+        if (sink.hasBlob(desc.digest)) return progress?.(desc.size, desc.size);
         const temp = sink.tempBlobPath();
         try {
-          await repo.downloadBlob(desc, temp, blobProgress(options.progress, "pull", desc));
+          await repo.downloadBlob(desc, temp, progress);
         } catch (error) {
           // Wrong bytes (a corrupting proxy, a flaky mirror): one more try from scratch.
           if (!(error instanceof RegistryError && error.kind === "digest")) throw error;
-          await repo.downloadBlob(desc, temp, blobProgress(options.progress, "pull", desc));
+          await repo.downloadBlob(desc, temp, progress);
         }
         await sink.commitBlob(temp, desc);
         received += desc.size;
@@ -297,6 +341,7 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
   const pullManifest = async (bytes: Uint8Array): Promise<void> => {
     const manifest = parseJson<ImageManifest>(bytes, "manifest");
     if (!manifest.config || !Array.isArray(manifest.layers)) throw new RegistryError("the registry's manifest has no config or layers (unsupported artifact or schema 1)", { kind: "protocol" });
+    shown?.expect([...manifest.layers, manifest.config]);
     await pool(manifest.layers, options.jobs, pullBlob);
     await pullBlob(manifest.config);
   };
@@ -345,6 +390,9 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
   }
   if (options.platformNamed) await checkManifestPlatform(repo, root.bytes, options.platform);
   await pullManifest(root.bytes);
+  // One image: its platform is its config's (what --json's platforms says, as for an index).
+  const config = parseJson<ImageConfig>(await sink.readBlob(parseJson<ImageManifest>(root.bytes, "manifest").config.digest), "config");
+  if (config.os && config.architecture) platforms.push(describePlatform({ os: config.os, architecture: config.architecture, variant: config.variant }));
   const stored = options.uncompressedLayers ? await expandLayers(root.bytes) : { bytes: root.bytes, digest: root.digest };
   const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : root.mediaType, digest: stored.digest, size: stored.bytes.length };
   await sink.finish(desc, stored.bytes);
@@ -371,17 +419,21 @@ export async function copyImage(src: RepositoryClient, dst: RepositoryClient, op
   const root = options.platform ? await platformManifest(src, sourceRoot, options.platform) : sourceRoot;
   const existing = await dst.hasManifest(options.destReference);
   if (existing?.digest === root.digest) return { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, stats, unchanged: true };
+  const shown = transferProgress(options.progress, "copy");
   const done = new Map<string, Promise<void>>();
   const copyBlob = (desc: Descriptor): Promise<void> => {
     let p = done.get(desc.digest);
     if (!p) {
       p = (async () => {
+        const progress = shown?.blob(desc);
         if (await dst.hasBlob(desc.digest)) {
+          progress?.(desc.size, desc.size);
           stats.blobsSkipped++;
           return;
         }
         if (options.sameRegistry && src.repository !== dst.repository) {
           if (await dst.mountBlob(desc.digest, src.repository).catch(() => false)) {
+            progress?.(desc.size, desc.size);
             stats.blobsMounted++;
             return;
           }
@@ -393,7 +445,7 @@ export async function copyImage(src: RepositoryClient, dst: RepositoryClient, op
             if (!response.body) throw new RegistryError(`empty body for blob ${desc.digest}`, { kind: "network", retryable: true });
             return response.body;
           },
-        }, blobProgress(options.progress, "copy", desc), { skipHead: true });
+        }, progress, { skipHead: true });
         stats.blobsUploaded++;
         stats.bytesSent += desc.size;
       })();
@@ -410,6 +462,7 @@ export async function copyImage(src: RepositoryClient, dst: RepositoryClient, op
       }
     } else {
       const manifest = parseJson<ImageManifest>(bytes, "manifest");
+      shown?.expect([...manifest.layers, manifest.config]);
       await pool(manifest.layers, options.jobs, copyBlob);
       await copyBlob(manifest.config);
     }

@@ -20,7 +20,9 @@ export type FaultAction =
   /** Never answer (the connection stays open until the client gives up). */
   | { kind: "stall" }
   /** Forward, send the headers and half the body, then go silent without closing. */
-  | { kind: "stall-body" };
+  | { kind: "stall-body" }
+  /** Forward the request's body at this rate (a slow uplink). */
+  | { kind: "throttle"; bytesPerSecond: number };
 
 export interface Fault {
   method?: string;
@@ -169,7 +171,20 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
       if (!res.headersSent) res.writeHead(502).end();
       else res.destroy();
     });
-    req.pipe(upstreamReq);
+    if (action?.kind === "throttle") {
+      const started = Date.now();
+      let forwarded = 0;
+      req.on("data", (chunk: Buffer) => {
+        upstreamReq.write(chunk);
+        forwarded += chunk.length;
+        const due = started + (forwarded / action.bytesPerSecond) * 1000 - Date.now();
+        if (due > 0) {
+          req.pause();
+          setTimeout(() => req.resume(), due);
+        }
+      });
+      req.on("end", () => upstreamReq.end());
+    } else req.pipe(upstreamReq);
     };
     if (action?.kind === "delay") {
       req.pause();
