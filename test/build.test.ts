@@ -343,6 +343,11 @@ describe("oci build --rootfs", () => {
       const r = await runCli([...args]);
       expect([r.code, r.stderr, r.stdout], args.join(" ")).toEqual([2, `apt-ostree: ${message}\n`, ""]);
     }
+    // Bun's TOML errors have no position: the line comes from parsing ever longer beginnings.
+    const toml = join(tmp.path, "bad.toml");
+    writeFileSync(toml, 'rootfs = "/nonexistent"\nenv = [\n  "A=1",\n]\ntag = x\n');
+    const badToml = await runCli(["oci", "build", "--config", toml]);
+    expect([badToml.code, badToml.stderr]).toEqual([2, `apt-ostree: ${toml}: not valid TOML from line 5: Strings must be quoted: "x"\n`]);
     // Started with stdout closed (>&-): the result would vanish into the /dev/null put in its place.
     const [cmd, ...pre] = binaryCommand();
     const closed = spawnSync("python3", ["-c", "import os,subprocess,sys; p=subprocess.run(sys.argv[1:], preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE); sys.stderr.write(str(p.returncode) + '|' + p.stderr.decode())", cmd, ...pre, "oci", "inspect", out], { encoding: "utf8" });

@@ -36,7 +36,8 @@ function reason(error: unknown): string {
 
 /**
  * " at line L, column C" of a parse error. Bun's JSON and TOML errors carry no position; JSON is
- * (nearly) YAML, so for a JSON file the yaml parser is asked where it stops. Empty when unknown.
+ * (nearly) YAML, so for a JSON file the yaml parser is asked where it stops, and a TOML file's
+ * line is found by parsing ever longer beginnings of it. Empty when unknown.
  */
 function where(error: unknown, format: string, text: string): string {
   let pos = error instanceof YAMLError ? error.linePos?.[0] : undefined;
@@ -47,7 +48,33 @@ function where(error: unknown, format: string, text: string): string {
       if (yamlError instanceof YAMLError) pos = yamlError.linePos?.[0];
     }
   }
-  return pos ? ` at line ${pos.line}, column ${pos.col}` : "";
+  if (pos) return ` at line ${pos.line}, column ${pos.col}`;
+  if (format === "TOML") {
+    const line = tomlErrorLine(text);
+    if (line !== undefined) return ` from line ${line}`;
+  }
+  return "";
+}
+
+/**
+ * Where a TOML text stops parsing: the line after its longest leading run of whole lines that
+ * parses (TOML is read line by line, so a mistake cannot be undone later; a value over several
+ * lines is blamed from its first). Undefined when no runtime TOML parser is there.
+ */
+function tomlErrorLine(text: string): number | undefined {
+  const parse = (globalThis as { Bun?: { TOML?: { parse(text: string): unknown } } }).Bun?.TOML?.parse;
+  if (!parse) return undefined;
+  const lines = text.split("\n");
+  let good = 0;
+  for (let k = 1; k < lines.length; k++) {
+    try {
+      parse(lines.slice(0, k).join("\n"));
+      good = k;
+    } catch {
+      // inside a value over several lines, or the mistake: go on
+    }
+  }
+  return good + 1;
 }
 /**
  * A path from a config file, relative to the file's directory (as compose files and treefiles
