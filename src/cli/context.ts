@@ -43,7 +43,7 @@ let closedAtStart: boolean | undefined;
  * vanish and the run would look fine. The descriptor it opened is close-on-exec, which no
  * inherited one can be (exec would have closed it): that tells it from a real `>/dev/null`.
  */
-export function stdoutWasClosed(): boolean {
+function stdoutWasClosed(): boolean {
   if (closedAtStart === undefined) {
     try {
       const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync("/proc/self/fdinfo/1", "utf8"))?.[1];

@@ -190,12 +190,17 @@ function longFlags(options: OptionShape[]): string[] {
   return options.flatMap((o) => o.rawName.split(/[\s,]+/).filter((w) => w.startsWith("--")));
 }
 
+/** Whether `flag` (`--force`) is one of `options` that takes no value. */
+function takesNoValue(flag: string, options: OptionShape[]): boolean {
+  return options.some((o) => o.isBoolean && longFlags([o]).includes(flag));
+}
+
 /**
  * What cac's parser would take quietly or report wrongly: `--no-X` for an X that has no such
  * form (mri reads it as X=false: `--no-rootfs` would mean nothing), and a value given to a flag
  * that takes none (`--force=yes` would make "yes" a stray argument).
  */
-export function checkFlagForms(argv: string[], options: (OptionShape & { negated?: boolean })[]): void {
+export function checkFlagForms(argv: string[], options: OptionShape[]): void {
   const flags = longFlags(options);
   for (const arg of argv) {
     if (arg === "--") return;
@@ -203,14 +208,14 @@ export function checkFlagForms(argv: string[], options: (OptionShape & { negated
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     if (flag.startsWith("--no-") && !flags.includes(flag)) throw new UserError(`unknown option ${flag}${didYouMean(flag, flags)}; see --help`, ExitCode.Usage);
-    const option = options.find((o) => o.isBoolean && longFlags([o]).includes(flag));
-    if (option && eq >= 0) throw new UserError(`${flag} takes no value (given '${arg.slice(eq + 1)}')`, ExitCode.Usage);
+    if (eq >= 0 && takesNoValue(flag, options)) throw new UserError(`${flag} takes no value (given '${arg.slice(eq + 1)}')`, ExitCode.Usage);
   }
 }
 
 export async function main(argv: string[], ctx: CliContext = processContext): Promise<number> {
   const groups = await loadGroups();
-  argv = helpAsFlag(argv, groups.map((g) => g.name).filter(Boolean));
+  const groupNames = groups.map((g) => g.name).filter(Boolean);
+  argv = helpAsFlag(argv, groupNames);
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     // Asked for: stdout. No command at all is a usage error: the help goes where errors go.
     if (argv.length === 0) process.stderr.write(`${topHelp(groups)}\n`);
@@ -237,7 +242,9 @@ export async function main(argv: string[], ctx: CliContext = processContext): Pr
         const flags = longFlags(cli.globalCommand.options);
         throw new UserError(`unknown option ${rest[0]}${didYouMean(rest[0], flags)}; ${seeHelp}`, ExitCode.Usage);
       }
-      const known = inGroup ? cli.commands.map((c) => c.name.split(" ")[0]!).filter(Boolean) : [...groups.map((g) => g.name).filter(Boolean), ...cli.commands.map((c) => c.name.split(" ")[0]!).filter(Boolean), "help", "version"];
+      // cac's command name is its first word (the arguments are dropped); the global command's is "".
+      const commands = cli.commands.map((c) => c.name).filter(Boolean);
+      const known = inGroup ? commands : [...groupNames, ...commands, "help", "version"];
       throw new UserError(`unknown command '${[inGroup ? argv[0] : "", rest[0]].filter(Boolean).join(" ")}'${didYouMean(rest[0], known)}; ${seeHelp}`, ExitCode.Usage);
     }
     const options = [...cli.globalCommand.options, ...cli.matchedCommand.options];
@@ -265,8 +272,7 @@ function explainParseError(error: unknown, argv: string[], options: OptionShape[
   const unused = /^Unused args: `([^`]*)`/.exec(error.message)?.[1];
   if (unused !== undefined) {
     const before = argv[argv.indexOf(unused) - 1];
-    const flag = before && options.find((o) => o.isBoolean && longFlags([o]).includes(before));
-    if (flag) return new UserError(`${before} takes no value ('${unused}' is not an argument of this command); see --help`, ExitCode.Usage);
+    if (before && takesNoValue(before, options)) return new UserError(`${before} takes no value ('${unused}' is not an argument of this command); see --help`, ExitCode.Usage);
     return new UserError(`unexpected argument '${unused}'; see --help`, ExitCode.Usage);
   }
   return error;

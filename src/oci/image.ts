@@ -166,7 +166,6 @@ export function describePlatform(p: { os: string; architecture: string; variant?
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
 }
 
-/** Parses `k=v` (the value may contain `=`; the key may not be empty). */
 /**
  * Whether a label, annotation or env key is unusable: empty, or with blanks or control characters
  * (a quoting mistake, "A B=1", and no shell could name such an environment variable).
@@ -175,6 +174,7 @@ export function isBadKey(key: string): boolean {
   return !key || /[\s\p{Cc}]/u.test(key);
 }
 
+/** Parses `k=v` (the value may contain `=`; the key may not be empty). */
 export function parseKeyValue(text: string, what: string): [string, string] {
   const i = text.indexOf("=");
   if (i <= 0) throw new Error(`invalid ${what} '${text}': expected KEY=VALUE`);

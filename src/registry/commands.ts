@@ -491,7 +491,7 @@ export async function logout(ctx: CliContext, host: string | undefined, flags: L
   const json = readAuthJson(path);
   const auths = (json.auths && typeof json.auths === "object" ? json.auths : {}) as Record<string, unknown>;
   if (flags.all) {
-    if (!existsSync(path) || !Object.keys(auths).length) {
+    if (!Object.keys(auths).length) {
       ctx.warn(`no credentials to remove (in ${path})`);
       return ExitCode.Ok;
     }

@@ -83,31 +83,28 @@ export interface TransferProgress {
 
 export function transferProgress(progress: ProgressSink | undefined, verb: string): TransferProgress | undefined {
   if (!progress || ("active" in progress && !progress.active)) return undefined;
-  const sizes = new Map<string, number>();
-  const doneOf = new Map<string, number>();
+  const blobs = new Map<string, { size: number; done: number }>();
   let total = 0;
   let done = 0;
   let finished = 0;
   const expect = (desc: { digest: string; size: number }) => {
-    if (sizes.has(desc.digest)) return;
-    sizes.set(desc.digest, desc.size);
-    doneOf.set(desc.digest, 0);
+    if (blobs.has(desc.digest)) return;
+    blobs.set(desc.digest, { size: desc.size, done: 0 });
     total += desc.size;
   };
   return {
     expect: (descs) => descs.forEach(expect),
     blob(desc) {
       expect(desc);
+      const blob = blobs.get(desc.digest)!;
       return (now: number) => {
-        const size = sizes.get(desc.digest)!;
-        const before = doneOf.get(desc.digest)!;
+        const { size, done: before } = blob;
         // A retried upload starts again from 0.
-        const clamped = Math.min(now, size);
-        doneOf.set(desc.digest, clamped);
-        done += clamped - before;
-        if (clamped >= size && before < size) finished++;
-        else if (clamped < size && before >= size) finished--;
-        progress({ task: verb, done, total, unit: "bytes", detail: `${finished}/${sizes.size} blobs` });
+        blob.done = Math.min(now, size);
+        done += blob.done - before;
+        if (blob.done >= size && before < size) finished++;
+        else if (blob.done < size && before >= size) finished--;
+        progress({ task: verb, done, total, unit: "bytes", detail: `${finished}/${blobs.size} blobs` });
       };
     },
   };
@@ -338,12 +335,13 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
     }
     return p;
   };
-  const pullManifest = async (bytes: Uint8Array): Promise<void> => {
+  const pullManifest = async (bytes: Uint8Array): Promise<ImageManifest> => {
     const manifest = parseJson<ImageManifest>(bytes, "manifest");
     if (!manifest.config || !Array.isArray(manifest.layers)) throw new RegistryError("the registry's manifest has no config or layers (unsupported artifact or schema 1)", { kind: "protocol" });
     shown?.expect([...manifest.layers, manifest.config]);
     await pool(manifest.layers, options.jobs, pullBlob);
     await pullBlob(manifest.config);
+    return manifest;
   };
   /** For targets that keep layers uncompressed: a manifest whose layers are the expanded tars. */
   const expandLayers = async (bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: string }> => {
@@ -389,9 +387,9 @@ export async function pullImage(repo: ImageSource, sink: ImageSink, options: Pul
     return { digest: m.digest, mediaType: m.mediaType, sourceDigest: root.digest, platforms: [describePlatform(m.platform)], bytes: received };
   }
   if (options.platformNamed) await checkManifestPlatform(repo, root.bytes, options.platform);
-  await pullManifest(root.bytes);
+  const manifest = await pullManifest(root.bytes);
   // One image: its platform is its config's (what --json's platforms says, as for an index).
-  const config = parseJson<ImageConfig>(await sink.readBlob(parseJson<ImageManifest>(root.bytes, "manifest").config.digest), "config");
+  const config = parseJson<ImageConfig>(await sink.readBlob(manifest.config.digest), "config");
   if (config.os && config.architecture) platforms.push(describePlatform({ os: config.os, architecture: config.architecture, variant: config.variant }));
   const stored = options.uncompressedLayers ? await expandLayers(root.bytes) : { bytes: root.bytes, digest: root.digest };
   const desc: Descriptor = { mediaType: options.uncompressedLayers ? MediaType.ociManifest : root.mediaType, digest: stored.digest, size: stored.bytes.length };
